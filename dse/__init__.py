@@ -1,0 +1,3 @@
+"""accel-dse: design-space exploration of AI accelerators."""
+
+__version__ = "0.1.0"

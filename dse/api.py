@@ -1,0 +1,91 @@
+"""predict(): the model for one chip and one scenario, as a dict (DESIGN.md section 6)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from dse import model
+from dse.efficiency import DEFAULT, Efficiency
+from dse.presets import load_chip, load_workload
+from hwspace.spec import from_configs
+from workloads.ops import KIND_NAMES
+from workloads.scenario import build_plan, family_of, make_scenario
+
+__all__ = ["predict", "explain", "SYSTEM_KEYS"]
+
+SYSTEM_KEYS = ("chips", "tpot_slo_s", "ttft_slo_s")
+_INTS = ("max_batch", "batch", "tp", "pp", "dp")
+
+
+def _prepare(chip: Any, workload: Any, scenario: dict):
+    cfg_chip = load_chip(chip)
+    cfg_work = load_workload(workload)
+    system = {k: scenario.pop(k) for k in SYSTEM_KEYS if k in scenario}
+    chips = system.get("chips", 1)
+    whole = isinstance(chips, (int, float)) and not isinstance(chips, bool) and chips == int(chips)
+    if not whole or chips < 1:
+        raise ValueError(f"chips must be a whole number >= 1, got {chips!r}")
+    for key in ("tpot_slo_s", "ttft_slo_s"):
+        if system.get(key) is not None and not float(system[key]) > 0:
+            raise ValueError(f"{key} must be > 0 seconds, got {system[key]!r}")
+    sc = make_scenario(family_of(cfg_work), scenario)
+    sys = model.System(chips=int(chips), tpot_slo_s=system.get("tpot_slo_s"),
+                       ttft_slo_s=system.get("ttft_slo_s"))
+    return from_configs([cfg_chip]), build_plan(cfg_work, sc), sc, sys
+
+
+def _scalar(key: str, value: float) -> Any:
+    if key in model.LABELS:
+        return model.LABELS[key][int(value)]
+    if key == "fits":
+        return bool(value)
+    if key in _INTS and math.isfinite(value):
+        return int(value)
+    return float(value)
+
+
+def predict(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
+            **scenario: Any) -> dict[str, Any]:
+    """Evaluate one chip on one workload scenario.
+
+    Args:
+        chip: a preset name (``"h100"``), a dict of DESIGN.md section 3, or a YAML path.
+        workload: a preset name (``"llama2-70b"``), a dict, or a YAML path.
+        efficiency: global efficiency factors (defaults: dse.efficiency.DEFAULT).
+        **scenario: phase, batch (int or "max"), prompt_len, gen_len, context_len, weights,
+            activations, kv_cache, sparsity, chips, tpot_slo_s, ttft_slo_s.
+
+    Returns:
+        Every output of DESIGN.md section 4 (NaN where it has no meaning).
+
+    Raises:
+        ValueError: naming the bad field and its allowed values or range.
+    """
+    chips, plan, sc, sys = _prepare(chip, workload, dict(scenario))
+    out = model.evaluate(chips, plan, sc, sys, efficiency)
+    return {k: _scalar(k, out[k][0]) for k in model.OUTPUTS}
+
+
+def explain(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
+            **scenario: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``predict`` plus the per-operator table of the chosen split: one row per pass and
+    operator with FLOP, bytes, intensity, time (all instances) and bound, per chip."""
+    chips, plan, sc, sys = _prepare(chip, workload, dict(scenario))
+    out, detail = model.explain(chips, plan, sc, sys, efficiency)
+    rows = []
+    for p in plan.passes:
+        d = detail[p.name]
+        for j, name in enumerate(p.ops.names):
+            mem = d["mem_bytes"][j]
+            rows.append(dict(
+                phase=p.name, op=name, kind=KIND_NAMES[p.ops.kind[j]], count=p.ops.count[j],
+                flop=d["flop"][j], mem_bytes=mem, sram_bytes=d["sram_bytes"][j],
+                link_bytes=d["link_bytes"][j],
+                intensity=d["flop"][j] / mem if mem > 0 else np.inf,
+                time_s=d["time_s"][j] * p.repeats,
+                bound=model.BOUNDS[int(d["bound"][j])],
+            ))
+    return {k: _scalar(k, out[k][0]) for k in model.OUTPUTS}, rows

@@ -1,0 +1,349 @@
+"""Roofline-plus-capacity evaluator: candidate chips x one scenario -> output columns.
+
+Pure and vectorised: no I/O, no Ray. One chip is a batch of one. For every tensor x pipeline
+x data split of the system's chips, capacity decides the batch and the regime (weights
+resident in SRAM or streamed), the roofline (dse.roofline) times each pass, power is capped
+at TDP, and the best feasible split wins (DESIGN.md section 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dse.efficiency import DEFAULT, Efficiency
+from dse.parallel import splits
+from dse.roofline import BOUNDS, ChipView, PassCost, pass_cost
+from hwspace.compute import COMPUTE_CLASSES
+from hwspace.derived import ChipDerived, derive
+from hwspace.spec import ChipArrays
+from hwspace.tables import TCO
+from workloads.ops import Plan
+from workloads.precision import parse_dtype, sparse_weight_bits
+from workloads.scenario import Scenario
+
+__all__ = ["System", "evaluate", "explain", "OUTPUTS", "LABELS", "REASONS", "REGIMES", "BOUNDS",
+           "chip_view"]
+
+REASONS = ("", "area", "links", "weights", "kv_cache", "tpot_slo", "ttft_slo")
+REGIMES = ("weights_resident", "weights_streamed")
+OUTPUTS = (
+    "fits", "reason", "throughput_per_s", "ttft_s", "tpot_s", "latency_s", "max_batch",
+    "batch", "tp", "pp", "dp", "bound", "arithmetic_intensity", "utilization", "regime",
+    "power_w", "energy_per_item_j", "die_area_mm2", "die_cost_usd", "unit_cost_usd",
+    "system_cost_usd", "throughput_per_usd", "throughput_per_w", "usd_per_million_items",
+)
+_MAX_BATCH = float(1 << 20)  # a batch "as large as memory allows" stops here
+_SECONDS_PER_YEAR = 365.25 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class System:
+    """A system of ``chips`` identical packages (scalar or (n_cand,)) and its SLOs."""
+
+    chips: int | np.ndarray = 1
+    tpot_slo_s: float | None = None
+    ttft_slo_s: float | None = None
+
+
+def chip_view(chips: ChipArrays, der: ChipDerived, sc: Scenario, eff: Efficiency) -> ChipView:
+    """Per-candidate figures for the scenario's precision: math runs at the activations'
+    dtype class where the chip lists it, else at bf16."""
+    w, a, kv = (parse_dtype(x, f) for x, f in ((sc.weights, "weights"),
+                (sc.activations, "activations"), (sc.kv_cache, "kv_cache")))
+    cls = COMPUTE_CLASSES.index(a.compute)
+    sparse = (sc.sparsity == "2:4") & (chips.sparsity_speedup > 1.0)
+    return ChipView(
+        peak_flop_per_s=der.peak_flop_per_s_cls[:, cls],
+        inv_peak_flop_s=1.0 / (der.peak_flop_per_s_cls[:, cls] * eff.compute_max),
+        inv_sparse_speedup=np.where(sparse, 1.0 / chips.sparsity_speedup, 1.0),
+        weight_bytes=np.where(sparse, sparse_weight_bits(w.bits), w.bits) / 8.0,
+        dense_weight_bytes=w.bits / 8.0,
+        act_bytes=a.bits / 8.0,
+        kv_bytes=kv.bits / 8.0,
+        mem_bw_bytes_per_s=chips.mem_bw_bytes_per_s,
+        inv_sram_bw=1.0 / der.sram_bw_bytes_per_s,
+        link_bw_bytes_per_s=der.link_bw_bytes_per_s,
+        link_latency_s=chips.link_latency_s,
+        capacity_bytes=der.capacity_bytes * eff.usable_memory,
+        sram_usable_bytes=chips.sram_bytes * eff.usable_memory,
+        has_memory=chips.mem_capacity_bytes > 0,
+        flop_pj=np.where(chips.dtype_speedup[:, cls] > 0, der.flop_pj_cls[:, cls],
+                         der.flop_pj_cls[:, 0]),
+        mem_pj_per_byte=der.mem_pj_per_byte,
+        sram_pj_per_byte=der.sram_pj_per_byte,
+        static_w=der.static_w,
+        tdp_w=der.tdp_w,
+    )
+
+
+@dataclass(frozen=True)
+class _Need:
+    """Capacity needs per chip of one split (n_cand,): weights, KV per sequence, activations
+    per item of a microbatch."""
+
+    weights: np.ndarray
+    kv_per_seq: np.ndarray
+    act_per_item: float
+
+    def total(self, b: np.ndarray, mb: np.ndarray) -> np.ndarray:
+        return self.weights + b * self.kv_per_seq + mb * self.act_per_item
+
+
+def _need(view: ChipView, plan: Plan, tp: int, pp: int) -> _Need:
+    weights = plan.param_elems * view.weight_bytes / (tp * pp)
+    kv = plan.kv_elems_per_token * plan.kv_tokens * view.kv_bytes / (min(tp, plan.n_kv_heads) * pp)
+    act = max(p.act_peak_elems for p in plan.passes) * view.act_bytes
+    return _Need(weights, np.broadcast_to(kv, weights.shape), act)
+
+
+def _capacity_batch(view: ChipView, need: _Need, pp: int) -> np.ndarray:
+    """Largest replica batch whose KV cache and activations fit beside the weights."""
+    free = view.capacity_bytes - need.weights
+    per_item = need.kv_per_seq + need.act_per_item / pp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b = np.floor(np.where(per_item > 0, free / per_item, _MAX_BATCH))
+    return np.clip(np.where(free >= 0, b, 0.0), 0.0, _MAX_BATCH)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A replica running one request batch at one split, (n_cand,) each."""
+
+    latency_s: np.ndarray
+    ttft_s: np.ndarray
+    tpot_s: np.ndarray
+    energy_j: np.ndarray  # per chip, dynamic and static, over the latency
+    flop: np.ndarray
+    mem_bytes: np.ndarray
+    shares_s: np.ndarray
+    resident: np.ndarray
+    fits_memory: np.ndarray
+    detail: dict | None = None
+
+
+def _run(view: ChipView, plan: Plan, need: _Need, b: np.ndarray, tp: int, pp: int,
+         eff: Efficiency, detail: bool = False) -> _Run:
+    """All passes of a request at replica batch ``b``, throttled at TDP. With ``detail``,
+    ``_Run.detail`` maps each pass name to its per-operator arrays."""
+    mb = b / np.minimum(pp, np.maximum(b, 1.0))
+    act = mb * need.act_per_item
+    resident = need.weights + act <= view.sram_usable_bytes
+    kv_on_chip = need.total(b, mb) <= view.sram_usable_bytes
+    sram_free = np.maximum(view.sram_usable_bytes - resident * need.weights
+                           - kv_on_chip * b * need.kv_per_seq, 0.0)
+    n = view.n
+    latency, energy, flop, mem = (np.zeros(n) for _ in range(4))
+    shares = np.zeros((n, len(BOUNDS)))
+    times, details = {}, {}
+    for p in plan.passes:
+        c = pass_cost(view, p, b, tp, pp, (plan.n_heads, plan.n_kv_heads),
+                      (plan.moe_experts, plan.moe_top_k), resident, kv_on_chip, sram_free, eff,
+                      detail)
+        t, e = _throttle(c, view)
+        times[p.name], details[p.name] = t, c.detail
+        latency += p.repeats * t
+        energy += p.repeats * e
+        flop += p.repeats * c.flop
+        mem += p.repeats * c.mem_bytes
+        shares += p.repeats * c.shares_s * (t / c.time_s)[:, None]
+    nan = np.full(n, np.nan)
+    return _Run(latency, times.get("prefill", nan), times.get("decode", nan), energy, flop,
+                mem, shares, resident, need.total(b, mb) <= view.capacity_bytes,
+                details if detail else None)
+
+
+def _throttle(c: PassCost, view: ChipView) -> tuple[np.ndarray, np.ndarray]:
+    """Above TDP the chip slows down by power / TDP. Returns (time, energy incl. static)."""
+    power = c.energy_j / c.time_s + view.static_w
+    t = c.time_s * np.maximum(1.0, power / view.tdp_w)
+    return t, c.energy_j + view.static_w * t
+
+
+def _slo_ok(r: _Run, sys: System) -> np.ndarray:
+    ok = np.ones(r.latency_s.shape, bool)
+    if sys.tpot_slo_s is not None:
+        ok &= ~(r.tpot_s > sys.tpot_slo_s)
+    if sys.ttft_slo_s is not None:
+        ok &= ~(r.ttft_s > sys.ttft_slo_s)
+    return ok
+
+
+def _batch_within_slo(view, plan, need, b_cap, tp, pp, sys, eff) -> np.ndarray:
+    """Largest replica batch <= b_cap that meets the SLOs (bisection; latency grows with the
+    batch). A batch of 1 is kept where even it misses them, so the miss is reported."""
+    b = np.maximum(b_cap, 1.0)
+    ok = _slo_ok(_run(view, plan, need, b, tp, pp, eff), sys)
+    lo, hi = np.zeros_like(b), b.copy()
+    active = ~ok
+    while active.any():
+        idx = np.flatnonzero(active)
+        mid = np.floor((lo[idx] + hi[idx]) / 2.0)
+        sub = _Need(need.weights[idx], need.kv_per_seq[idx], need.act_per_item)
+        good = _slo_ok(_run(view.take(idx), plan, sub, mid, tp, pp, eff), sys)
+        lo[idx] = np.where(good, mid, lo[idx])
+        hi[idx] = np.where(good, hi[idx], mid)
+        active[idx] = hi[idx] - lo[idx] > 1.0
+    return np.where(ok, b, np.maximum(lo, 1.0))
+
+
+def _reason(der: ChipDerived, view: ChipView, need: _Need, r: _Run, sys: System,
+            tp: int, pp: int) -> np.ndarray:
+    """Why a design cannot serve the scenario, as a code into REASONS (0: it can). The first
+    failing check in REASONS order wins."""
+    checks = (
+        ~der.area_ok,
+        (tp * pp > 1) & (view.link_bw_bytes_per_s <= 0),
+        need.weights > view.capacity_bytes,
+        ~r.fits_memory,
+        ~_slo_ok(r, System(tpot_slo_s=sys.tpot_slo_s)),
+        ~_slo_ok(r, System(ttft_slo_s=sys.ttft_slo_s)),
+    )
+    reason = np.zeros(view.n, dtype=np.int8)
+    for code in range(len(checks), 0, -1):
+        reason[checks[code - 1]] = code
+    return reason
+
+
+def _evaluate_split(view, der, plan, sc, sys, tp, pp, dp, eff) -> dict[str, np.ndarray]:
+    """All outputs that depend on the split, flat (n_cand,) arrays (``shares_s`` 2-D)."""
+    need = _need(view, plan, tp, pp)
+    b_cap = _capacity_batch(view, need, pp)
+    if sc.batch == "max":
+        if sys.tpot_slo_s is None and sys.ttft_slo_s is None:
+            b = np.maximum(b_cap, 1.0)
+        else:
+            b = _batch_within_slo(view, plan, need, b_cap, tp, pp, sys, eff)
+        batch = b * dp
+    else:
+        b = np.full(view.n, float(np.ceil(sc.batch / dp)))
+        batch = np.full(view.n, float(sc.batch))
+    r = _run(view, plan, need, b, tp, pp, eff)
+    n = view.n
+    mb = b / np.minimum(pp, np.maximum(b, 1.0))
+    return dict(
+        reason=_reason(der, view, need, r, sys, tp, pp),
+        throughput=batch * plan.items_per_request / r.latency_s,
+        overfill=need.total(b, mb) / view.capacity_bytes,
+        latency=r.latency_s, ttft=r.ttft_s, tpot=r.tpot_s, energy=r.energy_j, flop=r.flop,
+        mem=r.mem_bytes, shares=r.shares_s, resident=r.resident.astype(float), batch=batch,
+        max_batch=b_cap * dp, tp=np.full(n, float(tp)), pp=np.full(n, float(pp)),
+        dp=np.full(n, float(dp)),
+    )
+
+
+def _better(new: dict, best: dict) -> np.ndarray:
+    """Feasible beats infeasible; then higher throughput; infeasible ones by how close they
+    come to fitting (so the reported reason is the nearest miss)."""
+    nf, bf = new["reason"] == 0, best["reason"] == 0
+    more = new["throughput"] > best["throughput"]
+    closer = new["overfill"] < best["overfill"]
+    return (nf & ~bf) | (nf & bf & more) | (~nf & ~bf & closer)
+
+
+def _merge_into(best: dict, new: dict) -> None:
+    take = np.flatnonzero(_better(new, best))
+    for key, value in best.items():
+        value[take] = new[key][take]
+
+
+LABELS = {"reason": REASONS, "bound": BOUNDS, "regime": REGIMES}
+
+
+def evaluate(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System(),
+             eff: Efficiency = DEFAULT) -> dict[str, np.ndarray]:
+    """Evaluate every candidate on one scenario.
+
+    Args:
+        chips: n_cand candidates.
+        plan: the workload's passes for ``sc`` (workloads.scenario.build_plan).
+        sc: the scenario; ``sc.batch`` is the system batch or "max".
+        sys: chips per system (scalar or (n_cand,)) and SLOs.
+        eff: global efficiency factors.
+
+    Returns:
+        OUTPUTS -> (n_cand,) arrays; ``reason``, ``bound`` and ``regime`` are int codes into
+        ``LABELS``. Performance outputs are NaN where the design cannot run the scenario at
+        all (area, links, capacity); a missed SLO keeps its numbers and says so.
+    """
+    der = derive(chips)
+    view = chip_view(chips, der, sc, eff)
+    n_sys = np.broadcast_to(np.asarray(sys.chips), (chips.n,))
+    if np.any(n_sys < 1) or np.any(n_sys != np.round(n_sys)):
+        raise ValueError(f"system.chips must be a whole number >= 1, got {n_sys[n_sys < 1][:1]}")
+    out = {k: np.empty(chips.n) for k in OUTPUTS}
+    for c in np.unique(n_sys):
+        idx = np.flatnonzero(n_sys == c)
+        v, d = view.take(idx), der.take(idx)
+        best = None
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for tp, pp, dp in splits(int(c), plan.n_heads, plan.n_layers):
+                res = _evaluate_split(v, d, plan, sc, sys, tp, pp, dp, eff)
+                if best is None:
+                    best = res
+                else:
+                    _merge_into(best, res)
+        for key, value in _outputs(best, d, v, plan, int(c)).items():
+            out[key][idx] = value
+    return out
+
+
+def _outputs(best: dict, der: ChipDerived, view: ChipView, plan: Plan,
+             chips: int) -> dict[str, np.ndarray]:
+    reason = best["reason"]
+    runs = ~np.isin(reason, (1, 2, 3, 4))  # area, links, weights, kv_cache: cannot run
+
+    def perf(x: np.ndarray) -> np.ndarray:
+        return np.where(runs, x, np.nan)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        throughput = perf(best["throughput"])
+        power = perf(best["energy"] / best["latency"])
+        system_cost = chips * der.unit_cost_usd * TCO.server_cost_factor
+        system_w = chips * power
+        life_s = TCO.life_years * _SECONDS_PER_YEAR
+        energy_usd = system_w * TCO.pue * life_s / 3.6e6 * TCO.usd_per_kwh
+        intensity = np.where(best["mem"] > 0, best["flop"] / best["mem"], np.inf)
+        return dict(
+            fits=(reason == 0).astype(float),
+            reason=reason,
+            throughput_per_s=throughput,
+            ttft_s=perf(best["ttft"]),
+            tpot_s=perf(best["tpot"]),
+            latency_s=perf(best["latency"]),
+            max_batch=best["max_batch"],
+            batch=best["batch"],
+            tp=best["tp"],
+            pp=best["pp"],
+            dp=best["dp"],
+            bound=np.argmax(best["shares"], axis=1),
+            arithmetic_intensity=perf(intensity),
+            utilization=perf(best["flop"] / best["latency"] / view.peak_flop_per_s),
+            regime=np.where(best["resident"] > 0, 0, 1),
+            power_w=power,
+            energy_per_item_j=system_w / throughput,
+            die_area_mm2=der.die_area_mm2,
+            die_cost_usd=der.die_cost_usd,
+            unit_cost_usd=der.unit_cost_usd,
+            system_cost_usd=system_cost,
+            throughput_per_usd=throughput / system_cost,
+            throughput_per_w=throughput / system_w,
+            usd_per_million_items=(system_cost + energy_usd) / (throughput * life_s) * 1e6,
+        )
+
+
+def explain(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System(),
+            eff: Efficiency = DEFAULT) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+    """Outputs of one candidate and, for its chosen split and batch, the per-operator
+    arrays of every pass: {pass name: {DETAIL column: (n_ops,)}}."""
+    if chips.n != 1:
+        raise ValueError(f"explain takes one chip, got {chips.n}")
+    out = evaluate(chips, plan, sc, sys, eff)
+    der = derive(chips)
+    view = chip_view(chips, der, sc, eff)
+    tp, pp, dp = (int(out[k][0]) for k in ("tp", "pp", "dp"))
+    b = out["batch"] / dp
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        r = _run(view, plan, _need(view, plan, tp, pp), np.ceil(b), tp, pp, eff, detail=True)
+    return out, {name: {k: v[0] for k, v in d.items()} for name, d in r.detail.items()}

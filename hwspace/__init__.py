@@ -1,0 +1,1 @@
+"""What a chip is: spec -> peaks, bandwidths, capacity, area, yield, cost, power (numpy only)."""

@@ -1,0 +1,50 @@
+"""Schema of conf/chip: one accelerator package in friendly units (DESIGN.md section 3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from omegaconf import MISSING
+
+__all__ = ["MemoryConfig", "LinksConfig", "ChipConfig"]
+
+
+@dataclass
+class MemoryConfig:
+    """Off-chip memory. Capacity and bandwidth derive from ``type`` x ``stacks`` when null."""
+
+    type: str = "none"
+    stacks: int = 0
+    capacity_gb: Optional[float] = None
+    bandwidth_tb_s: Optional[float] = None
+
+
+@dataclass
+class LinksConfig:
+    """Chip-to-chip links; ``gb_s_per_link`` is GB/s in one direction."""
+
+    count: int = 0
+    gb_s_per_link: float = 0.0
+    latency_us: float = 1.0
+
+
+@dataclass
+class ChipConfig:
+    """One accelerator package. Optional figures derive from the others when null."""
+
+    name: str = MISSING
+    process_node: str = MISSING
+    macs: int = MISSING
+    clock_ghz: float = MISSING
+    dtype_speedup: dict[str, float] = field(default_factory=lambda: {"bf16": 1.0})
+    sparsity_speedup: float = 1.0
+    sram_mb: float = MISSING
+    sram_bw_tb_s: Optional[float] = None
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+    links: LinksConfig = field(default_factory=LinksConfig)
+    tdp_w: Optional[float] = None
+    die_area_mm2: Optional[float] = None
+    unit_cost_usd: Optional[float] = None
+    dies: int = 1
+    wafer_scale: bool = False

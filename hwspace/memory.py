@@ -1,0 +1,38 @@
+"""Off-chip memory: capacity and bandwidth from type x stacks, energy per byte, price."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwspace.tables import memory_column
+
+__all__ = ["derive_memory", "memory_pj_per_byte", "memory_cost_usd"]
+
+
+def derive_memory(
+    mem_idx: np.ndarray,
+    stacks: np.ndarray,
+    capacity_gb: np.ndarray,
+    bandwidth_tb_s: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Capacity (GB) and bandwidth (TB/s): given figures where present (not NaN), else the
+    per-stack figures of the memory table times the stack count. All arrays (n_cand,)."""
+    cap = np.where(
+        np.isnan(capacity_gb), stacks * memory_column("capacity_gb_per_stack")[mem_idx], capacity_gb
+    )
+    bw = np.where(
+        np.isnan(bandwidth_tb_s),
+        stacks * memory_column("bw_gb_s_per_stack")[mem_idx] / 1e3,
+        bandwidth_tb_s,
+    )
+    return cap, bw
+
+
+def memory_pj_per_byte(mem_idx: np.ndarray) -> np.ndarray:
+    """Access energy of the off-chip memory, pJ per byte (n_cand,)."""
+    return 8.0 * memory_column("pj_per_bit")[mem_idx]
+
+
+def memory_cost_usd(mem_idx: np.ndarray, capacity_bytes: np.ndarray) -> np.ndarray:
+    """Price of the memory devices (n_cand,), USD."""
+    return capacity_bytes / 1e9 * memory_column("usd_per_gb")[mem_idx]

@@ -1,0 +1,225 @@
+"""ChipArrays (one SI array per chip field) and the one friendly-units -> SI conversion.
+
+Chips arrive either as ``ChipConfig`` objects (presets, user designs) or as flat columns of a
+design space (``memory.stacks`` becomes column ``memory_stacks``). Both go through
+``from_columns``, which validates every field at this edge and converts units once:
+1 MB = 1e6 bytes, 1 GB = 1e9 bytes, TB/s = 1e12 bytes/s (DESIGN.md section 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from hwspace.compute import COMPUTE_CLASSES
+from hwspace.config import ChipConfig
+from hwspace.memory import derive_memory
+from hwspace.tables import MEMORY_TYPES, NODE_NAMES
+
+__all__ = ["ChipArrays", "from_columns", "from_configs", "flatten_config", "FIELD_RANGES"]
+
+_NAN = float("nan")
+
+# Allowed range of every numeric friendly-unit column: (low, high, nullable).
+FIELD_RANGES: dict[str, tuple[float, float, bool]] = {
+    "macs": (1.0, 1e9, False),
+    "clock_ghz": (0.01, 10.0, False),
+    "sparsity_speedup": (1.0, 2.0, False),
+    "sram_mb": (0.0, 1e6, False),
+    "sram_bw_tb_s": (1e-6, 1e6, True),
+    "memory_stacks": (0.0, 64.0, False),
+    "memory_capacity_gb": (0.0, 1e5, True),
+    "memory_bandwidth_tb_s": (0.0, 1e3, True),
+    "links_count": (0.0, 1024.0, False),
+    "links_gb_s_per_link": (0.0, 1e4, False),
+    "links_latency_us": (0.0, 1e4, False),
+    "tdp_w": (1e-3, 1e6, True),
+    "die_area_mm2": (1e-3, 1e5, True),
+    "unit_cost_usd": (1e-3, 1e9, True),
+    "dies": (1.0, 64.0, False),
+}
+for _cls in COMPUTE_CLASSES[1:]:
+    FIELD_RANGES[f"dtype_speedup_{_cls}"] = (0.0, 64.0, False)
+
+_DEFAULTS: dict[str, object] = {
+    "sparsity_speedup": 1.0,
+    "sram_bw_tb_s": _NAN,
+    "memory_type": "none",
+    "memory_stacks": 0,
+    "memory_capacity_gb": _NAN,
+    "memory_bandwidth_tb_s": _NAN,
+    "links_count": 0,
+    "links_gb_s_per_link": 0.0,
+    "links_latency_us": 1.0,
+    "tdp_w": _NAN,
+    "die_area_mm2": _NAN,
+    "unit_cost_usd": _NAN,
+    "dies": 1,
+    "wafer_scale": False,
+    **{f"dtype_speedup_{c}": 0.0 for c in COMPUTE_CLASSES[1:]},
+}
+_REQUIRED = ("process_node", "macs", "clock_ghz", "sram_mb")
+
+
+@dataclass(frozen=True)
+class ChipArrays:
+    """A struct of arrays, one entry per candidate chip, SI units. Every array is (n_cand,)
+    except ``dtype_speedup`` (n_cand, len(COMPUTE_CLASSES)), 0 where a class is unsupported."""
+
+    node_idx: np.ndarray
+    macs: np.ndarray
+    clock_hz: np.ndarray
+    dtype_speedup: np.ndarray
+    sparsity_speedup: np.ndarray
+    sram_bytes: np.ndarray
+    sram_bw_bytes_per_s: np.ndarray  # NaN: derive (hwspace.compute)
+    mem_idx: np.ndarray
+    mem_stacks: np.ndarray
+    mem_capacity_bytes: np.ndarray
+    mem_bw_bytes_per_s: np.ndarray
+    link_count: np.ndarray
+    link_bw_bytes_per_s: np.ndarray  # per link, one direction
+    link_latency_s: np.ndarray
+    tdp_w: np.ndarray  # NaN: derive (hwspace.power)
+    die_area_mm2: np.ndarray  # NaN: derive (hwspace.cost)
+    unit_cost_usd: np.ndarray  # NaN: derive (hwspace.cost)
+    dies: np.ndarray
+    wafer_scale: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.macs.shape[0])
+
+    def take(self, idx: np.ndarray) -> ChipArrays:
+        """The candidates at ``idx`` (an index or boolean array)."""
+        return ChipArrays(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+
+def flatten_config(chip: ChipConfig | Mapping) -> dict[str, object]:
+    """A chip config as flat friendly columns: ``memory.stacks`` -> ``memory_stacks``."""
+    data = asdict(chip) if isinstance(chip, ChipConfig) else dict(chip)
+    flat: dict[str, object] = {}
+    for key, value in data.items():
+        if key == "dtype_speedup":
+            _check_dtype_keys(value or {})
+            for cls in COMPUTE_CLASSES[1:]:
+                flat[f"dtype_speedup_{cls}"] = float((value or {}).get(cls, 0.0))
+        elif isinstance(value, Mapping):
+            for sub, sub_value in value.items():
+                flat[f"{key}_{sub}"] = sub_value
+        else:
+            flat[key] = value
+    return {k: (_NAN if v is None else v) for k, v in flat.items()}
+
+
+def _check_dtype_keys(speedups: Mapping) -> None:
+    for key, value in speedups.items():
+        if key not in COMPUTE_CLASSES:
+            raise ValueError(
+                f"dtype_speedup: unknown dtype {key!r}; allowed: {', '.join(COMPUTE_CLASSES)}"
+            )
+        if key == "bf16" and float(value) != 1.0:
+            raise ValueError(f"dtype_speedup.bf16 is the reference and must be 1, got {value}")
+
+
+def from_configs(chips: Iterable[ChipConfig | Mapping]) -> ChipArrays:
+    """Chip configs (dataclasses or plain dicts of section 3) -> ChipArrays."""
+    rows = [flatten_config(c) for c in chips]
+    if not rows:
+        raise ValueError("chips: at least one chip is needed")
+    keys = {k for row in rows for k in row}
+    cols = {k: np.array([row.get(k, _DEFAULTS.get(k, _NAN)) for row in rows]) for k in keys}
+    return from_columns(cols)
+
+
+def _index_of(values: np.ndarray, allowed: tuple[str, ...], field: str) -> np.ndarray:
+    values = np.asarray(values)
+    if values.dtype.kind in "iu":
+        bad = (values < 0) | (values >= len(allowed))
+        if bad.any():
+            raise ValueError(f"{field}: index {values[bad][0]} out of range 0..{len(allowed) - 1}")
+        return values.astype(np.int64)
+    uniq, inverse = np.unique(values.astype(str), return_inverse=True)
+    lookup = {name: i for i, name in enumerate(allowed)}
+    for name in uniq:
+        if name not in lookup:
+            raise ValueError(f"{field}: unknown value {name!r}; allowed: {', '.join(allowed)}")
+    return np.array([lookup[name] for name in uniq], dtype=np.int64)[inverse]
+
+
+def _numeric(cols: Mapping, key: str, n: int) -> np.ndarray:
+    raw = cols[key] if key in cols else _DEFAULTS[key]
+    try:
+        arr = np.broadcast_to(np.asarray(raw, dtype=float), (n,))
+    except (TypeError, ValueError):
+        raise ValueError(f"{_display_name(key)}: not a number: {raw!r}") from None
+    low, high, nullable = FIELD_RANGES[key]
+    nan = np.isnan(arr)
+    bad = (nan & (not nullable)) | (~nan & ((arr < low) | (arr > high)))
+    if bad.any():
+        value = arr[bad][0]
+        name = _display_name(key)
+        raise ValueError(f"{name} = {value:g} is out of range [{low:g}, {high:g}]")
+    return arr
+
+
+def _display_name(key: str) -> str:
+    for prefix in ("memory_", "links_", "dtype_speedup_"):
+        if key.startswith(prefix):
+            return prefix[:-1] + "." + key[len(prefix):]
+    return key
+
+
+def from_columns(cols: Mapping[str, object]) -> ChipArrays:
+    """Flat friendly-unit columns -> validated ChipArrays in SI units.
+
+    Args:
+        cols: column name -> scalar or array (n_cand,). ``process_node``, ``macs``,
+            ``clock_ghz`` and ``sram_mb`` are required; the others default as in ChipConfig.
+
+    Raises:
+        ValueError: naming the field, the bad value and the allowed range.
+    """
+    for key in _REQUIRED:
+        if key not in cols:
+            raise ValueError(f"{key}: required field is missing")
+    unknown = set(cols) - set(FIELD_RANGES) - set(_DEFAULTS) - set(_REQUIRED) - {"name"}
+    if unknown:
+        raise ValueError(f"unknown chip field(s): {', '.join(sorted(unknown))}")
+    n = max(np.size(v) for v in cols.values())
+    num = {key: _numeric(cols, key, n) for key in FIELD_RANGES}
+    for key in ("memory_stacks", "links_count", "dies"):
+        if np.any(num[key] != np.round(num[key])):
+            raise ValueError(f"{_display_name(key)} must be a whole number")
+    node_idx = _index_of(np.broadcast_to(cols["process_node"], (n,)), NODE_NAMES, "process_node")
+    mem_raw = cols.get("memory_type", _DEFAULTS["memory_type"])
+    mem_idx = _index_of(np.broadcast_to(mem_raw, (n,)), MEMORY_TYPES, "memory.type")
+    capacity_gb, bandwidth_tb_s = derive_memory(
+        mem_idx, num["memory_stacks"], num["memory_capacity_gb"], num["memory_bandwidth_tb_s"]
+    )
+    speedup = np.stack(
+        [np.ones(n)] + [num[f"dtype_speedup_{c}"] for c in COMPUTE_CLASSES[1:]], axis=1
+    )
+    return ChipArrays(
+        node_idx=node_idx,
+        macs=num["macs"],
+        clock_hz=num["clock_ghz"] * 1e9,
+        dtype_speedup=speedup,
+        sparsity_speedup=num["sparsity_speedup"],
+        sram_bytes=num["sram_mb"] * 1e6,
+        sram_bw_bytes_per_s=num["sram_bw_tb_s"] * 1e12,
+        mem_idx=mem_idx,
+        mem_stacks=num["memory_stacks"],
+        mem_capacity_bytes=capacity_gb * 1e9,
+        mem_bw_bytes_per_s=bandwidth_tb_s * 1e12,
+        link_count=num["links_count"],
+        link_bw_bytes_per_s=num["links_gb_s_per_link"] * 1e9,
+        link_latency_s=num["links_latency_us"] * 1e-6,
+        tdp_w=num["tdp_w"],
+        die_area_mm2=num["die_area_mm2"],
+        unit_cost_usd=num["unit_cost_usd"],
+        dies=num["dies"],
+        wafer_scale=np.broadcast_to(np.asarray(cols.get("wafer_scale", False), bool), (n,)),
+    )

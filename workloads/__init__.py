@@ -1,0 +1,1 @@
+"""What a model asks: architecture + scenario -> operator tables (numpy only)."""

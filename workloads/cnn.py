@@ -1,0 +1,152 @@
+"""CNN operator tables generated from layer lists: ResNet (bottleneck), MobileNetV2
+(inverted residual), VGG. Batch norm is folded into the convolutions for inference; identical
+layers collapse into one row with a count."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from workloads.config import CNNConfig
+from workloads.ops import ELEMENTWISE, MATMUL, REDUCTION, Op, OpTable, Pass
+
+__all__ = ["Conv", "layer_list", "param_count", "macs", "infer_pass"]
+
+
+@dataclass(frozen=True)
+class Conv:
+    """A convolution (or, with ``size_in == 1`` and kernel 1, a fully connected layer)."""
+
+    size_in: int  # input height = width
+    c_in: int
+    c_out: int
+    kernel: int
+    stride: int = 1
+    groups: int = 1
+    bias: bool = False  # a bias of its own (VGG, FC); folded-BN convs count BN instead
+    bn: bool = True  # followed by batch norm (2 learnable parameters per channel)
+
+    @property
+    def size_out(self) -> int:
+        return -(-self.size_in // self.stride)  # 'same' padding
+
+    @property
+    def weight_elems(self) -> int:
+        return self.c_out * (self.c_in // self.groups) * self.kernel**2
+
+    @property
+    def params(self) -> int:
+        bias = self.c_out if self.bias else 0
+        return self.weight_elems + bias + (2 * self.c_out if self.bn else 0)
+
+    @property
+    def macs(self) -> int:
+        return self.size_out**2 * self.weight_elems
+
+
+def _resnet(cfg: CNNConfig) -> tuple[list[Conv], list[tuple[int, int]]]:
+    """Bottleneck ResNet (He et al. 2016, ResNet v1.5: stride on the 3x3)."""
+    spec = cfg.layers
+    stem = spec["stem"]
+    size = cfg.input_size
+    convs = [Conv(size, cfg.in_channels, stem["channels"], stem["kernel"], stem["stride"])]
+    size = -(-size // stem["stride"]) // stem.get("pool_stride", 2)
+    c_in, expansion = stem["channels"], spec["expansion"]
+    adds = []
+    for blocks, width, stride in spec["stages"]:
+        for b in range(blocks):
+            s = stride if b == 0 else 1
+            c_out = width * expansion
+            convs += [Conv(size, c_in, width, 1), Conv(size, width, width, 3, s),
+                      Conv(-(-size // s), width, c_out, 1)]
+            if b == 0:
+                convs.append(Conv(size, c_in, c_out, 1, s))
+            size, c_in = -(-size // s), c_out
+            adds.append((size, c_out))
+    convs.append(Conv(1, c_in, cfg.num_classes, 1, bias=True, bn=False))
+    return convs, adds
+
+
+def _mobilenetv2(cfg: CNNConfig) -> tuple[list[Conv], list[tuple[int, int]]]:
+    """MobileNetV2 (Sandler et al. 2018, Table 2): rows of (t, c, n, s)."""
+    spec = cfg.layers
+    size = -(-cfg.input_size // 2)
+    convs = [Conv(cfg.input_size, cfg.in_channels, spec["stem"], 3, 2)]
+    c_in, adds = spec["stem"], []
+    for t, c, n, s in spec["blocks"]:
+        for i in range(n):
+            stride, hidden = (s if i == 0 else 1), c_in * t
+            if t != 1:
+                convs.append(Conv(size, c_in, hidden, 1))
+            convs.append(Conv(size, hidden, hidden, 3, stride, groups=hidden))
+            size = -(-size // stride)
+            convs.append(Conv(size, hidden, c, 1))
+            if stride == 1 and c_in == c:
+                adds.append((size, c))
+            c_in = c
+    convs.append(Conv(size, c_in, spec["head"], 1))
+    convs.append(Conv(1, spec["head"], cfg.num_classes, 1, bias=True, bn=False))
+    return convs, adds
+
+
+def _vgg(cfg: CNNConfig) -> tuple[list[Conv], list[tuple[int, int]]]:
+    """VGG (Simonyan & Zisserman 2015, configuration D = VGG-16): 'M' is a 2x2 max-pool."""
+    spec = cfg.layers
+    size, c_in, convs = cfg.input_size, cfg.in_channels, []
+    for item in spec["convs"]:
+        if item == "M":
+            size //= 2
+            continue
+        convs.append(Conv(size, c_in, int(item), 3, bias=True, bn=False))
+        c_in = int(item)
+    features = c_in * size * size
+    for width in [*spec["fcs"], cfg.num_classes]:
+        convs.append(Conv(1, features, width, 1, bias=True, bn=False))
+        features = width
+    return convs, []
+
+
+_BUILDERS = {"resnet": _resnet, "mobilenetv2": _mobilenetv2, "vgg": _vgg}
+
+
+def layer_list(cfg: CNNConfig) -> tuple[list[Conv], list[tuple[int, int]]]:
+    """(convolutions in order, residual additions as (size, channels))."""
+    if cfg.arch not in _BUILDERS:
+        raise ValueError(
+            f"workload.arch: unknown CNN arch {cfg.arch!r}; allowed: {', '.join(_BUILDERS)}"
+        )
+    return _BUILDERS[cfg.arch](cfg)
+
+
+def param_count(cfg: CNNConfig) -> float:
+    return float(sum(c.params for c in layer_list(cfg)[0]))
+
+
+def macs(cfg: CNNConfig) -> float:
+    """Multiply-accumulates of one image (convolutions and FC layers)."""
+    return float(sum(c.macs for c in layer_list(cfg)[0]))
+
+
+def _conv_op(conv: Conv, count: int) -> Op:
+    m = conv.size_out**2
+    return Op(f"conv{conv.kernel}x{conv.kernel}_{conv.c_in}to{conv.c_out}"
+              + (f"_g{conv.groups}" if conv.groups > 1 else "") + f"_s{conv.size_out}",
+              MATMUL, count=count, flop=2.0 * conv.macs, m=m,
+              k=conv.c_in // conv.groups * conv.kernel**2, n=conv.c_out,
+              weight_elems=conv.weight_elems, act_in_elems=conv.size_in**2 * conv.c_in,
+              act_out_elems=m * conv.c_out, sparse=True)
+
+
+def infer_pass(cfg: CNNConfig) -> Pass:
+    """One forward pass of one image; identical layers collapse into counted rows."""
+    convs, adds = layer_list(cfg)
+    ops = [_conv_op(conv, n) for conv, n in Counter(convs).items()]
+    ops += [Op(f"add_{c}x{s}x{s}", ELEMENTWISE, count=n, flop=s * s * c,
+               act_in_elems=2 * s * s * c, act_out_elems=s * s * c, tp_split=False)
+            for (s, c), n in Counter(adds).items()]
+    last = [c for c in convs if c.size_in > 1][-1]
+    ops.append(Op("global_pool", REDUCTION, flop=last.size_out**2 * last.c_out,
+                  act_in_elems=last.size_out**2 * last.c_out, act_out_elems=last.c_out,
+                  reduce_len=last.size_out**2, tp_split=False))
+    peak = max(op.act_in_elems + op.act_out_elems for op in ops)
+    return Pass("infer", OpTable.from_ops(ops), 1.0, peak, p2p_elems=peak / 2.0)

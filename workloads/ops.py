@@ -1,0 +1,110 @@
+"""The operator table: one row per operator kind, columns of per-item quantities.
+
+An *item* is one sequence (LLM) or one image (CNN); the evaluator multiplies per-item columns
+by the batch. ``count`` says how many identical instances run per pass (80 layers are one row
+with count 80), so the evaluator never loops over layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+__all__ = ["MATMUL", "ATTENTION", "REDUCTION", "ELEMENTWISE", "KIND_NAMES", "Op", "OpTable",
+           "Pass", "Plan"]
+
+MATMUL, ATTENTION, REDUCTION, ELEMENTWISE = 0, 1, 2, 3
+KIND_NAMES = ("matmul", "attention", "reduction", "elementwise")
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operator kind. Element counts are per item per instance unless noted."""
+
+    name: str
+    kind: int
+    count: float = 1.0  # instances per pass
+    flop: float = 0.0
+    m: float = 0.0  # matmul rows per item (tokens, output pixels)
+    k: float = 0.0  # reduction dimension
+    n: float = 0.0  # output columns (all groups/heads)
+    weight_elems: float = 0.0  # per instance, independent of the batch
+    act_in_elems: float = 0.0
+    act_out_elems: float = 0.0
+    kv_read_elems: float = 0.0
+    kv_write_elems: float = 0.0
+    score_elems: float = 0.0  # attention score matrix, materialised without a flash tile
+    comm_elems: float = 0.0  # all-reduced under tensor parallelism after this op
+    reduce_len: float = 0.0  # length of the vector a reduction scans
+    tp_split: bool = True  # FLOPs, weights and KV divide across tensor-parallel chips
+    moe: bool = False  # weights are experts: only the touched ones are read
+    sparse: bool = False  # a weight matmul that 2:4 sparsity applies to
+
+
+@dataclass(frozen=True)
+class OpTable:
+    """Columns of ``Op`` as arrays (n_ops,); ``names`` and ``kind`` label the rows."""
+
+    names: tuple[str, ...]
+    kind: np.ndarray
+    count: np.ndarray
+    flop: np.ndarray
+    m: np.ndarray
+    k: np.ndarray
+    n: np.ndarray
+    weight_elems: np.ndarray
+    act_in_elems: np.ndarray
+    act_out_elems: np.ndarray
+    kv_read_elems: np.ndarray
+    kv_write_elems: np.ndarray
+    score_elems: np.ndarray
+    comm_elems: np.ndarray
+    reduce_len: np.ndarray
+    tp_split: np.ndarray
+    moe: np.ndarray
+    sparse: np.ndarray
+
+    @classmethod
+    def from_ops(cls, ops: list[Op]) -> OpTable:
+        cols = {}
+        for f in fields(Op):
+            if f.name == "name":
+                continue
+            dtype = bool if f.type in ("bool", bool) else (int if f.name == "kind" else float)
+            cols[f.name] = np.array([getattr(op, f.name) for op in ops], dtype=dtype)
+        return cls(names=tuple(op.name for op in ops), **cols)
+
+    @property
+    def n_ops(self) -> int:
+        return len(self.names)
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One forward pass of a scenario (prefill, one decode step, encode, infer)."""
+
+    name: str
+    ops: OpTable
+    repeats: float  # times the pass runs per request (decode: generated tokens)
+    act_peak_elems: float  # live activations per item (working set)
+    p2p_elems: float  # activations per item crossing one pipeline-stage boundary
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a workload asks in a scenario, independent of the chip."""
+
+    workload: str
+    family: str  # llm | encoder | cnn
+    phase: str
+    passes: tuple[Pass, ...]
+    items_per_request: float  # outputs of one request: tokens (LLM) or 1 sample
+    param_elems: float  # all parameters (capacity)
+    kv_elems_per_token: float  # K and V of every layer for one token
+    kv_tokens: float  # tokens held in the KV cache at the peak of the request
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    moe_experts: int = 0
+    moe_top_k: int = 0
