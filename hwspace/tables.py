@@ -66,8 +66,13 @@ class NodeRow:
 # static_w_per_mm2: [D] measured idle power at P0 / die area: H100 140-145 W / 814 mm2 = 0.17
 #   (gpu-burn issue #114); V100 (12 nm) 53 W / 815 mm2 = 0.065 (GLM-130B issue #32);
 #   7 nm interpolated 0.10.
+# n10 (10 nm class, incl. Samsung 8N): wafer 5,992 [A] CSET via ttm-cas; D0 0.10, the middle of
+#   0.08 (chiplet-actuary) and 0.12 (ttm-cas); MAC area 1512 * 96.3 / 52.5 (CSET density) [D];
+#   SRAM, energies and leakage [D] geometric means of the n16 and n7 rows (no 10 nm figures in
+#   costpower.md).
 NODES: dict[str, NodeRow] = {
     "n16": NodeRow(3984.0, 0.08, 5038.0, 0.57, 1.68, 0.42, 0.39, 0.065),
+    "n10": NodeRow(5992.0, 0.10, 2773.0, 0.94, 1.06, 0.32, 0.25, 0.081),
     "n7": NodeRow(9346.0, 0.09, 1512.0, 1.56, 0.67, 0.25, 0.156, 0.10),
     "n5": NodeRow(16988.0, 0.10, 1054.0, 2.0, 0.47, 0.17, 0.11, 0.17),
     "n4": NodeRow(17000.0, 0.10, 1054.0, 2.0, 0.47, 0.17, 0.11, 0.17),
