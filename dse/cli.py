@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from pathlib import Path
 from collections.abc import Callable
 
 import hydra
@@ -20,11 +21,15 @@ _USAGE = """usage: dse <verb> [key=value ...] [--json]
 verbs:
   predict   one chip on one workload scenario: throughput, latency, cost, power
   explain   predict, plus the per-operator table (FLOP, bytes, intensity, time, bound)
+  sweep     a design space x a niche's scenarios on Ray -> Parquet under outputs/
 
 examples:
   dse predict chip=h100 workload=llama2-70b scenario.phase=decode scenario.batch=64 system.chips=8
   dse predict chip=a100 workload=gpt2 scenario.phase=decode --json
   dse explain chip=groq-lpu workload=llama2-7b scenario.phase=decode system.chips=64
+  dse sweep space=demo niche=local_llm sweep.mode=grid
+  dse sweep space=hyperscale niche=hyperscale sweep.samples=1000000 ray.address=auto
+  dse sweep resume=outputs/2026-11-24/10-00-00_sweep_local_llm
 """
 
 
@@ -66,9 +71,38 @@ def _predict(cfg: DictConfig) -> None:
         print_rows("operators of the chosen split (per chip; time over all instances)", rows)
 
 
+def _sweep(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from dse import sweep
+    from dse.report_text import print_top
+
+    if cfg.resume:
+        run_dir = Path(cfg.resume)
+        saved = run_dir / ".hydra" / "config.yaml"
+        if not saved.exists():
+            _fail(f"resume={cfg.resume}: not a sweep run folder (no .hydra/config.yaml)")
+        base = OmegaConf.load(saved)
+    else:
+        run_dir, base = Path(HydraConfig.get().runtime.output_dir), cfg
+    try:
+        job = sweep.make_job(_plain(base.space), [_plain(base.niche)], base.sweep.mode,
+                             base.sweep.samples, base.sweep.seed, base.sweep.chunk_size)
+        manifest = sweep.run_sweep(job, run_dir, address=cfg.ray.address,
+                                   num_cpus=cfg.ray.num_cpus, results_dir=base.sweep.results_dir,
+                                   resume=bool(cfg.resume), max_in_flight=cfg.sweep.max_in_flight)
+    except ValueError as err:
+        _fail(str(err))
+    print(f"{manifest['rows']:,} rows in {manifest['chunks_done']} chunks, "
+          f"{manifest['seconds']:.1f} s -> {manifest['results_dir']}")
+    for name, result in sweep.top_table(job, manifest["results_dir"], cfg.top).items():
+        print_top(name, result, [c for c, _ in job.niches[0].objectives])
+
+
 _VERBS: dict[str, tuple[str, Callable[[DictConfig], None], list[str]]] = {
     "predict": ("predict", _predict, []),
     "explain": ("predict", _predict, ["explain=true"]),
+    "sweep": ("sweep", _sweep, []),
 }
 
 
@@ -83,6 +117,10 @@ def main(argv: list[str] | None = None) -> None:
     config_name, task, extra = _VERBS[verb]
     flags = {"--json": "output=json", "--explain": "explain=true"}
     overrides = [flags.get(a, a) for a in rest] + extra
+    resume = [a.split("=", 1)[1] for a in rest if a.startswith("resume=")]
+    if resume and resume[0] not in ("", "null"):
+        # Finish in the original folder; keep its saved config as it was.
+        overrides += [f"hydra.run.dir={resume[0]}", "hydra.output_subdir=null"]
     register()
     sys.argv = [f"dse {verb}", *overrides]
     hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")(task)()

@@ -14,7 +14,8 @@ import numpy as np
 
 from dse.efficiency import DEFAULT, Efficiency
 from dse.parallel import splits
-from dse.roofline import BOUNDS, ChipView, PassCost, pass_cost
+from dse.execution import Need, Run, batch_within_slo, capacity_batch, need, run
+from dse.roofline import BOUNDS, ChipView
 from hwspace.compute import COMPUTE_CLASSES
 from hwspace.derived import ChipDerived, derive
 from hwspace.spec import ChipArrays
@@ -34,7 +35,6 @@ OUTPUTS = (
     "power_w", "energy_per_item_j", "die_area_mm2", "die_cost_usd", "unit_cost_usd",
     "system_cost_usd", "throughput_per_usd", "throughput_per_w", "usd_per_million_items",
 )
-_MAX_BATCH = float(1 << 20)  # a batch "as large as memory allows" stops here
 _SECONDS_PER_YEAR = 365.25 * 24 * 3600
 
 
@@ -78,127 +78,26 @@ def chip_view(chips: ChipArrays, der: ChipDerived, sc: Scenario, eff: Efficiency
     )
 
 
-@dataclass(frozen=True)
-class _Need:
-    """Capacity needs per chip of one split (n_cand,): weights, KV per sequence, activations
-    per item of a microbatch."""
-
-    weights: np.ndarray
-    kv_per_seq: np.ndarray
-    act_per_item: float
-
-    def total(self, b: np.ndarray, mb: np.ndarray) -> np.ndarray:
-        return self.weights + b * self.kv_per_seq + mb * self.act_per_item
-
-
-def _need(view: ChipView, plan: Plan, tp: int, pp: int) -> _Need:
-    weights = plan.param_elems * view.weight_bytes / (tp * pp)
-    kv = plan.kv_elems_per_token * plan.kv_tokens * view.kv_bytes / (min(tp, plan.n_kv_heads) * pp)
-    act = max(p.act_peak_elems for p in plan.passes) * view.act_bytes
-    return _Need(weights, np.broadcast_to(kv, weights.shape), act)
-
-
-def _capacity_batch(view: ChipView, need: _Need, pp: int) -> np.ndarray:
-    """Largest replica batch whose KV cache and activations fit beside the weights."""
-    free = view.capacity_bytes - need.weights
-    per_item = need.kv_per_seq + need.act_per_item / pp
-    with np.errstate(divide="ignore", invalid="ignore"):
-        b = np.floor(np.where(per_item > 0, free / per_item, _MAX_BATCH))
-    return np.clip(np.where(free >= 0, b, 0.0), 0.0, _MAX_BATCH)
-
-
-@dataclass(frozen=True)
-class _Run:
-    """A replica running one request batch at one split, (n_cand,) each."""
-
-    latency_s: np.ndarray
-    ttft_s: np.ndarray
-    tpot_s: np.ndarray
-    energy_j: np.ndarray  # per chip, dynamic and static, over the latency
-    flop: np.ndarray
-    mem_bytes: np.ndarray
-    shares_s: np.ndarray
-    resident: np.ndarray
-    fits_memory: np.ndarray
-    detail: dict | None = None
-
-
-def _run(view: ChipView, plan: Plan, need: _Need, b: np.ndarray, tp: int, pp: int,
-         eff: Efficiency, detail: bool = False) -> _Run:
-    """All passes of a request at replica batch ``b``, throttled at TDP. With ``detail``,
-    ``_Run.detail`` maps each pass name to its per-operator arrays."""
-    mb = b / np.minimum(pp, np.maximum(b, 1.0))
-    act = mb * need.act_per_item
-    resident = need.weights + act <= view.sram_usable_bytes
-    kv_on_chip = need.total(b, mb) <= view.sram_usable_bytes
-    sram_free = np.maximum(view.sram_usable_bytes - resident * need.weights
-                           - kv_on_chip * b * need.kv_per_seq, 0.0)
-    n = view.n
-    latency, energy, flop, mem = (np.zeros(n) for _ in range(4))
-    shares = np.zeros((n, len(BOUNDS)))
-    times, details = {}, {}
-    for p in plan.passes:
-        c = pass_cost(view, p, b, tp, pp, (plan.n_heads, plan.n_kv_heads),
-                      (plan.moe_experts, plan.moe_top_k), resident, kv_on_chip, sram_free, eff,
-                      detail)
-        t, e = _throttle(c, view)
-        times[p.name], details[p.name] = t, c.detail
-        latency += p.repeats * t
-        energy += p.repeats * e
-        flop += p.repeats * c.flop
-        mem += p.repeats * c.mem_bytes
-        shares += p.repeats * c.shares_s * (t / c.time_s)[:, None]
-    nan = np.full(n, np.nan)
-    return _Run(latency, times.get("prefill", nan), times.get("decode", nan), energy, flop,
-                mem, shares, resident, need.total(b, mb) <= view.capacity_bytes,
-                details if detail else None)
-
-
-def _throttle(c: PassCost, view: ChipView) -> tuple[np.ndarray, np.ndarray]:
-    """Above TDP the chip slows down by power / TDP. Returns (time, energy incl. static)."""
-    power = c.energy_j / c.time_s + view.static_w
-    t = c.time_s * np.maximum(1.0, power / view.tdp_w)
-    return t, c.energy_j + view.static_w * t
-
-
-def _slo_ok(r: _Run, sys: System) -> np.ndarray:
+def _slo_ok(r: Run, tpot_slo: float | None, ttft_slo: float | None) -> np.ndarray:
     ok = np.ones(r.latency_s.shape, bool)
-    if sys.tpot_slo_s is not None:
-        ok &= ~(r.tpot_s > sys.tpot_slo_s)
-    if sys.ttft_slo_s is not None:
-        ok &= ~(r.ttft_s > sys.ttft_slo_s)
+    if tpot_slo is not None:
+        ok &= ~(r.tpot_s > tpot_slo)
+    if ttft_slo is not None:
+        ok &= ~(r.ttft_s > ttft_slo)
     return ok
 
 
-def _batch_within_slo(view, plan, need, b_cap, tp, pp, sys, eff) -> np.ndarray:
-    """Largest replica batch <= b_cap that meets the SLOs (bisection; latency grows with the
-    batch). A batch of 1 is kept where even it misses them, so the miss is reported."""
-    b = np.maximum(b_cap, 1.0)
-    ok = _slo_ok(_run(view, plan, need, b, tp, pp, eff), sys)
-    lo, hi = np.zeros_like(b), b.copy()
-    active = ~ok
-    while active.any():
-        idx = np.flatnonzero(active)
-        mid = np.floor((lo[idx] + hi[idx]) / 2.0)
-        sub = _Need(need.weights[idx], need.kv_per_seq[idx], need.act_per_item)
-        good = _slo_ok(_run(view.take(idx), plan, sub, mid, tp, pp, eff), sys)
-        lo[idx] = np.where(good, mid, lo[idx])
-        hi[idx] = np.where(good, hi[idx], mid)
-        active[idx] = hi[idx] - lo[idx] > 1.0
-    return np.where(ok, b, np.maximum(lo, 1.0))
-
-
-def _reason(der: ChipDerived, view: ChipView, need: _Need, r: _Run, sys: System,
+def _reason(der: ChipDerived, view: ChipView, nd: Need, r: Run, sys: System,
             tp: int, pp: int) -> np.ndarray:
     """Why a design cannot serve the scenario, as a code into REASONS (0: it can). The first
     failing check in REASONS order wins."""
     checks = (
         ~der.area_ok,
         (tp * pp > 1) & (view.link_bw_bytes_per_s <= 0),
-        need.weights > view.capacity_bytes,
+        nd.weights > view.capacity_bytes,
         ~r.fits_memory,
-        ~_slo_ok(r, System(tpot_slo_s=sys.tpot_slo_s)),
-        ~_slo_ok(r, System(ttft_slo_s=sys.ttft_slo_s)),
+        ~_slo_ok(r, sys.tpot_slo_s, None),
+        ~_slo_ok(r, None, sys.ttft_slo_s),
     )
     reason = np.zeros(view.n, dtype=np.int8)
     for code in range(len(checks), 0, -1):
@@ -207,25 +106,22 @@ def _reason(der: ChipDerived, view: ChipView, need: _Need, r: _Run, sys: System,
 
 
 def _evaluate_split(view, der, plan, sc, sys, tp, pp, dp, eff) -> dict[str, np.ndarray]:
-    """All outputs that depend on the split, flat (n_cand,) arrays (``shares_s`` 2-D)."""
-    need = _need(view, plan, tp, pp)
-    b_cap = _capacity_batch(view, need, pp)
+    """All outputs that depend on the split, flat (n_cand,) arrays (``shares`` 2-D)."""
+    nd = need(view, plan, tp, pp)
+    b_cap = capacity_batch(view, nd, pp)
     if sc.batch == "max":
-        if sys.tpot_slo_s is None and sys.ttft_slo_s is None:
-            b = np.maximum(b_cap, 1.0)
-        else:
-            b = _batch_within_slo(view, plan, need, b_cap, tp, pp, sys, eff)
+        b = batch_within_slo(view, plan, nd, b_cap, tp, pp, sys.tpot_slo_s, sys.ttft_slo_s, eff)
         batch = b * dp
     else:
         b = np.full(view.n, float(np.ceil(sc.batch / dp)))
         batch = np.full(view.n, float(sc.batch))
-    r = _run(view, plan, need, b, tp, pp, eff)
+    r = run(view, plan, nd, b, tp, pp, eff)
     n = view.n
     mb = b / np.minimum(pp, np.maximum(b, 1.0))
     return dict(
-        reason=_reason(der, view, need, r, sys, tp, pp),
+        reason=_reason(der, view, nd, r, sys, tp, pp),
         throughput=batch * plan.items_per_request / r.latency_s,
-        overfill=need.total(b, mb) / view.capacity_bytes,
+        overfill=nd.total(b, mb) / view.capacity_bytes,
         latency=r.latency_s, ttft=r.ttft_s, tpot=r.tpot_s, energy=r.energy_j, flop=r.flop,
         mem=r.mem_bytes, shares=r.shares_s, resident=r.resident.astype(float), batch=batch,
         max_batch=b_cap * dp, tp=np.full(n, float(tp)), pp=np.full(n, float(pp)),
@@ -340,10 +236,9 @@ def explain(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System(),
     if chips.n != 1:
         raise ValueError(f"explain takes one chip, got {chips.n}")
     out = evaluate(chips, plan, sc, sys, eff)
-    der = derive(chips)
-    view = chip_view(chips, der, sc, eff)
+    view = chip_view(chips, derive(chips), sc, eff)
     tp, pp, dp = (int(out[k][0]) for k in ("tp", "pp", "dp"))
-    b = out["batch"] / dp
+    b = np.ceil(out["batch"] / dp)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        r = _run(view, plan, _need(view, plan, tp, pp), np.ceil(b), tp, pp, eff, detail=True)
+        r = run(view, plan, need(view, plan, tp, pp), b, tp, pp, eff, detail=True)
     return out, {name: {k: v[0] for k, v in d.items()} for name, d in r.detail.items()}

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["fmt", "print_prediction", "print_rows", "console"]
+__all__ = ["fmt", "print_prediction", "print_rows", "print_top", "console"]
 
 
 def console() -> Console:
@@ -61,3 +61,22 @@ def print_rows(title: str, rows: Iterable[dict[str, Any]],
     for row in rows:
         table.add_row(*(fmt(v) for v in row.values()))
     (out_console or console()).print(table)
+
+
+def print_top(niche: str, result: dict[str, Any], objectives: list[str],
+              out_console: Console | None = None) -> None:
+    """The best feasible candidates of a niche; * marks the Pareto front."""
+    frame = result["top"]
+    title = (f"{niche}: top {len(frame)} of {result['feasible']:,} feasible candidates "
+             f"({result['candidates']:,} evaluated); * = Pareto front")
+    rows = []
+    for cid, row in frame.iterrows():
+        rec = {"candidate": int(cid), "front": "*" if row["pareto"] else ""}
+        rec.update({c: row[c] for c in objectives})
+        rec.update({c: row[c] for c in frame.columns
+                    if c not in (*objectives, "pareto", "feasible", "violation")})
+        rows.append(rec)
+    if rows:
+        print_rows(title, rows, out_console)
+    else:
+        (out_console or console()).print(f"{title}: none")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from omegaconf import MISSING
 
-__all__ = ["MemoryConfig", "LinksConfig", "ChipConfig"]
+__all__ = ["MemoryConfig", "LinksConfig", "ChipConfig", "SpaceConfig"]
 
 
 @dataclass
@@ -48,3 +48,13 @@ class ChipConfig:
     unit_cost_usd: Optional[float] = None
     dies: int = 1
     wafer_scale: bool = False
+
+
+@dataclass
+class SpaceConfig:
+    """Schema of conf/space: each parameter is a value (fixed), a list or ``{choices: [...]}``,
+    or a range ``{low, high, log, step, num}``; nested like the chip spec
+    (``memory: {stacks: ...}``). Validated by hwspace.space.parse_space."""
+
+    name: str = MISSING
+    params: dict[str, Any] = field(default_factory=dict)

@@ -18,7 +18,8 @@ from hwspace.config import ChipConfig
 from hwspace.memory import derive_memory
 from hwspace.tables import MEMORY_TYPES, NODE_NAMES
 
-__all__ = ["ChipArrays", "from_columns", "from_configs", "flatten_config", "FIELD_RANGES"]
+__all__ = ["ChipArrays", "from_columns", "from_configs", "flatten_config", "nest_config",
+           "FIELD_RANGES"]
 
 _NAN = float("nan")
 
@@ -112,6 +113,24 @@ def flatten_config(chip: ChipConfig | Mapping) -> dict[str, object]:
         else:
             flat[key] = value
     return {k: (_NAN if v is None else v) for k, v in flat.items()}
+
+
+def nest_config(flat: Mapping[str, object]) -> dict[str, object]:
+    """Flat friendly columns (one candidate) -> a chip dict of DESIGN.md section 3: the
+    inverse of ``flatten_config``. Numpy scalars become Python numbers."""
+    out: dict[str, object] = {}
+    for key, value in flat.items():
+        value = value.item() if hasattr(value, "item") else value
+        for prefix, group in (("dtype_speedup_", "dtype_speedup"), ("memory_", "memory"),
+                              ("links_", "links")):
+            if key.startswith(prefix):
+                out.setdefault(group, {})[key[len(prefix):]] = value
+                break
+        else:
+            out[key] = value
+    if "dtype_speedup" in out:
+        out["dtype_speedup"] = {"bf16": 1.0, **{k: v for k, v in out["dtype_speedup"].items() if v}}
+    return out
 
 
 def _check_dtype_keys(speedups: Mapping) -> None:

@@ -1,0 +1,144 @@
+"""dse sweep: a design space x a niche's scenarios, evaluated on Ray, written as Parquet.
+
+The run folder (Hydra's, under outputs/) holds the resolved config (.hydra/config.yaml), the
+manifest and the dataset. Chunks are deterministic, written atomically, and listed by file, so
+an interrupted run resumes without gaps or duplicates (``dse sweep resume=<run folder>``).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, UTC
+from pathlib import Path
+from typing import Any
+from collections.abc import Mapping
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+
+from dse import __version__
+from dse.niche import Niche, parse_niche
+from dse.rank import candidates, top
+from dse.store import RunStore
+from dse.workers import SweepJob, ray_session, run_chunks
+from hwspace.space import Space, parse_space
+
+__all__ = ["make_job", "run_sweep", "read_rows", "top_table"]
+
+_MODES = ("grid", "random")
+
+
+def make_job(space: Mapping | Space, niches: list[Mapping | Niche], mode: str,
+             samples: int | None, seed: int, chunk_size: int) -> SweepJob:
+    """A validated job: every config error surfaces here, before any Ray work."""
+    space = space if isinstance(space, Space) else parse_space(space)
+    niches = tuple(n if isinstance(n, Niche) else parse_niche(n) for n in niches)
+    if mode not in _MODES:
+        raise ValueError(f"sweep.mode must be grid or random, got {mode!r}")
+    if int(chunk_size) < 1:
+        raise ValueError(f"sweep.chunk_size must be >= 1, got {chunk_size}")
+    if mode == "grid":
+        total = space.grid_size()
+    else:
+        if samples is None or int(samples) < 1:
+            raise ValueError(f"sweep.samples must be >= 1 in random mode, got {samples}")
+        total = int(samples)
+    return SweepJob(space, niches, mode, total, int(chunk_size), int(seed))
+
+
+def _describe(job: SweepJob) -> dict[str, Any]:
+    return dict(space=job.space.name, niches=[n.name for n in job.niches], mode=job.mode,
+                candidates=job.total, chunk_size=job.chunk_size, chunks=job.n_chunks,
+                seed=job.seed,
+                scenarios=[f"{n.name}/{s.name}" for n in job.niches for s in n.scenarios])
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
+
+
+def run_sweep(job: SweepJob, run_dir: str | Path, *, address: str | None = None,
+              num_cpus: int | None = None, results_dir: str | None = None,
+              resume: bool = False, max_in_flight: int | None = None,
+              show_progress: bool = True) -> dict[str, Any]:
+    """Evaluate every chunk of ``job`` not yet on disk and return the manifest.
+
+    Raises:
+        ValueError: resuming a folder whose manifest describes a different job.
+        SystemExit(130): on Ctrl-C, after recording the run as interrupted.
+    """
+    store = RunStore(run_dir, results_dir)
+    previous = store.read_manifest() if resume else {}
+    if resume and previous.get("job") != _describe(job):
+        raise ValueError(f"{run_dir}: the manifest describes another job; cannot resume")
+    store.prepare()
+    todo = sorted(set(range(job.n_chunks)) - store.done_chunks())
+    manifest = dict(previous, version=__version__, job=_describe(job), status="running",
+                    results_dir=str(store.results_dir), started=_now())
+    store.write_manifest(manifest)
+    start = time.perf_counter()
+    with ray_session(address, num_cpus) as where, _progress() as bar:
+        manifest["ray"] = where
+        done_before = job.total - sum(_chunk_size(job, c) for c in todo)
+        task = bar.add_task("sweep", total=job.total, completed=done_before, rate="",
+                            visible=show_progress)
+
+        def on_result(chunk: int, result: object) -> None:
+            if isinstance(result, pa.Table):
+                store.write_chunk(chunk, result)
+            bar.advance(task, _chunk_size(job, chunk))
+            seconds = time.perf_counter() - start
+            done = bar.tasks[task].completed - done_before
+            bar.update(task, rate=f"{done / max(seconds, 1e-9):,.0f} candidates/s")
+
+        try:
+            run_chunks(job, todo, on_result, results_dir=results_dir,
+                       max_in_flight=max_in_flight)
+        except KeyboardInterrupt:
+            manifest.update(status="interrupted", chunks_done=len(store.done_chunks()),
+                            seconds=previous.get("seconds", 0) + time.perf_counter() - start)
+            store.write_manifest(manifest)
+            print(f"\ninterrupted: {len(store.done_chunks())} of {job.n_chunks} chunks are on "
+                  f"disk.\nresume with: dse sweep resume={run_dir}")
+            raise SystemExit(130) from None
+    manifest.update(status="complete", chunks_done=len(store.done_chunks()), rows=store.rows(),
+                    seconds=previous.get("seconds", 0) + time.perf_counter() - start,
+                    finished=_now())
+    store.write_manifest(manifest)
+    return manifest
+
+
+def _chunk_size(job: SweepJob, chunk: int) -> int:
+    return min(job.chunk_size, job.total - chunk * job.chunk_size)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def read_rows(results_dir: str | Path, columns: list[str] | None = None) -> pa.Table:
+    """The run's dataset (every chunk file) as one table."""
+    files = sorted(Path(results_dir).glob("chunk-*.parquet"))
+    if not files:
+        raise ValueError(f"{results_dir}: no results")
+    return pa.concat_tables([pq.read_table(f, columns=columns) for f in files],
+                            promote_options="permissive")
+
+
+def top_table(job: SweepJob, results_dir: str | Path, n: int) -> dict[str, Any]:
+    """Per niche: the ``n`` best feasible candidates with the Pareto front marked, and the
+    count of feasible candidates."""
+    varying = [p.name for p in job.space.params if len(p.grid_values()) > 1 or p.is_range]
+    out = {}
+    for niche in job.niches:
+        objectives = [c for c, _ in niche.objectives]
+        cols = ["candidate_id", "niche", "scenario", "feasible", "violation", *objectives,
+                *varying]
+        rows = read_rows(results_dir, columns=list(dict.fromkeys(cols))).to_pandas()
+        cands = candidates(rows, niche, varying)
+        out[niche.name] = dict(top=top(cands, niche, n), feasible=int(cands["feasible"].sum()),
+                               candidates=len(cands))
+    return out

@@ -1,0 +1,117 @@
+"""The one Ray adapter: start or join a cluster, run chunk tasks with backpressure.
+
+Each task evaluates thousands of candidates (one vectorised chunk); the job description is
+put in the object store once; results return in completion order via ``ray.wait`` with a
+bounded number of tasks in flight (Ray design patterns: too-fine-grained tasks,
+pass-large-arg-by-value, limit-pending-tasks). A worker that dies is retried by Ray.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import ray
+
+from dse.niche import Niche
+from dse.rows import evaluate_rows
+from dse.store import write_chunk
+from hwspace.space import Space
+
+__all__ = ["SweepJob", "ray_session", "run_chunks", "chunk_candidates"]
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """Everything a worker needs to produce any chunk of a run, deterministically."""
+
+    space: Space
+    niches: tuple[Niche, ...]
+    mode: str  # grid | random
+    total: int  # candidates in the run
+    chunk_size: int
+    seed: int = 0
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.total // self.chunk_size)
+
+
+def chunk_candidates(job: SweepJob, chunk: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """(space columns, candidate ids) of chunk ``chunk``: the same wherever it runs."""
+    start = chunk * job.chunk_size
+    stop = min(start + job.chunk_size, job.total)
+    ids = np.arange(start, stop, dtype=np.int64)
+    if job.mode == "grid":
+        return job.space.grid_chunk(start, stop), ids
+    return job.space.random_chunk(job.seed, chunk, stop - start), ids
+
+
+def _evaluate(job: SweepJob, chunk: int, results_dir: str | None) -> pa.Table | int:
+    params, ids = chunk_candidates(job, chunk)
+    table = evaluate_rows(params, ids, job.niches)
+    if results_dir is None:
+        return table
+    write_chunk(_chunk_file(results_dir, chunk), table)
+    return table.num_rows
+
+
+def _chunk_file(results_dir: str, chunk: int):
+    from pathlib import Path
+
+    return Path(results_dir) / f"chunk-{chunk:06d}.parquet"
+
+
+# Worker death (a killed process, a lost node) is retried; a bug in the model is not.
+_evaluate_remote = ray.remote(max_retries=5, retry_exceptions=False)(_evaluate)
+
+
+@contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[str]:
+    """Join the cluster at ``address`` ("auto" or HOST:PORT), or start a local instance that
+    lives as long as the block. Yields a description of where the work runs."""
+    if ray.is_initialized():
+        yield "ray (already connected)"
+        return
+    env = {"env_vars": {"PYTHONWARNINGS": "ignore"}}
+    if address:
+        ray.init(address=address, runtime_env=env, log_to_driver=False)
+        where = f"ray cluster at {address}"
+    else:
+        # "local": a new instance even where `ray start` left a cluster running on this host.
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count(),
+                 include_dashboard=False, runtime_env=env, log_to_driver=False)
+        where = "local ray instance"
+    try:
+        yield f"{where} ({int(ray.cluster_resources().get('CPU', 0))} CPUs)"
+    finally:
+        ray.shutdown()
+
+
+def run_chunks(job: SweepJob, chunks: Sequence[int], on_result: Callable[[int, object], None],
+               results_dir: str | None = None, max_in_flight: int | None = None) -> None:
+    """Evaluate ``chunks`` on Ray; call ``on_result(chunk, table or row count)`` as each
+    completes. With ``results_dir`` workers write their chunks there (a path every node
+    reaches) and return row counts; otherwise tables return to the driver."""
+    job_ref = ray.put(job)
+    limit = max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+    todo: Iterable[int] = iter(chunks)
+    pending: dict[ray.ObjectRef, int] = {}
+    try:
+        while True:
+            for chunk in todo:
+                pending[_evaluate_remote.remote(job_ref, chunk, results_dir)] = chunk
+                if len(pending) >= limit:
+                    break
+            if not pending:
+                return
+            done, _ = ray.wait(list(pending), num_returns=1)
+            chunk = pending.pop(done[0])
+            on_result(chunk, ray.get(done[0]))
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)

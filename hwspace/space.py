@@ -1,0 +1,222 @@
+"""Design spaces: chip-spec parameters that are fixed, a list of choices, or a range.
+
+Plain data and numpy only: the sweep enumerates a space in chunks (grid by mixed-radix index,
+random by a per-chunk seed), and the search turns the same ranges into Optuna distributions.
+Parameters are chip-spec paths (``memory.stacks``) or ``chips`` (chips per system); columns
+use underscores (``memory_stacks``), the names ``hwspace.spec.from_columns`` reads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+from collections.abc import Mapping
+
+import numpy as np
+
+from hwspace.spec import FIELD_RANGES
+from hwspace.tables import MEMORY_TYPES, NODE_NAMES
+
+__all__ = ["Param", "Space", "parse_space", "SYSTEM_PARAMS"]
+
+# Integer-valued parameters: values are rounded and ranges step by whole numbers.
+_INTEGER = {"macs", "memory_stacks", "links_count", "dies", "chips"}
+_CATEGORICAL = {"process_node": NODE_NAMES, "memory_type": MEMORY_TYPES,
+                "wafer_scale": (False, True)}
+SYSTEM_PARAMS = {"chips": (1.0, 4096.0)}
+_RANGE_KEYS = {"low", "high", "log", "step", "num"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter. ``choices`` for fixed (one value) and choice parameters; ``low`` to
+    ``high`` (``log``, ``step``, ``num`` grid points) for ranges."""
+
+    name: str  # column name, e.g. memory_stacks
+    choices: tuple = ()
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    num: int | None = None
+
+    @property
+    def path(self) -> str:
+        """The dotted spec path users write (memory.stacks)."""
+        for prefix in ("memory_", "links_", "dtype_speedup_"):
+            if self.name.startswith(prefix):
+                return prefix[:-1] + "." + self.name[len(prefix):]
+        return self.name
+
+    @property
+    def is_range(self) -> bool:
+        return self.low is not None
+
+    @property
+    def integer(self) -> bool:
+        return self.name in _INTEGER
+
+    @property
+    def categorical(self) -> bool:
+        return self.name in _CATEGORICAL
+
+    def grid_values(self) -> np.ndarray:
+        """Every value a grid visits: the choices, or ``num`` points (default: the ``step``
+        lattice; 5 points without one) spaced linearly or geometrically."""
+        if not self.is_range:
+            return np.asarray(self.choices)
+        values = self._lattice()
+        return np.unique(np.round(values)).astype(np.int64) if self.integer else values
+
+    def _lattice(self) -> np.ndarray:
+        if self.step is not None and self.num is None:
+            return np.arange(self.low, self.high + self.step / 2, self.step)
+        spacing = np.geomspace if self.log else np.linspace
+        return spacing(self.low, self.high, self.num or 5)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` independent draws: uniform over choices; uniform or log-uniform over a range,
+        snapped to ``step`` and to whole numbers where the parameter is an integer."""
+        if not self.is_range:
+            return np.asarray(self.choices)[rng.integers(0, len(self.choices), n)]
+        if self.log:
+            x = np.exp(rng.uniform(math.log(self.low), math.log(self.high), n))
+        else:
+            x = rng.uniform(self.low, self.high, n)
+        if self.step is not None:
+            x = self.low + np.round((x - self.low) / self.step) * self.step
+        x = np.clip(x, self.low, self.high)
+        return np.round(x).astype(np.int64) if self.integer else x
+
+
+@dataclass(frozen=True)
+class Space:
+    name: str
+    params: tuple[Param, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def grid_shape(self) -> tuple[int, ...]:
+        return tuple(len(p.grid_values()) for p in self.params)
+
+    def grid_size(self) -> int:
+        return int(np.prod(self.grid_shape(), dtype=object))
+
+    def grid_chunk(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Candidates ``start`` to ``stop`` of the grid (row-major, last parameter fastest)."""
+        index = np.arange(start, min(stop, self.grid_size()), dtype=np.int64)
+        cols = {}
+        for p, size in zip(reversed(self.params), reversed(self.grid_shape()), strict=True):
+            index, digit = np.divmod(index, size)
+            cols[p.name] = p.grid_values()[digit]
+        return {p.name: cols[p.name] for p in self.params}
+
+    def random_chunk(self, seed: int, chunk: int, n: int) -> dict[str, np.ndarray]:
+        """``n`` random candidates; chunk ``chunk`` of run ``seed`` is the same wherever and
+        whenever it is drawn, so interrupted runs resume without gaps or duplicates."""
+        rng = np.random.default_rng([seed, chunk])
+        return {p.name: p.sample(rng, n) for p in self.params}
+
+
+def _flatten(params: Mapping, prefix: str = "") -> dict[str, Any]:
+    """{"memory": {"stacks": spec}} -> {"memory_stacks": spec}; a mapping with range or
+    choice keys is a spec, any other mapping a group."""
+    flat = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        is_spec = isinstance(value, Mapping) and (set(value) & (_RANGE_KEYS | {"choices"}))
+        if isinstance(value, Mapping) and not is_spec:
+            flat.update(_flatten(value, f"{name}_"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _allowed(name: str) -> tuple[float, float] | None:
+    if name in SYSTEM_PARAMS:
+        return SYSTEM_PARAMS[name]
+    if name in FIELD_RANGES:
+        low, high, _ = FIELD_RANGES[name]
+        return low, high
+    return None
+
+
+def _check_value(name: str, value: Any) -> Any:
+    """``value`` if column ``name`` allows it; else ValueError naming the dotted path."""
+    dotted = Param(name).path
+    if name in _CATEGORICAL:
+        if value not in _CATEGORICAL[name]:
+            allowed = ", ".join(str(v) for v in _CATEGORICAL[name])
+            raise ValueError(f"space.{dotted}: {value!r} is not allowed; choose from {allowed}")
+        return value
+    low, high = _allowed(name)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not low <= value <= high:
+        raise ValueError(
+            f"space.{dotted}: {value!r} is outside the allowed range [{low:g}, {high:g}]")
+    return value
+
+
+def _parse_param(name: str, spec: Any) -> Param:
+    known = set(_CATEGORICAL) | set(FIELD_RANGES) | set(SYSTEM_PARAMS)
+    if name not in known:
+        raise ValueError(f"space: unknown parameter {name!r}; parameters are the chip spec's "
+                         f"fields (DESIGN.md section 3) and chips")
+    dotted = Param(name).path
+    if isinstance(spec, Mapping) and "choices" in spec:
+        choices = list(spec["choices"])
+        if not choices:
+            raise ValueError(f"space.{dotted}: choices is empty")
+        return Param(name, tuple(_check_value(name, v) for v in choices))
+    if isinstance(spec, (list, tuple)):
+        return _parse_param(name, {"choices": spec})
+    if not isinstance(spec, Mapping):
+        return Param(name, (_check_value(name, spec),))
+    return _parse_range(name, dotted, spec)
+
+
+def _parse_range(name: str, dotted: str, spec: Mapping) -> Param:
+    unknown = set(spec) - _RANGE_KEYS
+    if unknown:
+        raise ValueError(f"space.{dotted}: unknown key(s) {sorted(unknown)}; a range takes "
+                         f"low, high, log, step, num")
+    if name in _CATEGORICAL:
+        raise ValueError(f"space.{dotted}: a categorical parameter takes choices, not a range")
+    if "low" not in spec or "high" not in spec:
+        raise ValueError(f"space.{dotted}: a range needs both low and high")
+    low, high = float(spec["low"]), float(spec["high"])
+    _check_value(name, low), _check_value(name, high)
+    if low > high:
+        raise ValueError(f"space.{dotted}: low ({low:g}) > high ({high:g})")
+    log = bool(spec.get("log", False))
+    if log and low <= 0:
+        raise ValueError(f"space.{dotted}: a log range needs low > 0, got {low:g}")
+    step = spec.get("step")
+    if step is not None and not float(step) > 0:
+        raise ValueError(f"space.{dotted}: step must be > 0, got {step}")
+    if step is not None and log:
+        raise ValueError(f"space.{dotted}: step and log cannot be combined")
+    num = spec.get("num")
+    if num is not None and (int(num) != num or num < 1):
+        raise ValueError(f"space.{dotted}: num must be a whole number >= 1, got {num}")
+    return Param(name, (), low, high, log, None if step is None else float(step),
+                 None if num is None else int(num))
+
+
+def parse_space(cfg: Mapping) -> Space:
+    """A validated Space from ``{name, params}``; ValueError names the bad parameter."""
+    params = cfg.get("params") or {}
+    if not isinstance(params, Mapping) or not params:
+        raise ValueError("space.params: no parameters given")
+    parsed = tuple(_parse_param(name, spec) for name, spec in _flatten(params).items())
+    missing = {"process_node", "macs", "clock_ghz", "sram_mb"} - {p.name for p in parsed}
+    if missing:
+        raise ValueError(f"space: required chip field(s) not given: {', '.join(sorted(missing))}")
+    space = Space(str(cfg.get("name", "space")), parsed)
+    if space.grid_size() == 0:
+        raise ValueError("space: the grid is empty")
+    return space
+
