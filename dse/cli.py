@@ -22,6 +22,8 @@ verbs:
   predict   one chip on one workload scenario: throughput, latency, cost, power
   explain   predict, plus the per-operator table (FLOP, bytes, intensity, time, bound)
   sweep     a design space x a niche's scenarios on Ray -> Parquet under outputs/
+  validate  the model against measured results of real chips (cv=chip: leave-one-chip-out)
+  calibrate refit the global efficiency factors on measured results
 
 examples:
   dse predict chip=h100 workload=llama2-70b scenario.phase=decode scenario.batch=64 system.chips=8
@@ -30,6 +32,7 @@ examples:
   dse sweep space=demo niche=local_llm sweep.mode=grid
   dse sweep space=hyperscale niche=hyperscale sweep.samples=1000000 ray.address=auto
   dse sweep resume=outputs/2026-11-24/10-00-00_sweep_local_llm
+  dse validate cv=chip
 """
 
 
@@ -99,10 +102,81 @@ def _sweep(cfg: DictConfig) -> None:
         print_top(name, result, [c for c, _ in job.niches[0].objectives])
 
 
+def _validate(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from dse import validate as val
+    from dse.calibration import leave_one_chip_out
+    from dse.plots import predicted_vs_measured
+    from dse.report_text import print_rows
+
+    if cfg.cv not in (None, "chip"):
+        _fail(f"cv must be null or chip, got {cfg.cv!r}")
+    try:
+        cases, unmapped = val.load_cases(cfg.data or val.DATA)
+    except ValueError as err:
+        _fail(str(err))
+    frame = leave_one_chip_out(cases) if cfg.cv == "chip" else val.validate(cases)
+    kind = "leave-one-chip-out" if cfg.cv == "chip" else "calibrated factors"
+    print_rows(f"predicted vs measured ({kind})", [
+        dict(id=r.id, chip=r.chip, workload=r.workload, regime=r.regime, metric=r.metric,
+             measured=r.measured, predicted=r.predicted, error=f"{100 * r.error:+.0f}%")
+        for r in frame.itertuples()])
+    if unmapped:
+        print_rows("rows that cannot be mapped (kept, not dropped)",
+                   [dict(id=u.row_id, chip=u.chip_label, model=u.model, reason=u.reason)
+                    for u in unmapped])
+    summary = val.summary(frame)
+    print_rows("median absolute error", [dict(regime=k, error=f"{100 * v:.1f}%",
+                                              rows=int((frame["regime"] == k).sum())
+                                              if k != "overall" else len(frame))
+                                         for k, v in summary.items()])
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    rows = pd_concat_unmapped(frame, unmapped)
+    rows.to_parquet(run_dir / "validation.parquet")
+    (run_dir / "summary.json").write_text(json.dumps(dict(kind=kind, **summary), indent=2))
+    predicted_vs_measured(frame, run_dir / "validation.png",
+                          f"accel-dse vs measured results ({kind}): median error "
+                          f"{100 * summary['overall']:.0f}%")
+    print(f"-> {run_dir}/validation.parquet, validation.png, summary.json")
+
+
+def pd_concat_unmapped(frame, unmapped):
+    import pandas as pd
+
+    extra = pd.DataFrame([dict(id=u.row_id, chip=u.chip_label, workload=u.model,
+                               reason=u.reason) for u in unmapped])
+    return pd.concat([frame.assign(reason=""), extra], ignore_index=True)
+
+
+def _calibrate(cfg: DictConfig) -> None:
+    import dataclasses
+
+    from dse import validate as val
+    from dse.calibration import fit
+    from dse.efficiency import DEFAULT
+    from dse.report_text import print_rows
+
+    try:
+        cases, _ = val.load_cases(cfg.data or val.DATA)
+    except ValueError as err:
+        _fail(str(err))
+    eff = fit(cases)
+    before, after = val.summary(val.validate(cases)), val.summary(val.validate(cases, eff))
+    print_rows("global efficiency factors", [
+        dict(factor=f.name, current=getattr(DEFAULT, f.name), fitted=getattr(eff, f.name))
+        for f in dataclasses.fields(eff)])
+    print_rows("median absolute error", [
+        dict(regime=k, current=f"{100 * before[k]:.1f}%", fitted=f"{100 * after.get(k, 0):.1f}%")
+        for k in before])
+
+
 _VERBS: dict[str, tuple[str, Callable[[DictConfig], None], list[str]]] = {
     "predict": ("predict", _predict, []),
     "explain": ("predict", _predict, ["explain=true"]),
     "sweep": ("sweep", _sweep, []),
+    "validate": ("validate", _validate, []),
+    "calibrate": ("calibrate", _calibrate, []),
 }
 
 

@@ -1,7 +1,9 @@
 """The model's global efficiency factors: one place, never per chip (DESIGN.md section 4).
 
-Calibration (issue "Fidelity") may refit these on shared/data/measured_public.csv; the
-defaults below are anchored on published measurements.
+The defaults are fitted on data/measured_public.csv by ``dse calibrate`` (dse/calibration.py:
+coordinate descent from published anchors, inside bounds anchored on published fractions of
+peak, loss = mean log error capped at 25 %), rounded to three digits. Refit when the model or
+the data change; tests/dse/test_validate.py checks the defaults still are the fit.
 """
 
 from __future__ import annotations
@@ -13,27 +15,24 @@ __all__ = ["Efficiency", "DEFAULT"]
 
 @dataclass(frozen=True)
 class Efficiency:
-    # Large bf16 matrix products reach about 80-86 % of peak on A100/H100 (cuBLAS
-    # measurements quoted in the Fidelity issue; NVIDIA "Matrix Multiplication Background").
-    compute_max: float = 0.80
+    # Achieved fraction of peak FLOP/s of large matrix products end to end. cuBLAS reaches
+    # 80-86 % on large bf16 GEMMs of A100/H100; serving engines' fp8 and fused kernels less.
+    compute_max: float = 0.725
     # Rows of a matrix product at which it reaches half of ``compute_max``: small-M products
     # (decode) leave tensor cores idle. eta(M) = compute_max * max(M / (M + m_half),
-    # vector_fraction): a matrix-vector product can always run on the vector units.
-    m_half: float = 32.0
-    # Achieved fraction of peak memory bandwidth (copies reach ~90 %; GEMV ~80-85 %).
-    memory: float = 0.85
-    # Vector units (norms, softmax, adds) relative to the matrix peak: H100 has 67 TFLOP/s
-    # of fp32 vector math beside 989 TFLOP/s of bf16 tensor math (~1/16).
-    vector_fraction: float = 1.0 / 16.0
-    # Fixed cost of every operator instance: kernel launch and synchronisation.
-    op_overhead_s: float = 2e-6
+    # vector_ratio): a matrix-vector product can always run on the chip's vector units.
+    m_half: float = 252.0
+    # Achieved fraction of peak memory bandwidth (copies reach ~90 %).
+    memory: float = 0.833
+    # Fixed cost of every operator instance: kernel launch, synchronisation, framework.
+    op_overhead_s: float = 9.66e-6
     # Extra latency of a reduction barrier (softmax, norms).
     reduction_latency_s: float = 1e-6
-    # Achieved fraction of link bandwidth in ring collectives (NCCL bus bandwidth).
-    collective: float = 0.75
-    # Share of memory + SRAM usable by weights, KV cache and activations (vLLM's default
-    # gpu_memory_utilization is 0.9); the rest is runtime, fragmentation, buffers.
-    usable_memory: float = 0.9
+    # Achieved fraction of link bandwidth in ring all-reduces.
+    collective: float = 0.311
+    # Share of memory + SRAM usable by weights, KV cache and activations (vLLM defaults to
+    # 0.9; TensorRT-LLM served 94 % of an H100 in measured row 57); the rest is runtime.
+    usable_memory: float = 0.946
     # A flash-attention tile: query and key blocks of this many rows.
     flash_tile_rows: int = 128
 

@@ -34,11 +34,12 @@ class Need:
 
 
 def need(view: ChipView, plan: Plan, tp: int, pp: int) -> Need:
-    """Weights split over tp x pp chips; KV heads split over at most n_kv_heads of them."""
+    """Weights split over tp x pp chips; KV heads split over at most n_kv_heads of them; the
+    live activations of the widest operator split over the tp chips that share it."""
     weights = plan.param_elems * view.weight_bytes / (tp * pp)
     kv = (plan.kv_elems_per_token * plan.kv_tokens * view.kv_bytes
           / (min(tp, plan.n_kv_heads) * pp))
-    act = max(p.act_peak_elems for p in plan.passes) * view.act_bytes
+    act = max(p.act_peak_elems for p in plan.passes) * view.act_bytes / tp
     return Need(weights, np.broadcast_to(kv, weights.shape), act)
 
 

@@ -45,6 +45,7 @@ class System:
     chips: int | np.ndarray = 1
     tpot_slo_s: float | None = None
     ttft_slo_s: float | None = None
+    tp: int | None = None  # pin the tensor-parallel degree (validation of stated setups)
 
 
 def chip_view(chips: ChipArrays, der: ChipDerived, sc: Scenario, eff: Efficiency) -> ChipView:
@@ -57,6 +58,7 @@ def chip_view(chips: ChipArrays, der: ChipDerived, sc: Scenario, eff: Efficiency
     return ChipView(
         peak_flop_per_s=der.peak_flop_per_s_cls[:, cls],
         inv_peak_flop_s=1.0 / (der.peak_flop_per_s_cls[:, cls] * eff.compute_max),
+        inv_vector_ratio=1.0 / chips.vector_ratio,
         inv_sparse_speedup=np.where(sparse, 1.0 / chips.sparsity_speedup, 1.0),
         weight_bytes=np.where(sparse, sparse_weight_bits(w.bits), w.bits) / 8.0,
         dense_weight_bytes=w.bits / 8.0,
@@ -175,11 +177,16 @@ def evaluate(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System()
         best = None
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             for tp, pp, dp in splits(int(c), plan.n_heads, plan.n_layers):
+                if sys.tp is not None and tp != sys.tp:
+                    continue
                 res = _evaluate_split(v, d, plan, sc, sys, tp, pp, dp, eff)
                 if best is None:
                     best = res
                 else:
                     _merge_into(best, res)
+        if best is None:
+            raise ValueError(f"tp = {sys.tp} does not divide {int(c)} chips or exceeds "
+                             f"{plan.n_heads} heads")
         for key, value in _outputs(best, d, v, plan, int(c)).items():
             out[key][idx] = value
     return out

@@ -18,6 +18,9 @@ from workloads.ops import ATTENTION, MATMUL, REDUCTION, Pass
 __all__ = ["ChipView", "PassCost", "pass_cost", "BOUNDS", "DETAIL"]
 
 BOUNDS = ("compute", "memory", "sram", "link", "overhead")
+# Partial sums are all-reduced in 16-bit even when activations are 8-bit (NCCL reduces
+# fp16/bf16; an fp8 sum of 8 partials would lose the precision the quantisation kept).
+_REDUCE_BYTES = 2.0
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class ChipView:
 
     peak_flop_per_s: np.ndarray  # at the math dtype class
     inv_peak_flop_s: np.ndarray  # 1 / (peak * compute_max): what the kernel multiplies by
+    inv_vector_ratio: np.ndarray  # matrix peak / vector-unit FLOP/s
     inv_sparse_speedup: np.ndarray  # FLOP multiplier of sparse-eligible ops (1: dense)
     weight_bytes: np.ndarray  # per weight of a sparse-eligible op (2:4 where supported)
     dense_weight_bytes: float  # per weight of other ops
@@ -97,7 +101,7 @@ def pass_cost(chip: ChipView, p: Pass, b: np.ndarray, tp: int, pp: int, heads: t
                  0.0),  # 6 materialised scores
         np.where(ops.kind == ATTENTION, 4.0 * eff.flash_tile_rows * ops.k * chip.act_bytes,
                  np.inf),  # 7 flash tile bytes
-        ops.comm_elems * chip.act_bytes,  # 8 all-reduce bytes
+        ops.comm_elems * max(chip.act_bytes, _REDUCE_BYTES),  # 8 all-reduce bytes
         eff.op_overhead_s + eff.reduction_latency_s * (ops.kind == REDUCTION),  # 9 overhead
         ops.count,  # 10
         np.where(is_mm, 0.0, 1.0),  # 11 vector op
@@ -109,10 +113,11 @@ def pass_cost(chip: ChipView, p: Pass, b: np.ndarray, tp: int, pp: int, heads: t
         inv_link = 1.0 / (chip.link_bw_bytes_per_s * eff.collective)
     inv_sqrt_buf = np.sqrt(chip.act_bytes / np.maximum(sram_free, chip.act_bytes))
     scal = np.array([chip.dense_weight_bytes, float(tp), float(moe[0]), float(moe[1]),
-                     eff.m_half, 1.0 / eff.vector_fraction, LINK_PJ_PER_BIT])
+                     eff.m_half, LINK_PJ_PER_BIT])
     sums = np.zeros((n, 4 + len(BOUNDS)))
     per_op = np.zeros((n if detail else 0, ops.n_ops, len(DETAIL)))
-    _kernel(mb, chip.inv_peak_flop_s, chip.inv_sparse_speedup, chip.weight_bytes, inv_mem,
+    _kernel(mb, chip.inv_peak_flop_s, chip.inv_vector_ratio, chip.inv_sparse_speedup,
+            chip.weight_bytes, inv_mem,
             chip.inv_sram_bw, inv_link, chip.link_latency_s, chip.has_memory, resident,
             kv_on_chip, sram_free, inv_sqrt_buf, chip.flop_pj, chip.mem_pj_per_byte,
             chip.sram_pj_per_byte, op, scal, sums, per_op)
@@ -137,7 +142,8 @@ DETAIL = ("flop", "mem_bytes", "sram_bytes", "link_bytes", "t_compute", "t_memor
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _kernel(mb_c, inv_peak_c, inv_sparse_c, w_sparse_c, inv_mem_c, inv_sram_c, inv_link_c,
+def _kernel(mb_c, inv_peak_c, inv_vec_c, inv_sparse_c, w_sparse_c, inv_mem_c, inv_sram_c,
+            inv_link_c,
             link_lat_c, has_mem_c, resident_c, kv_on_chip_c, sram_free_c, inv_sqrt_buf_c,
             flop_pj_c, mem_pj_c, sram_pj_c, op, scal, sums, per_op):
     """Fused roofline over candidates x operators (see the module docstring).
@@ -146,10 +152,10 @@ def _kernel(mb_c, inv_peak_c, inv_sparse_c, w_sparse_c, inv_mem_c, inv_sram_c, i
     ``pass_cost``; ``sums`` (n_cand, 9) receives time, energy (pJ), FLOP, off-chip bytes and
     the time per bound; ``per_op`` (n_cand or 0, n_ops, 10) the per-operator detail.
     """
-    w_dense, tp, experts, top_k, m_half, inv_vec, link_pj = scal
+    w_dense, tp, experts, top_k, m_half, link_pj = scal
     want = per_op.shape[0] > 0
     for i in range(mb_c.shape[0]):
-        mb, inv_peak, inv_sparse = mb_c[i], inv_peak_c[i], inv_sparse_c[i]
+        mb, inv_peak, inv_vec, inv_sparse = mb_c[i], inv_peak_c[i], inv_vec_c[i], inv_sparse_c[i]
         w_sparse, inv_mem, inv_sram = w_sparse_c[i], inv_mem_c[i], inv_sram_c[i]
         inv_link, link_lat = inv_link_c[i], link_lat_c[i]
         has_mem, resident, kv_on_chip = has_mem_c[i], resident_c[i], kv_on_chip_c[i]

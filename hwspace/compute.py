@@ -5,10 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["COMPUTE_CLASSES", "peak_flop_per_s", "sram_bw_bytes_per_s",
-           "SRAM_BYTES_PER_CYCLE_PER_MB"]
+           "SRAM_BYTES_PER_CYCLE_PER_MB", "DEFAULT_VECTOR_RATIO"]
 
 # The dtype classes a datapath may accelerate; bf16 is the reference (speedup 1).
 COMPUTE_CLASSES: tuple[str, ...] = ("bf16", "fp8", "int8", "int4", "fp4")
+
+# Vector units (norms, softmax, matrix-vector products) relative to the matrix bf16 peak, where
+# a chip does not say. [D] NVIDIA non-tensor FP16 vs dense tensor bf16: H100 SXM 133.8 / 989
+# = 0.135, A100 78 / 312 = 0.25 (NVIDIA H100 and A100 whitepapers, not in shared/data). An
+# accelerator built around its matrix array keeps a vector unit of that order: 1/8.
+DEFAULT_VECTOR_RATIO = 0.125
 
 # [D] Groq LPU: 80 TB/s from 230 MB of SRAM at 900 MHz = 386 bytes per cycle per MB
 # (techpowerup.com via chips.csv; clock from Abts et al., ISCA 2020). Cerebras WSE-3 gives

@@ -41,6 +41,7 @@ class ChipConfig:
     sparsity_speedup: float = 1.0
     sram_mb: float = MISSING
     sram_bw_tb_s: Optional[float] = None
+    vector_ratio: Optional[float] = None  # vector-unit FLOP/s / matrix bf16 peak
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     links: LinksConfig = field(default_factory=LinksConfig)
     tdp_w: Optional[float] = None

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from hwspace.compute import COMPUTE_CLASSES
+from hwspace.compute import COMPUTE_CLASSES, DEFAULT_VECTOR_RATIO
 from hwspace.config import ChipConfig
 from hwspace.memory import derive_memory
 from hwspace.tables import MEMORY_TYPES, NODE_NAMES
@@ -30,6 +30,7 @@ FIELD_RANGES: dict[str, tuple[float, float, bool]] = {
     "sparsity_speedup": (1.0, 2.0, False),
     "sram_mb": (0.0, 1e6, False),
     "sram_bw_tb_s": (1e-6, 1e6, True),
+    "vector_ratio": (1e-3, 1.0, True),
     "memory_stacks": (0.0, 64.0, False),
     "memory_capacity_gb": (0.0, 1e5, True),
     "memory_bandwidth_tb_s": (0.0, 1e3, True),
@@ -47,6 +48,7 @@ for _cls in COMPUTE_CLASSES[1:]:
 _DEFAULTS: dict[str, object] = {
     "sparsity_speedup": 1.0,
     "sram_bw_tb_s": _NAN,
+    "vector_ratio": _NAN,
     "memory_type": "none",
     "memory_stacks": 0,
     "memory_capacity_gb": _NAN,
@@ -76,6 +78,7 @@ class ChipArrays:
     sparsity_speedup: np.ndarray
     sram_bytes: np.ndarray
     sram_bw_bytes_per_s: np.ndarray  # NaN: derive (hwspace.compute)
+    vector_ratio: np.ndarray  # NaN: hwspace.compute.DEFAULT_VECTOR_RATIO
     mem_idx: np.ndarray
     mem_stacks: np.ndarray
     mem_capacity_bytes: np.ndarray
@@ -229,6 +232,8 @@ def from_columns(cols: Mapping[str, object]) -> ChipArrays:
         sparsity_speedup=num["sparsity_speedup"],
         sram_bytes=num["sram_mb"] * 1e6,
         sram_bw_bytes_per_s=num["sram_bw_tb_s"] * 1e12,
+        vector_ratio=np.where(np.isnan(num["vector_ratio"]), DEFAULT_VECTOR_RATIO,
+                              num["vector_ratio"]),
         mem_idx=mem_idx,
         mem_stacks=num["memory_stacks"],
         mem_capacity_bytes=capacity_gb * 1e9,

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from workloads.config import CNNConfig
-from workloads.ops import ELEMENTWISE, MATMUL, REDUCTION, Op, OpTable, Pass
+from workloads.ops import MATMUL, REDUCTION, Op, OpTable, Pass
 
 __all__ = ["Conv", "layer_list", "param_count", "macs", "infer_pass"]
 
@@ -44,7 +44,7 @@ class Conv:
         return self.size_out**2 * self.weight_elems
 
 
-def _resnet(cfg: CNNConfig) -> tuple[list[Conv], list[tuple[int, int]]]:
+def _resnet(cfg: CNNConfig) -> tuple[list[Conv], list[bool]]:
     """Bottleneck ResNet (He et al. 2016, ResNet v1.5: stride on the 3x3)."""
     spec = cfg.layers
     stem = spec["stem"]
@@ -52,44 +52,45 @@ def _resnet(cfg: CNNConfig) -> tuple[list[Conv], list[tuple[int, int]]]:
     convs = [Conv(size, cfg.in_channels, stem["channels"], stem["kernel"], stem["stride"])]
     size = -(-size // stem["stride"]) // stem.get("pool_stride", 2)
     c_in, expansion = stem["channels"], spec["expansion"]
-    adds = []
+    ends = [False]
     for blocks, width, stride in spec["stages"]:
         for b in range(blocks):
             s = stride if b == 0 else 1
             c_out = width * expansion
-            convs += [Conv(size, c_in, width, 1), Conv(size, width, width, 3, s),
-                      Conv(-(-size // s), width, c_out, 1)]
+            block = [Conv(size, c_in, width, 1), Conv(size, width, width, 3, s),
+                     Conv(-(-size // s), width, c_out, 1)]
             if b == 0:
-                convs.append(Conv(size, c_in, c_out, 1, s))
+                block.append(Conv(size, c_in, c_out, 1, s))
+            convs += block
+            ends += [False] * (len(block) - 1) + [True]  # the block ends in the residual add
             size, c_in = -(-size // s), c_out
-            adds.append((size, c_out))
     convs.append(Conv(1, c_in, cfg.num_classes, 1, bias=True, bn=False))
-    return convs, adds
+    return convs, ends + [False]
 
 
-def _mobilenetv2(cfg: CNNConfig) -> tuple[list[Conv], list[tuple[int, int]]]:
+def _mobilenetv2(cfg: CNNConfig) -> tuple[list[Conv], list[bool]]:
     """MobileNetV2 (Sandler et al. 2018, Table 2): rows of (t, c, n, s)."""
     spec = cfg.layers
     size = -(-cfg.input_size // 2)
     convs = [Conv(cfg.input_size, cfg.in_channels, spec["stem"], 3, 2)]
-    c_in, adds = spec["stem"], []
+    c_in, ends = spec["stem"], [False]
     for t, c, n, s in spec["blocks"]:
         for i in range(n):
             stride, hidden = (s if i == 0 else 1), c_in * t
             if t != 1:
                 convs.append(Conv(size, c_in, hidden, 1))
+                ends.append(False)
             convs.append(Conv(size, hidden, hidden, 3, stride, groups=hidden))
             size = -(-size // stride)
             convs.append(Conv(size, hidden, c, 1))
-            if stride == 1 and c_in == c:
-                adds.append((size, c))
+            ends += [False, stride == 1 and c_in == c]  # identity shortcut: residual add
             c_in = c
     convs.append(Conv(size, c_in, spec["head"], 1))
     convs.append(Conv(1, spec["head"], cfg.num_classes, 1, bias=True, bn=False))
-    return convs, adds
+    return convs, ends + [False, False]
 
 
-def _vgg(cfg: CNNConfig) -> tuple[list[Conv], list[tuple[int, int]]]:
+def _vgg(cfg: CNNConfig) -> tuple[list[Conv], list[bool]]:
     """VGG (Simonyan & Zisserman 2015, configuration D = VGG-16): 'M' is a 2x2 max-pool."""
     spec = cfg.layers
     size, c_in, convs = cfg.input_size, cfg.in_channels, []
@@ -103,14 +104,14 @@ def _vgg(cfg: CNNConfig) -> tuple[list[Conv], list[tuple[int, int]]]:
     for width in [*spec["fcs"], cfg.num_classes]:
         convs.append(Conv(1, features, width, 1, bias=True, bn=False))
         features = width
-    return convs, []
+    return convs, [False] * len(convs)
 
 
 _BUILDERS = {"resnet": _resnet, "mobilenetv2": _mobilenetv2, "vgg": _vgg}
 
 
-def layer_list(cfg: CNNConfig) -> tuple[list[Conv], list[tuple[int, int]]]:
-    """(convolutions in order, residual additions as (size, channels))."""
+def layer_list(cfg: CNNConfig) -> tuple[list[Conv], list[bool]]:
+    """(convolutions in order, whether a residual add follows each one)."""
     if cfg.arch not in _BUILDERS:
         raise ValueError(
             f"workload.arch: unknown CNN arch {cfg.arch!r}; allowed: {', '.join(_BUILDERS)}"
@@ -127,23 +128,27 @@ def macs(cfg: CNNConfig) -> float:
     return float(sum(c.macs for c in layer_list(cfg)[0]))
 
 
-def _conv_op(conv: Conv, count: int) -> Op:
+def _conv_op(conv: Conv, count: int, residual: bool) -> Op:
+    """A convolution as an im2col matrix product. A residual add is fused into the epilogue
+    of the conv that ends its block (as inference engines do): one more input read, and the
+    add's FLOP."""
     m = conv.size_out**2
+    out = m * conv.c_out
     return Op(f"conv{conv.kernel}x{conv.kernel}_{conv.c_in}to{conv.c_out}"
-              + (f"_g{conv.groups}" if conv.groups > 1 else "") + f"_s{conv.size_out}",
-              MATMUL, count=count, flop=2.0 * conv.macs, m=m,
+              + (f"_g{conv.groups}" if conv.groups > 1 else "") + f"_s{conv.size_out}"
+              + ("_add" if residual else ""),
+              MATMUL, count=count, flop=2.0 * conv.macs + (out if residual else 0), m=m,
               k=conv.c_in // conv.groups * conv.kernel**2, n=conv.c_out,
-              weight_elems=conv.weight_elems, act_in_elems=conv.size_in**2 * conv.c_in,
-              act_out_elems=m * conv.c_out, sparse=True)
+              weight_elems=conv.weight_elems,
+              act_in_elems=conv.size_in**2 * conv.c_in + (out if residual else 0),
+              act_out_elems=out, sparse=True)
 
 
 def infer_pass(cfg: CNNConfig) -> Pass:
     """One forward pass of one image; identical layers collapse into counted rows."""
-    convs, adds = layer_list(cfg)
-    ops = [_conv_op(conv, n) for conv, n in Counter(convs).items()]
-    ops += [Op(f"add_{c}x{s}x{s}", ELEMENTWISE, count=n, flop=s * s * c,
-               act_in_elems=2 * s * s * c, act_out_elems=s * s * c, tp_split=False)
-            for (s, c), n in Counter(adds).items()]
+    convs, residual = layer_list(cfg)
+    ops = [_conv_op(conv, n, res) for (conv, res), n
+           in Counter(zip(convs, residual, strict=True)).items()]
     last = [c for c in convs if c.size_in > 1][-1]
     ops.append(Op("global_pool", REDUCTION, flop=last.size_out**2 * last.c_out,
                   act_in_elems=last.size_out**2 * last.c_out, act_out_elems=last.c_out,

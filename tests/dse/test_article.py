@@ -2,7 +2,8 @@
 
 import pytest
 
-from dse.api import explain, predict
+from dse.api import _prepare, predict
+from dse.model import explain as model_explain
 from dse.presets import load_chip, load_workload
 from hwspace.derived import derive
 from hwspace.spec import from_configs
@@ -26,28 +27,33 @@ def test_a100_ridge_point_is_153_flop_per_byte():
     assert ridge == pytest.approx(153, rel=0.01)
 
 
+def _roofline_times(chip, model: str, **scenario) -> tuple[float, float]:
+    """(compute time, memory time) summed over the operators of the chosen split."""
+    chips, plan, sc, sys = _prepare(chip, model, scenario)
+    _, detail = model_explain(chips, plan, sc, sys)
+    p = plan.passes[0]
+    d = detail[p.name]
+    return (float((d["t_compute"] * p.ops.count).sum()),
+            float((d["t_memory"] * p.ops.count).sum()))
+
+
 @pytest.mark.parametrize("model", ["gpt2", "gpt2-xl"])
-def test_gpt2_decode_batch1_is_about_one_flop_per_byte(model):
+def test_gpt2_decode_batch1_is_about_one_flop_per_byte_and_memory_bound(model):
     # Article: "GPT-2 on a GPU has an arithmetic intensity of about 2 operations per byte".
+    # Memory bound on the roofline: far left of the A100's ridge (153 FLOP/byte), memory
+    # time well above compute time. (At this size the ~300 operator launches per token can
+    # take a larger time share than either: the `bound` output then says overhead.)
     out = predict("a100", model, phase="decode", batch=1, context_len=128)
     assert 0.5 <= out["arithmetic_intensity"] <= 2.5
-    assert out["bound"] != "compute"
+    t_compute, t_memory = _roofline_times("a100", model, phase="decode", batch=1,
+                                          context_len=128)
+    assert t_memory > 5 * t_compute
 
 
-def test_gpt2_xl_decode_batch1_is_memory_bound():
-    out = predict("a100", "gpt2-xl", phase="decode", batch=1, context_len=128)
+def test_gpt2_xl_decode_batch1_is_memory_bound_where_bandwidth_is_scarce():
+    out = predict(LOCAL_CHIP, "gpt2-xl", phase="decode", batch=1, context_len=128)
     assert out["bound"] == "memory"
     assert out["regime"] == "weights_streamed"
-
-
-def test_gpt2_small_batch1_is_below_the_ridge_even_where_launches_dominate():
-    # GPT-2 small's 250 MB of weights take ~0.15 ms per token on an A100; its ~90 operator
-    # launches cost about as much, so the time share may go to overhead, but memory time
-    # still exceeds compute time for every weight matrix.
-    _, rows = explain("a100", "gpt2", phase="decode", batch=1, context_len=128)
-    for row in rows:
-        if row["kind"] == "matmul":
-            assert row["intensity"] < 153
 
 
 def test_bert_large_encode_is_matrix_matrix():
@@ -65,12 +71,24 @@ def test_llama2_70b_at_16_bit_is_138_gb_and_does_not_fit_one_80_gb_chip():
     assert predict("h100", "llama2-70b", phase="decode", batch=1, chips=2)["fits"]
 
 
+def _int4_speedup(chip) -> float:
+    kw = dict(phase="decode", batch=1, context_len=64)
+    bf16 = predict(chip, "llama2-7b", **kw)
+    int4 = predict(chip, "llama2-7b", weights="int4", **kw)
+    assert bf16["bound"] == "memory"
+    return int4["throughput_per_s"] / bf16["throughput_per_s"]
+
+
 def test_4_bit_weights_make_batch1_decode_3_to_4x_faster_on_a_memory_bound_chip():
     # Bytes per weight fall 16 -> 4.5 (int4 with a 16-bit scale per 32): 3.6x less traffic.
-    bf16 = predict(LOCAL_CHIP, "llama2-7b", phase="decode", batch=1)
-    int4 = predict(LOCAL_CHIP, "llama2-7b", phase="decode", batch=1, weights="int4")
-    assert bf16["bound"] == int4["bound"] == "memory"
-    assert 3.0 <= int4["throughput_per_s"] / bf16["throughput_per_s"] <= 4.0
+    # Measured on the bandwidth-starved M1 Max: Q4_0 48.65 vs F16 13.83 tokens/s = 3.5x
+    # (measured_public.csv row 91, XiongjieDai/GPU-Benchmarks-on-LLM-Inference).
+    assert 3.0 <= _int4_speedup("m1-max") <= 4.0
+
+
+def test_4_bit_gains_shrink_where_fixed_overheads_weigh_more():
+    # Measured F16 -> Q4_0 speedups: M1 Max 3.5x, RTX 3090 2.3x, A100 1.85x (rows 81, 83, 91).
+    assert _int4_speedup("m1-max") > _int4_speedup("rtx3090") > _int4_speedup("a100")
 
 
 def test_batching_moves_h100_decode_from_memory_toward_compute_bound():

@@ -1,0 +1,104 @@
+"""Fit the global efficiency factors on measured results; leave-one-chip-out validation.
+
+One set of factors for every chip (never per chip), fitted by minimising the mean absolute
+log error of the mapped rows. The search is deterministic: coordinate descent with a golden-
+section line search per factor inside bounds that published measurements anchor (large bf16
+matrix products reach 80-86 % of peak on A100/H100; copies reach ~90 % of peak bandwidth).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+
+from dse.efficiency import DEFAULT, Efficiency
+from dse.validate import Case, predict_cases
+
+__all__ = ["BOUNDS", "NEUTRAL", "loss", "fit", "leave_one_chip_out"]
+
+# factor -> (low, high, searched on a log scale)
+BOUNDS: dict[str, tuple[float, float, bool]] = {
+    # End-to-end kernels run below cuBLAS's 80-86 % on large GEMMs: the band reaches down.
+    "compute_max": (0.40, 0.90, False),
+    "memory": (0.50, 0.92, False),  # ~90 % for copies is the ceiling
+    "m_half": (1.0, 512.0, True),
+    "op_overhead_s": (0.5e-6, 30e-6, True),
+    "collective": (0.30, 0.95, False),
+    # TensorRT-LLM served row 57 (Llama-7B fp8, batch 120 x 2,176 tokens): 75.2 GB of fp8 KV
+    # cache and weights on an 80 GB H100, so at least 94 % of memory is usable.
+    "usable_memory": (0.94, 0.97, False),
+}
+_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+# Where every fit starts: published anchors before any calibration, so a held-out chip never
+# leaks into the fit that predicts it (the defaults were fitted with every chip).
+NEUTRAL = dataclasses.replace(DEFAULT, compute_max=0.80, m_half=32.0, memory=0.85,
+                              op_overhead_s=2e-6, collective=0.75, usable_memory=0.95)
+
+
+# Errors beyond 25 % count as 25 %: the fit then maximises how many rows it gets right instead
+# of bending every factor toward a few rows whose software lags the hardware (llama.cpp's
+# Dec-2023 CUDA builds reach a quarter of the prompt rate of 2025 builds on the same A100).
+LOSS_CAP = math.log(1.25)
+
+
+def loss(cases: list[Case], eff: Efficiency) -> float:
+    """Mean of min(|log(predicted / measured)|, LOSS_CAP); a row the design cannot run
+    costs the cap."""
+    pred = predict_cases(cases, eff)
+    meas = np.array([c.measured for c in cases])
+    err = np.abs(np.log(pred / meas))
+    return float(np.minimum(np.where(np.isfinite(err), err, LOSS_CAP), LOSS_CAP).mean())
+
+
+def _line_search(cases, eff: Efficiency, name: str, steps: int) -> Efficiency:
+    low, high, log = BOUNDS[name]
+    to_x = math.log if log else float
+    from_x = math.exp if log else float
+    a, b = to_x(low), to_x(high)
+
+    def f(x: float) -> float:
+        return loss(cases, dataclasses.replace(eff, **{name: from_x(x)}))
+
+    c, d = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
+    fc, fd = f(c), f(d)
+    for _ in range(steps):
+        if fc <= fd:
+            b, d, fd = d, c, fc
+            c = b - _GOLDEN * (b - a)
+            fc = f(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + _GOLDEN * (b - a)
+            fd = f(d)
+    best_x, best_f = (c, fc) if fc <= fd else (d, fd)
+    current = loss(cases, eff)
+    return dataclasses.replace(eff, **{name: from_x(best_x)}) if best_f < current else eff
+
+
+def fit(cases: list[Case], start: Efficiency = NEUTRAL, sweeps: int = 2,
+        steps: int = 12) -> Efficiency:
+    """Coordinate descent over BOUNDS: ``sweeps`` passes, ``steps`` golden-section steps per
+    factor. Deterministic: the same cases give the same factors."""
+    eff = start
+    for _ in range(sweeps):
+        for name in BOUNDS:
+            eff = _line_search(cases, eff, name, steps)
+    return eff
+
+
+def leave_one_chip_out(cases: list[Case], **fit_args) -> pd.DataFrame:
+    """For each chip: fit on the other chips' rows, predict the held-out chip's rows.
+    Returns one row per case with the held-out prediction."""
+    out = []
+    for chip in sorted({c.chip for c in cases}):
+        train = [c for c in cases if c.chip != chip]
+        test = [c for c in cases if c.chip == chip]
+        eff = fit(train, **fit_args)
+        pred = predict_cases(test, eff)
+        out += [dict(id=c.row_id, chip=c.chip, workload=c.workload, regime=c.regime,
+                     metric=c.metric, measured=c.measured, predicted=p,
+                     error=p / c.measured - 1.0) for c, p in zip(test, pred, strict=True)]
+    return pd.DataFrame(out)

@@ -1,0 +1,85 @@
+"""dse validate and calibrate: public rows, a CSV with an unmappable row, a deterministic fit,
+and the leave-one-chip-out figure the Fidelity issue sets as its floor."""
+
+import csv
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from dse.calibration import BOUNDS, fit, leave_one_chip_out
+from dse.efficiency import DEFAULT
+from dse.validate import DATA, load_cases, summary, validate
+
+
+def test_public_rows_all_map_or_say_why():
+    cases, unmapped = load_cases()
+    with DATA.open() as f:
+        n_rows = sum(1 for _ in csv.DictReader(f))
+    assert len(cases) + len(unmapped) == n_rows
+    assert len(cases) >= 25
+    assert all(u.reason for u in unmapped)
+    frame = validate(cases)
+    assert frame["predicted"].notna().all()  # every mapped row runs on its preset
+
+
+def test_a_row_that_cannot_be_mapped_is_listed_not_dropped(tmp_path):
+    with DATA.open() as f:
+        rows = list(csv.DictReader(f))
+    fields = list(rows[0])
+    mine = [dict(rows[0]), next(r for r in rows if r["id"] == "103")]
+    mine[0].update(id="900", chip="Imaginary Accelerator X1")
+    path = tmp_path / "mine.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(mine)
+    cases, unmapped = load_cases(path)
+    assert [c.row_id for c in cases] == ["103"]
+    assert [u.row_id for u in unmapped] == ["900"]
+    assert "Imaginary Accelerator X1" in unmapped[0].reason
+
+    run = tmp_path / "run"
+    res = subprocess.run([sys.executable, "-m", "dse.cli", "validate", f"data={path}",
+                          f"hydra.run.dir={run}"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "Imaginary Accelerator X1" in res.stdout
+    saved = pd.read_parquet(run / "validation.parquet")
+    assert set(saved["id"]) == {"103", "900"}
+    assert saved.loc[saved["id"] == "900", "reason"].item()
+    assert (run / "validation.png").stat().st_size > 10_000
+    assert json.loads((run / "summary.json").read_text())["overall"] >= 0
+
+
+def test_calibration_fit_is_deterministic_and_inside_its_bounds():
+    cases, _ = load_cases()
+    a = fit(cases, sweeps=1, steps=4)
+    b = fit(cases, sweeps=1, steps=4)
+    assert a == b
+    for name, (low, high, _) in BOUNDS.items():
+        assert low <= getattr(a, name) <= high
+
+
+def test_defaults_are_the_fit_of_the_public_rows():
+    # dse/efficiency.py must hold what `dse calibrate` fits today (rounded to 3 digits).
+    fitted = fit(load_cases()[0])
+    for name in BOUNDS:
+        assert getattr(DEFAULT, name) == pytest.approx(getattr(fitted, name), rel=0.02), name
+
+
+@pytest.mark.slow
+def test_leave_one_chip_out_error_meets_the_floor():
+    # Fidelity issue floor: leave-one-chip-out median error <= 25 % (the goal is 15 % with no
+    # regime above 25 %; see the closing note for the figures per regime).
+    errors = summary(leave_one_chip_out(load_cases()[0]))
+    assert errors["overall"] <= 0.25, errors
+
+
+def test_defaults_fit_better_than_uncalibrated_round_numbers():
+    cases, _ = load_cases()
+    naive = dataclasses.replace(DEFAULT, compute_max=0.8, memory=0.85, m_half=32.0,
+                                op_overhead_s=2e-6, collective=0.75, usable_memory=0.9)
+    assert summary(validate(cases))["overall"] < summary(validate(cases, naive))["overall"]
