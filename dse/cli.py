@@ -22,6 +22,10 @@ verbs:
   predict   one chip on one workload scenario: throughput, latency, cost, power
   explain   predict, plus the per-operator table (FLOP, bytes, intensity, time, bound)
   sweep     a design space x a niche's scenarios on Ray -> Parquet under outputs/
+  search    Optuna Pareto search of a niche's design space (NSGA-II, TPE, random, QMC) on Ray
+  query     read-only SQL (DuckDB) over a run's Parquet rows: dse query "SELECT ..." [run=...]
+  rank      a niche's feasible candidates ranked, Pareto front marked, real chips placed
+  report    PNG figures and one HTML page for a run (fronts, rooflines, niches, sensitivity)
   validate  the model against measured results of real chips (cv=chip: leave-one-chip-out)
   calibrate refit the global efficiency factors on measured results
 
@@ -33,6 +37,9 @@ examples:
   dse sweep space=hyperscale niche=hyperscale sweep.samples=1000000 ray.address=auto
   dse sweep resume=outputs/2026-11-24/10-00-00_sweep_local_llm
   dse validate cv=chip
+  dse query "SELECT niche, count(*) FROM rows GROUP BY niche" run=all
+  dse rank niche=hyperscale by=throughput_per_usd top=20
+  dse explain run=outputs/<run> candidate=1234 scenario=llama3-70b-int4
 """
 
 
@@ -49,26 +56,65 @@ def _json_safe(out: dict) -> dict:
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in out.items()}
 
 
+def _run_candidate(cfg: DictConfig) -> tuple[dict, object, dict]:
+    """(chip, workload, scenario) of candidate ``cfg.candidate`` of run ``cfg.run``, on the
+    run's niche scenario ``cfg.scenario_name`` (default: the niche's first)."""
+    import dataclasses
+
+    from dse.query import resolve_runs, run_query
+    from dse.ranking import load_niche
+    from hwspace.spec import nest_config
+
+    run = resolve_runs(cfg.run)[0]
+    name = OmegaConf.load(run / ".hydra" / "config.yaml").niche.name
+    niche = load_niche(run, name)
+    found = run_query(f"SELECT * FROM rows WHERE candidate_id = {int(cfg.candidate)} LIMIT 1",
+                      [run])
+    if found.empty:
+        raise ValueError(f"run {run} has no candidate {cfg.candidate}")
+    row = found.iloc[0]
+    columns = list(found.columns)
+    params = {c: row[c] for c in columns[columns.index("phase") + 1:columns.index("fits")]}
+    chips = int(params.pop("chips", 1))
+    wanted = cfg.scenario_name or niche.scenarios[0].name
+    ns = next((n for n in niche.scenarios if n.name == wanted), None)
+    if ns is None:
+        raise ValueError(f"scenario_name={wanted!r}: the niche's scenarios are "
+                         f"{', '.join(n.name for n in niche.scenarios)}")
+    scenario = dict(dataclasses.asdict(ns.scenario), chips=chips, tpot_slo_s=ns.tpot_slo_s,
+                    ttft_slo_s=ns.ttft_slo_s)
+    chip = {**nest_config(params), "name": f"candidate {cfg.candidate} of {run.name}"}
+    return chip, ns.workload, {k: v for k, v in scenario.items() if v is not None}
+
+
 def _predict(cfg: DictConfig) -> None:
     from dse import api
     from dse.report_text import print_prediction, print_rows
 
     chip = cfg.chip_file or OmegaConf.to_object(cfg.chip)
+    workload = OmegaConf.to_object(cfg.workload)
     scenario = {k: v for k, v in _plain(cfg.scenario).items() if v is not None}
     scenario.update({k: v for k, v in _plain(cfg.system).items() if v is not None})
+    if cfg.candidate is not None:
+        try:
+            chip, workload, scenario = _run_candidate(cfg)
+        except ValueError as err:
+            _fail(str(err))
     try:
         if cfg.explain:
-            out, rows = api.explain(chip, OmegaConf.to_object(cfg.workload), **scenario)
+            out, rows = api.explain(chip, workload, **scenario)
         else:
-            out, rows = api.predict(chip, OmegaConf.to_object(cfg.workload), **scenario), None
+            out, rows = api.predict(chip, workload, **scenario), None
     except ValueError as err:
         _fail(str(err))
     if cfg.output == "json":
         doc = dict(out, operators=rows) if rows is not None else out
         print(json.dumps(_json_safe(doc), indent=2))
         return
-    name = chip if isinstance(chip, str) else chip.name
-    title = f"{name} | {cfg.workload.name} | " + ", ".join(f"{k}={v}" for k, v in scenario.items())
+    name = chip if isinstance(chip, str) else (chip["name"] if isinstance(chip, dict)
+                                                 else chip.name)
+    wname = workload if isinstance(workload, str) else workload.name
+    title = f"{name} | {wname} | " + ", ".join(f"{k}={v}" for k, v in scenario.items())
     print_prediction(title, out)
     if rows is not None:
         print_rows("operators of the chosen split (per chip; time over all instances)", rows)
@@ -100,6 +146,123 @@ def _sweep(cfg: DictConfig) -> None:
           f"{manifest['seconds']:.1f} s -> {manifest['results_dir']}")
     for name, result in sweep.top_table(job, manifest["results_dir"], cfg.top).items():
         print_top(name, result, [c for c, _ in job.niches[0].objectives])
+
+
+def _search(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from dse.niche import parse_niche
+    from dse.search import make_search_job, run_search
+    from dse.search_summary import print_front_summary
+    from dse.workers import RayEvaluator, ray_session
+    from hwspace.space import parse_space
+
+    if cfg.resume:
+        run_dir = Path(cfg.resume)
+        saved = run_dir / ".hydra" / "config.yaml"
+        if not saved.exists():
+            _fail(f"resume={cfg.resume}: not a search run folder (no .hydra/config.yaml)")
+        base = OmegaConf.load(saved)
+        if any(o.startswith("search.trials=") for o in HydraConfig.get().overrides.task):
+            base.search.trials = cfg.search.trials  # resume may extend the study
+    else:
+        run_dir, base = Path(HydraConfig.get().runtime.output_dir), cfg
+    s = base.search
+    try:
+        niche = parse_niche(_plain(base.niche))
+        job = make_search_job(parse_space(_plain(base.space)), niche, s.trials, s.population,
+                              s.sampler, s.seed)
+        with ray_session(cfg.ray.address, cfg.ray.num_cpus):
+            manifest = run_search(job, run_dir, RayEvaluator([niche]), storage=s.storage,
+                                  resume=bool(cfg.resume))
+    except ValueError as err:
+        _fail(str(err))
+    print(f"{manifest['trials']:,} trials ({manifest['rows']:,} rows), front of "
+          f"{manifest['front']}, {manifest['seconds']:.1f} s -> {run_dir}")
+    import pandas as pd
+
+    front = pd.read_parquet(run_dir / "pareto.parquet")
+    from dse.report_text import print_rows
+
+    if not front.empty:
+        free = [p.name for p in job.space.params if p.is_range or len(p.choices) > 1]
+        shown = ["trial", *[c for c, _ in niche.objectives], *free, "peak_tflops",
+                 "mem_bw_tb_s", "mem_capacity_gb", "bytes_per_flop"]
+        print_rows(f"{niche.name}: best of the Pareto front",
+                   front[shown].head(cfg.top).to_dict("records"))
+    print_front_summary(niche.name, front)
+
+
+_SQL: list[str] = []  # dse query's positional SQL (Hydra's override grammar cannot carry it)
+
+
+def _query(cfg: DictConfig) -> None:
+    from dse.query import resolve_runs, run_query
+    from dse.report_text import print_rows
+
+    sql = cfg.sql or (_SQL[0] if _SQL else None)
+    if not sql:
+        _fail('give the SQL: dse query "SELECT ... FROM rows" [run=<folder>|all] [out=<file>]')
+    try:
+        frame = run_query(sql, resolve_runs(cfg.run))
+    except ValueError as err:
+        _fail(str(err))
+    if cfg.out:
+        out = Path(cfg.out)
+        if out.suffix not in (".csv", ".parquet"):
+            _fail(f"out={cfg.out}: write .csv or .parquet")
+        frame.to_csv(out, index=False) if out.suffix == ".csv" else frame.to_parquet(out)
+        print(f"{len(frame):,} rows -> {out}")
+        return
+    print_rows(f"{len(frame):,} rows" + (f" (first {cfg.limit})" if len(frame) > cfg.limit
+                                         else ""), frame.head(cfg.limit).to_dict("records"))
+
+
+def _rank(cfg: DictConfig) -> None:
+    from dse.query import resolve_runs, run_query
+    from dse.ranking import load_niche, rank, reference_chips
+    from dse.report_text import print_rows
+
+    try:
+        runs = resolve_runs(cfg.run)
+        niches = run_query("SELECT DISTINCT niche, run FROM rows", runs)
+        chosen = cfg.niche.name if cfg.get("niche") else None
+        name = chosen or (niches["niche"].iat[0] if niches["niche"].nunique() == 1 else None)
+        if name is None:
+            raise ValueError(f"these runs hold niches {sorted(niches['niche'].unique())}; "
+                             "choose one with niche=")
+        mine = [Path(r) for r in niches.loc[niches["niche"] == name, "run"].unique()]
+        if not mine:
+            raise ValueError(f"no rows of niche {name!r} in {', '.join(map(str, runs))}")
+        niche = load_niche(mine[0], name)
+        by = cfg.by or niche.objectives[0][0]
+        ranked = rank(mine, niche, by, top=0)
+        sizes = run_query("SELECT DISTINCT chips FROM rows", mine)["chips"].astype(int).tolist()
+        refs = reference_chips(niche, by, sorted(sizes), ranked) if cfg.references else None
+    except ValueError as err:
+        _fail(str(err))
+    shown = ranked.head(cfg.top).reset_index()
+    shown["candidate_id"] = shown["candidate_id"].str.rsplit(":", n=1).str[-1]
+    shown["pareto"] = shown["pareto"].map({True: "*", False: ""})
+    print_rows(f"{name}: top {len(shown)} of {len(ranked):,} feasible candidates by {by} "
+               f"(* = Pareto front)", shown.to_dict("records"))
+    if refs is not None:
+        print_rows(f"real chips on {name}'s scenarios, by {by}: the rank each would take",
+                   refs.to_dict("records"))
+
+
+def _report(cfg: DictConfig) -> None:
+    from dse.query import resolve_runs
+    from dse.report import write_report
+
+    try:
+        runs = resolve_runs(cfg.run)
+        out = Path(cfg.out) if cfg.out else (
+            runs[0] / "report" if len(runs) == 1 else runs[0].parent / "report")
+        page = write_report(runs, out, list(cfg.chips))
+    except ValueError as err:
+        _fail(str(err))
+    print(f"-> {page} and its PNG files")
 
 
 def _validate(cfg: DictConfig) -> None:
@@ -175,6 +338,10 @@ _VERBS: dict[str, tuple[str, Callable[[DictConfig], None], list[str]]] = {
     "predict": ("predict", _predict, []),
     "explain": ("predict", _predict, ["explain=true"]),
     "sweep": ("sweep", _sweep, []),
+    "search": ("search", _search, []),
+    "query": ("query", _query, []),
+    "rank": ("rank", _rank, []),
+    "report": ("report", _report, []),
     "validate": ("validate", _validate, []),
     "calibrate": ("calibrate", _calibrate, []),
 }
@@ -186,17 +353,22 @@ def main(argv: list[str] | None = None) -> None:
         print(_USAGE)
         return
     verb, rest = argv[0], argv[1:]
+    if verb == "query" and rest and "=" not in rest[0].split(" ", 1)[0]:
+        _SQL.append(rest.pop(0))
     if verb not in _VERBS:
         _fail(f"unknown verb {verb!r}; verbs: {', '.join(_VERBS)}")
     config_name, task, extra = _VERBS[verb]
     flags = {"--json": "output=json", "--explain": "explain=true"}
     overrides = [flags.get(a, a) for a in rest] + extra
     resume = [a.split("=", 1)[1] for a in rest if a.startswith("resume=")]
-    if resume and resume[0] not in ("", "null"):
+    if verb in ("sweep", "search") and resume and resume[0] not in ("", "null"):
         # Finish in the original folder; keep its saved config as it was.
         overrides += [f"hydra.run.dir={resume[0]}", "hydra.output_subdir=null"]
     register()
-    sys.argv = [f"dse {verb}", *overrides]
+    # Hydra's own flags (--multirun, --cfg job, ...) go first: argparse cannot read
+    # overrides on both sides of them.
+    hydra_flags = [a for a in overrides if a.startswith("-")]
+    sys.argv = [f"dse {verb}", *hydra_flags, *[a for a in overrides if not a.startswith("-")]]
     hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")(task)()
 
 

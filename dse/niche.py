@@ -13,6 +13,7 @@ from typing import Any
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 
 from dse.model import OUTPUTS, System
 from dse.presets import load_workload
@@ -20,7 +21,7 @@ from workloads.ops import Plan
 from workloads.scenario import Scenario, build_plan, family_of, make_scenario
 
 __all__ = ["NicheScenario", "Niche", "parse_niche", "CONSTRAINTS", "row_constraints",
-           "DIRECTIONS"]
+           "DIRECTIONS", "candidate_scores", "score_columns"]
 
 # constraint key -> (row column, sense): ">=" a floor, "<=" a cap.
 CONSTRAINTS: dict[str, tuple[str, str]] = {
@@ -117,3 +118,37 @@ def row_constraints(ns: NicheScenario, out: Mapping[str, np.ndarray]) -> dict[st
         with np.errstate(invalid="ignore"):
             values[key] = np.where(np.isnan(x), 1.0, miss / max(abs(bound), 1e-300))
     return values
+
+
+def score_columns(niche: Niche) -> list[str]:
+    """The row columns ``candidate_scores`` reads."""
+    used = {CONSTRAINTS[k][0] for ns in niche.scenarios for k in ns.constraints}
+    return ["candidate_id", "niche", "scenario", "feasible", "fits",
+            *sorted(used | {c for c, _ in niche.objectives})]
+
+
+def candidate_scores(rows: pd.DataFrame, niche: Niche,
+                     extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per candidate of ``niche`` (indexed by candidate_id): each objective (and each
+    ``extra`` column) as the geometric mean over the niche's scenarios, each constraint as its
+    worst miss over them (``fits`` included; <= 0 feasible), and ``feasible`` (every scenario
+    row feasible)."""
+    rows = rows[rows["niche"] == niche.name]
+    ids = rows["candidate_id"]
+    out = pd.DataFrame(index=pd.Index(np.unique(ids), name="candidate_id"))
+    for column in dict.fromkeys([c for c, _ in niche.objectives] + list(extra)):
+        x = rows[column].astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.log(x.where(x > 0))
+        # A candidate that cannot deliver one scenario has no aggregate (NaN), rather than
+        # the mean of the scenarios it can run.
+        grouped = logs.groupby(ids)
+        out[column] = np.where(grouped.count() == grouped.size(), np.exp(grouped.mean()), np.nan)
+    for ns in niche.scenarios:
+        part = rows[rows["scenario"] == ns.name]
+        cons = row_constraints(ns, {c: part[c].to_numpy() for c in part.columns})
+        for key, value in cons.items():
+            worst = pd.Series(value, index=part["candidate_id"].to_numpy())
+            out[key] = np.fmax(out[key], worst.reindex(out.index)) if key in out else worst
+    out["feasible"] = rows.groupby(ids)["feasible"].all()
+    return out

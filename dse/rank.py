@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dse.niche import Niche
+from dse.niche import Niche, candidate_scores
 
-__all__ = ["candidates", "pareto_mask", "top", "minimised"]
+__all__ = ["candidates", "pareto_mask", "top", "minimised", "hypervolume_2d", "reference_point"]
 
 
 def minimised(values: np.ndarray, directions: list[str]) -> np.ndarray:
@@ -31,22 +31,37 @@ def pareto_mask(f: np.ndarray) -> np.ndarray:
 
 
 def candidates(rows: pd.DataFrame, niche: Niche, params: list[str]) -> pd.DataFrame:
-    """One row per candidate of ``niche``: its parameters, ``feasible`` (every scenario
-    feasible), each objective as the geometric mean over scenarios, and ``violation``
-    (the first scenario's miss)."""
+    """One row per candidate of ``niche``: its parameters, its scores (niche.candidate_scores)
+    and ``violation``, the first scenario's miss."""
     rows = rows[rows["niche"] == niche.name]
-    grouped = rows.groupby("candidate_id", sort=True, observed=True)
-    out = grouped[params].first()
-    out["feasible"] = grouped["feasible"].all()
-    for column, _ in niche.objectives:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            logs = np.log(rows[column].astype(float).where(rows[column] > 0))
-        out[column] = np.exp(logs.groupby(rows["candidate_id"]).mean())
+    out = rows.groupby("candidate_id", sort=True, observed=True)[params].first()
+    scores = candidate_scores(rows, niche)
+    out = out.join(scores[[c for c, _ in niche.objectives] + ["feasible"]])
     viol = rows.loc[~rows["feasible"].astype(bool), ["candidate_id", "scenario", "violation"]]
     first = viol.groupby("candidate_id", observed=True).first()
     out["violation"] = (first["scenario"].astype(str) + ": " + first["violation"].astype(str)
                         ).reindex(out.index).fillna("")
     return out
+
+
+def hypervolume_2d(f: np.ndarray, ref: np.ndarray) -> float:
+    """Area dominated by the points of ``f`` (n, 2), all minimised, up to ``ref`` (2,).
+    Points beyond ``ref`` add nothing."""
+    f = f[np.all(f < ref, axis=1)]
+    if len(f) == 0:
+        return 0.0
+    front = f[pareto_mask(f)]
+    front = front[np.lexsort((front[:, 1], front[:, 0]))]
+    widths = np.diff(np.append(front[:, 0], ref[0]))
+    return float(np.sum(widths * (ref[1] - front[:, 1])))
+
+
+def reference_point(directions: list[str], f_min: np.ndarray) -> np.ndarray:
+    """A hypervolume reference in minimised space: 0 (nothing gained) for a maximised
+    objective; 10 % beyond the worst value seen for a minimised one."""
+    worst = np.max(f_min, axis=0) if len(f_min) else np.zeros(len(directions))
+    return np.array([0.0 if d == "max" else w * 1.1 for d, w in zip(directions, worst,
+                                                                      strict=True)])
 
 
 def top(cands: pd.DataFrame, niche: Niche, n: int = 10) -> pd.DataFrame:

@@ -211,6 +211,6 @@ def _kernel(mb_c, inv_peak_c, inv_vec_c, inv_sparse_c, w_sparse_c, inv_mem_c, in
             acc[8] += c * op[j, 9]
             if want:
                 d = per_op[i, j]
-                d[0], d[1], d[2], d[3], d[4] = flop, q, q_s, comm, t_c
+                d[0], d[1], d[2], d[3], d[4] = flop, q, q_s, comm if tp > 1 else 0.0, t_c
                 d[5], d[6], d[7], d[8], d[9] = t_m, t_s, t_l, c * (t_max + op[j, 9]), bound
         sums[i] = acc

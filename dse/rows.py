@@ -67,9 +67,9 @@ def _scenario_table(ns: NicheScenario, niche: str, chips, params: Mapping[str, n
             cols[key] = _labelled(out[key], LABELS[key])
         elif key == "fits":
             cols[key] = pa.array(out[key] > 0)
-        else:
-            cols[key] = pa.array(out[key], pa.float64())
-    cols["system_power_w"] = pa.array(out["system_power_w"], pa.float64())
+        else:  # NaN (no meaning) is stored as null: SQL aggregates skip it
+            cols[key] = pa.array(out[key], pa.float64(), from_pandas=True)
+    cols["system_power_w"] = pa.array(out["system_power_w"], pa.float64(), from_pandas=True)
     cols["feasible"] = pa.array(feasible)
     cols["violation"] = _violation(ns, out, cons)
     return pa.table(cols)

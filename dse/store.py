@@ -52,6 +52,10 @@ class RunStore:
     def rows(self) -> int:
         return sum(pq.read_metadata(p).num_rows for p in self.chunk_files())
 
+    def rows_any(self) -> int:
+        """Rows of every Parquet file in the results folder (search recovery files too)."""
+        return sum(pq.read_metadata(p).num_rows for p in self.results_dir.glob("*.parquet"))
+
     def chunk_files(self) -> list[Path]:
         return sorted(self.chunk_path(c) for c in self.done_chunks())
 

@@ -19,7 +19,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
 from dse import __version__
-from dse.niche import Niche, parse_niche
+from dse.niche import Niche, parse_niche, score_columns
 from dse.rank import candidates, top
 from dse.store import RunStore
 from dse.workers import SweepJob, ray_session, run_chunks
@@ -134,9 +134,7 @@ def top_table(job: SweepJob, results_dir: str | Path, n: int) -> dict[str, Any]:
     varying = [p.name for p in job.space.params if len(p.grid_values()) > 1 or p.is_range]
     out = {}
     for niche in job.niches:
-        objectives = [c for c, _ in niche.objectives]
-        cols = ["candidate_id", "niche", "scenario", "feasible", "violation", *objectives,
-                *varying]
+        cols = [*score_columns(niche), "violation", *varying]
         rows = read_rows(results_dir, columns=list(dict.fromkeys(cols))).to_pandas()
         cands = candidates(rows, niche, varying)
         out[niche.name] = dict(top=top(cands, niche, n), feasible=int(cands["feasible"].sum()),

@@ -22,7 +22,7 @@ from dse.rows import evaluate_rows
 from dse.store import write_chunk
 from hwspace.space import Space
 
-__all__ = ["SweepJob", "ray_session", "run_chunks", "chunk_candidates"]
+__all__ = ["SweepJob", "ray_session", "run_chunks", "chunk_candidates", "RayEvaluator"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,24 @@ def _chunk_file(results_dir: str, chunk: int):
 
 # Worker death (a killed process, a lost node) is retried; a bug in the model is not.
 _evaluate_remote = ray.remote(max_retries=5, retry_exceptions=False)(_evaluate)
+
+
+_rows_remote = ray.remote(max_retries=5, retry_exceptions=False)(evaluate_rows)
+
+
+class RayEvaluator:
+    """Evaluates a batch of candidates (a search generation) as one vectorised chunk per
+    CPU of the cluster; the niches are put in the object store once."""
+
+    def __init__(self, niches: Sequence[Niche]):
+        self._niches = ray.put(tuple(niches))
+        self._tasks = max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    def __call__(self, params: dict[str, np.ndarray], ids: np.ndarray) -> pa.Table:
+        parts = np.array_split(np.arange(len(ids)), min(self._tasks, len(ids)))
+        refs = [_rows_remote.remote({k: v[p] for k, v in params.items()}, ids[p], self._niches)
+                for p in parts if len(p)]
+        return pa.concat_tables(ray.get(refs), promote_options="permissive")
 
 
 @contextmanager

@@ -143,6 +143,13 @@ def test_two_node_cluster_on_loopback_gives_the_local_dataset(tmp_path):
         assert local.returncode == 0, local.stderr
         pd.testing.assert_frame_equal(_assert_complete(tmp_path / "cluster", 96, 2),
                                       _assert_complete(tmp_path / "local", 96, 2))
+        # The search runs on the same cluster (Search issue).
+        search = _cli("search", "search.trials=200", "search.population=50",
+                      f"ray.address={address}", f"hydra.run.dir={tmp_path}/search",
+                      env=_NO_AUTH)
+        assert search.returncode == 0, search.stderr
+        found = json.loads((tmp_path / "search/manifest.json").read_text())
+        assert found["status"] == "complete" and found["trials"] == 200
     finally:
         for proc in (worker, head):
             if proc is not None:

@@ -1,0 +1,119 @@
+"""dse rank: a niche's feasible candidates ranked by an output, the Pareto front marked, with
+the real chips (conf/chip presets) evaluated on the same scenarios placed in the ranking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf
+
+from dse.model import OUTPUTS
+from dse.niche import Niche, candidate_scores, parse_niche, score_columns
+from dse.presets import load_chip, preset_names
+from dse.query import connect
+from dse.rank import minimised, pareto_mask
+from dse.rows import evaluate_rows
+from hwspace.spec import flatten_config
+
+__all__ = ["LOWER_IS_BETTER", "load_niche", "rank", "reference_chips", "direction_of",
+           "preset_scores", "run_params"]
+
+# Outputs where less is better; every other numeric output ranks high-first.
+LOWER_IS_BETTER = {"ttft_s", "tpot_s", "latency_s", "power_w", "system_power_w",
+                   "energy_per_item_j", "die_area_mm2", "die_cost_usd", "unit_cost_usd",
+                   "system_cost_usd", "usd_per_million_items"}
+_RANKABLE = (set(OUTPUTS) | {"system_power_w"}) - {"fits", "reason", "bound", "regime"}
+
+
+def direction_of(niche: Niche, by: str) -> str:
+    """"max" or "min" for ranking by ``by``; ValueError names the allowed columns."""
+    if by not in _RANKABLE:
+        raise ValueError(f"by={by!r} is not a numeric output; choose from "
+                         f"{', '.join(sorted(_RANKABLE))}")
+    return dict(niche.objectives).get(by, "min" if by in LOWER_IS_BETTER else "max")
+
+
+def load_niche(run: Path, name: str) -> Niche:
+    """The niche as the run evaluated it (its saved config), not as conf/ says today."""
+    saved = run / ".hydra" / "config.yaml"
+    if not saved.exists():
+        raise ValueError(f"{run}: no .hydra/config.yaml to read the niche from")
+    cfg = OmegaConf.to_container(OmegaConf.load(saved), resolve=True)
+    if cfg.get("niche", {}).get("name") != name:
+        raise ValueError(f"{run}: its niche is {cfg.get('niche', {}).get('name')!r}, not {name!r}")
+    return parse_niche(cfg["niche"])
+
+
+def run_params(runs: list[Path]) -> list[str]:
+    cols = connect(runs).execute("DESCRIBE rows").df()["column_name"].tolist()
+    first_output = cols.index("fits")
+    return [c for c in cols[:first_output]
+            if c not in ("candidate_id", "niche", "scenario", "workload", "phase")]
+
+
+def rank(runs: list[Path], niche: Niche, by: str, top: int) -> pd.DataFrame:
+    """The ``top`` feasible candidates of ``niche`` by ``by`` (geometric mean over its
+    scenarios), with ``pareto`` (member of the feasible front of the niche's objectives),
+    the dominant ``bound`` over its scenarios and the candidate's parameters."""
+    direction = direction_of(niche, by)
+    params = run_params(runs)
+    con = connect(runs)
+    cols = list(dict.fromkeys([*score_columns(niche), by, "bound", "run", *params]))
+    rows = con.execute(f"SELECT {', '.join(cols)} FROM rows WHERE niche = ?",
+                       [niche.name]).df()
+    if rows.empty:
+        raise ValueError(f"no rows of niche {niche.name!r} in {', '.join(map(str, runs))}")
+    rows["candidate_id"] = rows["run"] + ":" + rows["candidate_id"].astype(str)
+    scores = candidate_scores(rows, niche, extra=(by,))
+    scores = scores[scores["feasible"]]
+    objectives = [c for c, _ in niche.objectives]
+    f = minimised(scores[objectives].to_numpy(float), [d for _, d in niche.objectives])
+    ok = np.isfinite(f).all(axis=1)
+    scores = scores[ok].assign(pareto=pareto_mask(f[ok]))
+    first = rows.groupby("candidate_id")[params].first()
+    bound = rows.groupby("candidate_id")["bound"].agg(lambda b: b.astype(str).mode().iat[0])
+    out = scores[[by, *[o for o in objectives if o != by], "pareto"]].join(
+        bound.rename("bound")).join(first)
+    out = out.sort_values(by, ascending=direction == "min", kind="stable")
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out.head(top) if top else out
+
+
+def preset_scores(niche: Niche, chips_per_system: list[int],
+                  extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Every conf/chip preset on the niche's scenarios at each system size: one row per
+    (preset, chips) with the objectives (and ``extra``), ``feasible`` and ``violation``."""
+    frames = []
+    for name in preset_names("chip"):
+        flat = {k: v for k, v in flatten_config(load_chip(name)).items() if k != "name"}
+        params = {k: np.repeat(np.asarray([v]), len(chips_per_system)) for k, v in flat.items()}
+        params["chips"] = np.asarray(chips_per_system)
+        table = evaluate_rows(params, np.arange(len(chips_per_system)), [niche]).to_pandas()
+        scores = candidate_scores(table, niche, extra=extra)
+        misses = table[~table["feasible"]].groupby("candidate_id").first()
+        scores["violation"] = (misses["scenario"].astype(str) + ": "
+                               + misses["violation"].astype(str)).reindex(scores.index)
+        frames.append(scores.assign(chip=name, chips=np.asarray(chips_per_system)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def reference_chips(niche: Niche, by: str, chips_per_system: list[int],
+                    ranked: pd.DataFrame) -> pd.DataFrame:
+    """Each preset's best feasible ``by`` over the run's system sizes and the rank it would
+    take among ``ranked`` (all feasible candidates, ranked)."""
+    direction = direction_of(niche, by)
+    scores = preset_scores(niche, chips_per_system, extra=(by,))
+    recs = []
+    for name, group in scores.groupby("chip", sort=True):
+        ok = group[group["feasible"]].dropna(subset=[by])
+        if ok.empty:
+            recs.append(dict(chip=name, chips=None, value=np.nan, rank=None,
+                             violation=group["violation"].iloc[0]))
+            continue
+        best = ok.loc[ok[by].idxmin() if direction == "min" else ok[by].idxmax()]
+        better = (ranked[by] < best[by]) if direction == "min" else (ranked[by] > best[by])
+        recs.append(dict(chip=name, chips=int(best["chips"]), value=best[by],
+                         rank=int(better.sum()) + 1, violation=""))
+    return pd.DataFrame(recs).sort_values("rank", na_position="last")

@@ -1,0 +1,306 @@
+"""dse search: an Optuna multi-objective search of a niche's design space, on Ray.
+
+The space's ranges become Optuna distributions once; each generation is asked as a batch,
+evaluated as vectorised chunks, told with its constraints (``trial.set_constraint``: <= 0
+feasible; infeasible trials are kept), and written as Parquet rows (the sweep's columns plus
+``trial`` and ``generation``). The study lives in a journal file in the run folder (or any
+Optuna storage URL), so ``dse search resume=<run folder>`` continues it.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import pyarrow as pa
+from optuna.distributions import (BaseDistribution, CategoricalDistribution,
+                                  FloatDistribution, IntDistribution)
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from dse import __version__
+from dse.niche import Niche, candidate_scores
+from dse.rank import hypervolume_2d, minimised, pareto_mask, reference_point
+from dse.rows import evaluate_rows
+from dse.store import RunStore
+from hwspace.space import Space
+
+__all__ = ["SAMPLERS", "SearchJob", "make_search_job", "distributions", "run_search",
+           "LocalEvaluator", "front_table", "open_studies"]
+
+Evaluate = Callable[[dict[str, np.ndarray], np.ndarray], pa.Table]
+STUDY = "dse-search"
+
+
+def _nsga2(seed: int | None, population: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
+
+
+SAMPLERS: dict[str, Callable[[int | None, int], optuna.samplers.BaseSampler]] = {
+    "nsga2": _nsga2,
+    "tpe": lambda seed, _: optuna.samplers.TPESampler(seed=seed, multivariate=True),
+    "random": lambda seed, _: optuna.samplers.RandomSampler(seed=seed),
+    "qmc": lambda seed, _: _qmc(seed),
+}
+
+
+def _qmc(seed: int | None) -> optuna.samplers.BaseSampler:
+    with warnings.catch_warnings():  # chosen explicitly: Optuna's "experimental" note is noise
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.QMCSampler(seed=seed, scramble=True,
+                                          warn_independent_sampling=False)
+
+
+@dataclass(frozen=True)
+class SearchJob:
+    space: Space
+    niche: Niche
+    trials: int  # total trials of the study
+    population: int  # trials asked, evaluated and told together (a generation)
+    sampler: str
+    seed: int | None = 0
+
+
+def make_search_job(space: Space, niche: Niche, trials: int, population: int, sampler: str,
+                    seed: int | None) -> SearchJob:
+    """A validated job: every setting error surfaces here, before Ray or Optuna start."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"search.sampler: unknown {sampler!r}; allowed: {', '.join(SAMPLERS)}")
+    if int(trials) < 1:
+        raise ValueError(f"search.trials must be >= 1, got {trials}")
+    if int(population) < 1:
+        raise ValueError(f"search.population must be >= 1, got {population}")
+    if not distributions(space):
+        raise ValueError(f"space {space.name}: every parameter is fixed; nothing to search")
+    return SearchJob(space, niche, int(trials), int(population), sampler, seed)
+
+
+def distributions(space: Space) -> dict[str, BaseDistribution]:
+    """Optuna distributions of the space's free parameters (the fixed ones are constants)."""
+    out: dict[str, BaseDistribution] = {}
+    for p in space.params:
+        if p.is_range:
+            kind = IntDistribution if p.integer else FloatDistribution
+            low, high = (int(p.low), int(p.high)) if p.integer else (p.low, p.high)
+            step = None if p.step is None else (int(p.step) if p.integer else p.step)
+            out[p.name] = kind(low, high, log=p.log, step=step) if step else kind(
+                low, high, log=p.log)
+        elif len(p.choices) > 1:
+            out[p.name] = CategoricalDistribution([_plain(c) for c in p.choices])
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _columns(space: Space, trials: list[optuna.trial.BaseTrial]) -> dict[str, np.ndarray]:
+    cols = {}
+    for p in space.params:
+        if p.name in trials[0].params:
+            cols[p.name] = np.array([t.params[p.name] for t in trials])
+        else:
+            cols[p.name] = np.repeat(np.asarray(p.choices[:1]), len(trials))
+    return cols
+
+
+class LocalEvaluator:
+    """Evaluates candidates in this process (small searches, benchmarks)."""
+
+    def __init__(self, niche: Niche):
+        self._niches = (niche,)
+
+    def __call__(self, params: dict[str, np.ndarray], ids: np.ndarray) -> pa.Table:
+        return evaluate_rows(params, ids, self._niches)
+
+
+def _storage(url: str | None, run_dir: Path):
+    if url:
+        return url
+    return JournalStorage(JournalFileBackend(str(run_dir / "study.journal")))
+
+
+def open_studies(job: SearchJob, run_dir: Path, storage: str | None,
+                 resume: bool) -> tuple[optuna.Study, optuna.Study]:
+    """(study of record, working study). The record lives in the journal file or the given
+    storage; the sampler asks and tells in an in-memory copy, and each finished generation
+    is appended to the record (one write per trial instead of one per parameter and
+    constraint)."""
+    directions = ["maximize" if d == "max" else "minimize" for _, d in job.niche.objectives]
+    record = optuna.create_study(study_name=STUDY, storage=_storage(storage, run_dir),
+                                 directions=directions, load_if_exists=resume)
+    work = optuna.create_study(directions=directions,
+                               sampler=SAMPLERS[job.sampler](job.seed, job.population))
+    work.add_trials(record.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    return record, work
+
+
+def _tell(study: optuna.Study, niche: Niche, trials: list, scores: pd.DataFrame) -> None:
+    """Tell each trial its objectives and constraints. An objective a design cannot deliver
+    (it does not run) is told as the worst value, so the trial stays in the study, marked
+    infeasible, instead of failing."""
+    for trial in trials:
+        row = scores.loc[trial.number]
+        values = []
+        for column, direction in niche.objectives:
+            v = float(row[column])
+            values.append(v if np.isfinite(v) else (0.0 if direction == "max" else 1e30))
+        for key in scores.columns:
+            if key not in {c for c, _ in niche.objectives} | {"feasible"}:
+                trial.set_constraint(key, float(row[key]))
+        study.tell(trial, values)
+
+
+def _recover(record: optuna.Study, job: SearchJob, store: RunStore, evaluate: Evaluate) -> None:
+    """After an interruption, trials the record holds without rows are evaluated again
+    (deterministic) and written; trials that never reached the record are simply lost."""
+    have = _rows_on_disk(store)
+    missing = [t for t in record.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+               if t.number not in have]
+    by_gen: dict[int, list] = {}
+    for t in missing:
+        by_gen.setdefault(t.number // job.population, []).append(t)
+    for gen, trials in sorted(by_gen.items()):
+        _write(store, job, evaluate, trials, gen, suffix=f"r{trials[0].number}")
+
+
+def _rows_on_disk(store: RunStore) -> set[int]:
+    import pyarrow.parquet as pq
+
+    return {int(x) for f in store.results_dir.glob("chunk-*.parquet")
+            for x in pq.read_table(f, columns=["trial"])["trial"].to_pylist()}
+
+
+def _evaluate(job: SearchJob, evaluate: Evaluate, trials: list, gen: int) -> pa.Table:
+    ids = np.array([t.number for t in trials], dtype=np.int64)
+    table = evaluate(_columns(job.space, trials), ids)
+    return table.append_column("trial", table["candidate_id"]).append_column(
+        "generation", pa.array(np.full(table.num_rows, gen, np.int64)))
+
+
+def _write(store: RunStore, job: SearchJob, evaluate: Evaluate, trials: list, gen: int,
+           suffix: str = "", table: pa.Table | None = None) -> None:
+    from dse.store import write_chunk
+
+    table = table if table is not None else _evaluate(job, evaluate, trials, gen)
+    name = f"chunk-{gen:06d}{('-' + suffix) if suffix else ''}.parquet"
+    write_chunk(store.results_dir / name, table)
+
+
+@dataclass
+class _Front:
+    """Running feasible Pareto front of the study, for the progress display."""
+
+    directions: list[str]
+    points: np.ndarray = None  # (n, 2) minimised objectives of feasible trials
+    seen: int = 0
+    feasible: int = 0
+
+    def add(self, scores: pd.DataFrame, columns: list[str]) -> None:
+        ok = scores[scores["feasible"]]
+        f = minimised(ok[columns].to_numpy(float), self.directions)
+        f = f[np.isfinite(f).all(axis=1)]
+        self.points = f if self.points is None else np.vstack([self.points, f])
+        self.points = self.points[pareto_mask(self.points)] if len(self.points) else self.points
+        self.seen += len(scores)
+        self.feasible += len(ok)
+
+    def hypervolume(self) -> float:
+        if self.points is None or not len(self.points):
+            return 0.0
+        return hypervolume_2d(self.points, reference_point(self.directions, self.points))
+
+
+def run_search(job: SearchJob, run_dir: str | Path, evaluate: Evaluate, *,
+               storage: str | None = None, resume: bool = False,
+               show_progress: bool = True) -> dict[str, Any]:
+    """Ask, evaluate, tell and write generations until the study holds ``job.trials`` trials;
+    then write the feasible Pareto front (pareto.parquet) and the manifest."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    run_dir = Path(run_dir)
+    store = RunStore(run_dir)
+    store.prepare()
+    previous = store.read_manifest() if resume else {}
+    record, study = open_studies(job, run_dir, storage, resume)
+    if resume:
+        _recover(record, job, store, evaluate)
+    dists = distributions(job.space)
+    columns = [c for c, _ in job.niche.objectives]
+    front = _Front([d for _, d in job.niche.objectives])
+    gen = -(-len(study.get_trials(deepcopy=False)) // job.population)  # g: trials g*pop...
+    manifest = dict(previous, version=__version__, kind="search", status="running",
+                    space=job.space.name, niche=job.niche.name, sampler=job.sampler,
+                    seed=job.seed, population=job.population, trials_target=job.trials,
+                    storage=storage or str(run_dir / "study.journal"))
+    store.write_manifest(manifest)
+    start = time.perf_counter()
+    bar = Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[info]}"), disable=not show_progress)
+    with bar:
+        count = len(study.get_trials(deepcopy=False))
+        task = bar.add_task("search", total=job.trials, completed=count, info="")
+        while (n := min(job.population, job.trials - count)) > 0:
+            trials = [study.ask(dists) for _ in range(n)]
+            table = _evaluate(job, evaluate, trials, gen)
+            scores = candidate_scores(table.select(_score_cols(job)).to_pandas(), job.niche)
+            _tell(study, job.niche, trials, scores)
+            done = study.get_trials(deepcopy=False)
+            record.add_trials([done[t.number] for t in trials])
+            _write(store, job, evaluate, trials, gen, table=table)
+            front.add(scores, columns)
+            rate = front.seen / max(time.perf_counter() - start, 1e-9)
+            count += n
+            bar.update(task, completed=count, info=(
+                f"gen {gen}  {rate:,.0f} evals/s  feasible {front.feasible / front.seen:.0%}  "
+                f"front {len(front.points)}  HV {front.hypervolume():.3g}"))
+            gen += 1
+    pareto = front_table(record, job)
+    pareto.to_parquet(run_dir / "pareto.parquet")
+    manifest.update(status="complete", trials=len(record.get_trials(deepcopy=False)),
+                    generations=gen,
+                    rows=store.rows_any(), front=len(pareto),
+                    seconds=previous.get("seconds", 0) + time.perf_counter() - start)
+    store.write_manifest(manifest)
+    return manifest
+
+
+def _score_cols(job: SearchJob) -> list[str]:
+    from dse.niche import score_columns
+
+    return score_columns(job.niche)
+
+
+def front_table(study: optuna.Study, job: SearchJob) -> pd.DataFrame:
+    """The feasible Pareto front: trial, objectives, the design's parameters and what they
+    imply (peak bf16 TFLOP/s, memory bandwidth and capacity, bytes per FLOP)."""
+    from hwspace.derived import derive
+    from hwspace.spec import from_columns
+
+    best = [t for t in study.best_trials
+            if all(v <= 0 for v in t.constraints.values())]
+    if not best:
+        return pd.DataFrame(columns=["trial", *[c for c, _ in job.niche.objectives]])
+    cols = _columns(job.space, best)
+    chips = from_columns({k: v for k, v in cols.items() if k != "chips"})
+    der = derive(chips)
+    frame = pd.DataFrame({"trial": [t.number for t in best]})
+    for (column, _), k in zip(job.niche.objectives, range(2), strict=True):
+        frame[column] = [t.values[k] for t in best]
+    for name, values in cols.items():
+        frame[name] = values
+    frame["peak_tflops"] = der.peak_flop_per_s_cls[:, 0] / 1e12
+    frame["mem_bw_tb_s"] = chips.mem_bw_bytes_per_s / 1e12
+    frame["mem_capacity_gb"] = chips.mem_capacity_bytes / 1e9
+    frame["bytes_per_flop"] = chips.mem_bw_bytes_per_s / der.peak_flop_per_s_cls[:, 0]
+    return frame.sort_values(job.niche.objectives[0][0],
+                             ascending=job.niche.objectives[0][1] == "min")
