@@ -120,20 +120,25 @@ def _predict(cfg: DictConfig) -> None:
         print_rows("operators of the chosen split (per chip; time over all instances)", rows)
 
 
-def _sweep(cfg: DictConfig) -> None:
+def _run_folder(cfg: DictConfig, verb: str) -> tuple[Path, DictConfig]:
+    """(run folder, the config the run is made of): a new Hydra run folder and this config,
+    or, with resume=<folder>, that folder and the config it saved."""
     from hydra.core.hydra_config import HydraConfig
 
+    if not cfg.resume:
+        return Path(HydraConfig.get().runtime.output_dir), cfg
+    run_dir = Path(cfg.resume)
+    saved = run_dir / ".hydra" / "config.yaml"
+    if not saved.exists():
+        _fail(f"resume={cfg.resume}: not a {verb} run folder (no .hydra/config.yaml)")
+    return run_dir, OmegaConf.load(saved)
+
+
+def _sweep(cfg: DictConfig) -> None:
     from dse import sweep
     from dse.report_text import print_top
 
-    if cfg.resume:
-        run_dir = Path(cfg.resume)
-        saved = run_dir / ".hydra" / "config.yaml"
-        if not saved.exists():
-            _fail(f"resume={cfg.resume}: not a sweep run folder (no .hydra/config.yaml)")
-        base = OmegaConf.load(saved)
-    else:
-        run_dir, base = Path(HydraConfig.get().runtime.output_dir), cfg
+    run_dir, base = _run_folder(cfg, "sweep")
     try:
         job = sweep.make_job(_plain(base.space), [_plain(base.niche)], base.sweep.mode,
                              base.sweep.samples, base.sweep.seed, base.sweep.chunk_size)
@@ -157,16 +162,10 @@ def _search(cfg: DictConfig) -> None:
     from dse.workers import RayEvaluator, ray_session
     from hwspace.space import parse_space
 
-    if cfg.resume:
-        run_dir = Path(cfg.resume)
-        saved = run_dir / ".hydra" / "config.yaml"
-        if not saved.exists():
-            _fail(f"resume={cfg.resume}: not a search run folder (no .hydra/config.yaml)")
-        base = OmegaConf.load(saved)
-        if any(o.startswith("search.trials=") for o in HydraConfig.get().overrides.task):
-            base.search.trials = cfg.search.trials  # resume may extend the study
-    else:
-        run_dir, base = Path(HydraConfig.get().runtime.output_dir), cfg
+    run_dir, base = _run_folder(cfg, "search")
+    if cfg.resume and any(o.startswith("search.trials=")
+                          for o in HydraConfig.get().overrides.task):
+        base.search.trials = cfg.search.trials  # resume may extend the study
     s = base.search
     try:
         niche = parse_niche(_plain(base.niche))

@@ -1,24 +1,15 @@
 """Every conf file composes against its schema with Hydra, and every preset predicts."""
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from dse.api import predict
-from dse.presets import CONF_DIR, preset_names
-from dse.schema import register
-
-register()
-
-
-def _compose(overrides):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="predict", overrides=overrides)
+from dse.presets import preset_names
 
 
 @pytest.mark.parametrize("name", preset_names("chip"))
-def test_chip_preset_composes_and_predicts(name):
-    cfg = _compose([f"chip={name}"])
+def test_chip_preset_composes_and_predicts(name, compose_conf):
+    cfg = compose_conf("predict", [f"chip={name}"])
     chip = OmegaConf.to_object(cfg.chip)
     out = predict(chip, "llama3-8b", phase="decode", batch=1, weights="int8", chips=64)
     assert set(out) >= {"fits", "throughput_per_s", "unit_cost_usd"}
@@ -26,8 +17,8 @@ def test_chip_preset_composes_and_predicts(name):
 
 
 @pytest.mark.parametrize("name", preset_names("workload"))
-def test_workload_preset_composes_and_predicts(name):
-    cfg = _compose([f"workload={name}"])
+def test_workload_preset_composes_and_predicts(name, compose_conf):
+    cfg = compose_conf("predict", [f"workload={name}"])
     workload = OmegaConf.to_object(cfg.workload)
     assert workload.name == name
     # fp8 weights: Llama-3-405B at 16 bit (810 GB) exceeds 8 x 80 GB.
@@ -36,6 +27,7 @@ def test_workload_preset_composes_and_predicts(name):
     assert out["throughput_per_s"] > 0
 
 
-def test_predict_config_overrides_reach_the_scenario():
-    cfg = _compose(["scenario.phase=decode", "scenario.batch=max", "system.chips=8"])
+def test_predict_config_overrides_reach_the_scenario(compose_conf):
+    cfg = compose_conf("predict", ["scenario.phase=decode", "scenario.batch=max",
+                                   "system.chips=8"])
     assert cfg.scenario.batch == "max" and cfg.system.chips == 8
