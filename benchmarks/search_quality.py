@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 
 from dse.niche import candidate_scores, parse_niche, score_columns
 from dse.presets import CONF_DIR
-from dse.rank import hypervolume_2d, minimised
+from dse.pareto import hypervolume_2d, minimised
 from dse.rows import evaluate_rows
 from dse.search import LocalEvaluator, make_search_job, run_search
 from dse.sweep import read_rows

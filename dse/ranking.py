@@ -13,7 +13,7 @@ from dse.model import OUTPUTS
 from dse.niche import Niche, candidate_scores, parse_niche, score_columns
 from dse.presets import load_chip, preset_names
 from dse.query import connect
-from dse.rank import minimised, pareto_mask
+from dse.pareto import minimised, pareto_mask
 from dse.rows import evaluate_rows
 from hwspace.spec import flatten_config
 

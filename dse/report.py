@@ -21,7 +21,7 @@ from dse.api import explain
 from dse.niche import Niche, candidate_scores, score_columns
 from dse.plots import plt, save
 from dse.query import connect, run_query
-from dse.rank import minimised, pareto_mask
+from dse.pareto import minimised, pareto_mask
 from dse.ranking import load_niche, preset_scores, run_params
 from hwspace.derived import derive
 from hwspace.spec import from_columns, nest_config

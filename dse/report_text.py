@@ -71,10 +71,11 @@ def print_top(niche: str, result: dict[str, Any], objectives: list[str],
              f"({result['candidates']:,} evaluated); * = Pareto front")
     rows = []
     for cid, row in frame.iterrows():
-        rec = {"candidate": int(cid), "front": "*" if row["pareto"] else ""}
+        rec = {"candidate": int(str(cid).rsplit(":", 1)[-1]),
+               "front": "*" if row["pareto"] else ""}
         rec.update({c: row[c] for c in objectives})
         rec.update({c: row[c] for c in frame.columns
-                    if c not in (*objectives, "pareto", "feasible", "violation")})
+                    if c not in (*objectives, "pareto", "rank")})
         rows.append(rec)
     if rows:
         print_rows(title, rows, out_console)

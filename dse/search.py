@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 
 from dse import __version__
 from dse.niche import Niche, candidate_scores
-from dse.rank import hypervolume_2d, minimised, pareto_mask, reference_point
+from dse.pareto import hypervolume_2d, minimised, pareto_mask, reference_point
 from dse.rows import evaluate_rows
 from dse.store import RunStore
 from hwspace.space import Space

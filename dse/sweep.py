@@ -19,8 +19,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
 from dse import __version__
-from dse.niche import Niche, parse_niche, score_columns
-from dse.rank import candidates, top
+from dse.niche import Niche, parse_niche
 from dse.store import RunStore
 from dse.workers import SweepJob, ray_session, run_chunks
 from hwspace.space import Space, parse_space
@@ -129,14 +128,16 @@ def read_rows(results_dir: str | Path, columns: list[str] | None = None) -> pa.T
 
 
 def top_table(job: SweepJob, results_dir: str | Path, n: int) -> dict[str, Any]:
-    """Per niche: the ``n`` best feasible candidates with the Pareto front marked, and the
-    count of feasible candidates."""
-    varying = [p.name for p in job.space.params if len(p.grid_values()) > 1 or p.is_range]
+    """Per niche: the ``n`` best feasible candidates by its first objective (Pareto front
+    marked) and how many candidates were feasible."""
+    from dse.ranking import rank
+
+    run = [Path(results_dir).parent]
+    varying = [p.name for p in job.space.params if p.is_range or len(p.choices) > 1]
     out = {}
     for niche in job.niches:
-        cols = [*score_columns(niche), "violation", *varying]
-        rows = read_rows(results_dir, columns=list(dict.fromkeys(cols))).to_pandas()
-        cands = candidates(rows, niche, varying)
-        out[niche.name] = dict(top=top(cands, niche, n), feasible=int(cands["feasible"].sum()),
-                               candidates=len(cands))
+        ranked = rank(run, niche, niche.objectives[0][0], top=0)
+        shown = ["rank", *[c for c, _ in niche.objectives], "pareto", "bound", *varying]
+        out[niche.name] = dict(top=ranked[shown].head(n), feasible=len(ranked),
+                               candidates=job.total)
     return out

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from dse.niche import candidate_scores, parse_niche, score_columns
 from dse.presets import CONF_DIR
-from dse.rank import minimised
+from dse.pareto import minimised
 from dse.schema import register
 from dse.search import LocalEvaluator, make_search_job, open_studies, run_search
 from dse.sweep import read_rows

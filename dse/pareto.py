@@ -1,13 +1,10 @@
-"""Candidate-level results of a niche: feasibility, aggregated objectives, Pareto front."""
+"""Pareto fronts and hypervolumes of two minimised objectives."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from dse.niche import Niche, candidate_scores
-
-__all__ = ["candidates", "pareto_mask", "top", "minimised", "hypervolume_2d", "reference_point"]
+__all__ = ["pareto_mask", "minimised", "hypervolume_2d", "reference_point"]
 
 
 def minimised(values: np.ndarray, directions: list[str]) -> np.ndarray:
@@ -30,20 +27,6 @@ def pareto_mask(f: np.ndarray) -> np.ndarray:
     return (uniq[:, 1] < best_before)[inverse.ravel()]
 
 
-def candidates(rows: pd.DataFrame, niche: Niche, params: list[str]) -> pd.DataFrame:
-    """One row per candidate of ``niche``: its parameters, its scores (niche.candidate_scores)
-    and ``violation``, the first scenario's miss."""
-    rows = rows[rows["niche"] == niche.name]
-    out = rows.groupby("candidate_id", sort=True, observed=True)[params].first()
-    scores = candidate_scores(rows, niche)
-    out = out.join(scores[[c for c, _ in niche.objectives] + ["feasible"]])
-    viol = rows.loc[~rows["feasible"].astype(bool), ["candidate_id", "scenario", "violation"]]
-    first = viol.groupby("candidate_id", observed=True).first()
-    out["violation"] = (first["scenario"].astype(str) + ": " + first["violation"].astype(str)
-                        ).reindex(out.index).fillna("")
-    return out
-
-
 def hypervolume_2d(f: np.ndarray, ref: np.ndarray) -> float:
     """Area dominated by the points of ``f`` (n, 2), all minimised, up to ``ref`` (2,).
     Points beyond ``ref`` add nothing."""
@@ -62,16 +45,3 @@ def reference_point(directions: list[str], f_min: np.ndarray) -> np.ndarray:
     worst = np.max(f_min, axis=0) if len(f_min) else np.zeros(len(directions))
     return np.array([0.0 if d == "max" else w * 1.1 for d, w in zip(directions, worst,
                                                                       strict=True)])
-
-
-def top(cands: pd.DataFrame, niche: Niche, n: int = 10) -> pd.DataFrame:
-    """The ``n`` best feasible candidates by the niche's first objective, with ``pareto``
-    marking the members of the feasible Pareto front."""
-    feasible = cands[cands["feasible"]].copy()
-    columns = [c for c, _ in niche.objectives]
-    f = minimised(feasible[columns].to_numpy(float), [d for _, d in niche.objectives])
-    ok = np.isfinite(f).all(axis=1)
-    feasible = feasible[ok]
-    feasible["pareto"] = pareto_mask(f[ok])
-    first, direction = niche.objectives[0]
-    return feasible.sort_values(first, ascending=direction == "min").head(n)
