@@ -107,6 +107,7 @@ def pass_cost(chip: ChipView, p: Pass, b: np.ndarray, tp: int, pp: int, heads: t
         np.where(is_mm, 0.0, 1.0),  # 11 vector op
         ops.sparse.astype(float),  # 12
         ops.moe.astype(float),  # 13
+        np.where(ops.kind == REDUCTION, ops.reduce_len * chip.act_bytes, 0.0),  # 14 (never < 0)
     ], axis=1)
     with np.errstate(divide="ignore"):
         inv_mem = np.where(chip.has_memory, 1.0 / (chip.mem_bw_bytes_per_s * eff.memory), 0.0)
@@ -148,7 +149,7 @@ def _kernel(mb_c, inv_peak_c, inv_vec_c, inv_sparse_c, w_sparse_c, inv_mem_c, in
             flop_pj_c, mem_pj_c, sram_pj_c, op, scal, sums, per_op):
     """Fused roofline over candidates x operators (see the module docstring).
 
-    Candidate columns are (n_cand,); ``op`` (n_ops, 14) holds the operator columns stacked by
+    Candidate columns are (n_cand,); ``op`` (n_ops, 15) holds the operator columns stacked by
     ``pass_cost``; ``sums`` (n_cand, 9) receives time, energy (pJ), FLOP, off-chip bytes and
     the time per bound; ``per_op`` (n_cand or 0, n_ops, 10) the per-operator detail.
     """
@@ -192,6 +193,10 @@ def _kernel(mb_c, inv_peak_c, inv_vec_c, inv_sparse_c, w_sparse_c, inv_mem_c, in
                 q += kv
             if has_mem and sram_free < op[j, 7]:
                 q += mb * op[j, 6]
+            # A reduction is a barrier: when the vector it scans does not fit on chip, the
+            # vector makes a round trip through memory.
+            if has_mem and sram_free < op[j, 14]:
+                q += act
             t_m = q * inv_mem
             q_s = w + act + kv
             t_s = q_s * inv_sram

@@ -57,10 +57,6 @@ class Param:
     def integer(self) -> bool:
         return self.name in _INTEGER
 
-    @property
-    def categorical(self) -> bool:
-        return self.name in _CATEGORICAL
-
     def grid_values(self) -> np.ndarray:
         """Every value a grid visits: the choices, or ``num`` points (default: the ``step``
         lattice; 5 points without one) spaced linearly or geometrically."""

@@ -96,6 +96,12 @@ def build_plan(cfg: TransformerConfig | CNNConfig, sc: Scenario) -> Plan:
     if family == "cnn":
         return Plan(cfg.name, family, sc.phase, (cnn.infer_pass(cfg),), 1.0,
                     cnn.param_count(cfg), 0.0, 0.0, 1, 1, 1)
+    tokens = sc.prompt_len + (sc.gen_len if sc.phase == "generate" else 0)
+    if sc.phase == "decode":
+        tokens = sc.decode_context + 1
+    if tokens > cfg.max_context:
+        raise ValueError(f"scenario: {tokens} tokens of context exceed workload "
+                         f"{cfg.name}'s max_context = {cfg.max_context}")
     kv = llm.kv_elems_per_token(cfg) if family == "llm" else 0.0
     common = dict(param_elems=llm.param_count(cfg)[0], kv_elems_per_token=kv,
                   n_layers=cfg.n_layers, n_heads=cfg.n_heads, n_kv_heads=llm.kv_heads(cfg),

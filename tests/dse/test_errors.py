@@ -84,3 +84,22 @@ def test_cli_unknown_preset_names_it():
     res = _cli("predict", "chip=h999")
     assert res.returncode != 0
     assert "h999" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("workload, scenario", [
+    ("llama2-7b", dict(phase="generate", prompt_len=4000, gen_len=200)),  # 4,096-token model
+    ("bert-large", dict(prompt_len=1024)),  # 512 positions
+    ("gpt2", dict(phase="decode", context_len=2000)),  # 1,024 positions
+])
+def test_context_beyond_the_model_is_refused(workload, scenario):
+    with pytest.raises(ValueError, match="max_context"):
+        predict("h100", workload, **scenario)
+
+
+def test_a_reduction_whose_vector_does_not_fit_on_chip_round_trips():
+    # 4 KB of SRAM cannot hold a 4,096-element norm vector (8 KB at 16 bit): more traffic.
+    tiny = dict(name="t", process_node="n7", macs=4096, clock_ghz=1, sram_mb=0.004,
+                memory=dict(type="lpddr5x", stacks=2))
+    small = predict(tiny, "llama2-7b", phase="decode")["arithmetic_intensity"]
+    roomy = predict({**tiny, "sram_mb": 8}, "llama2-7b", phase="decode")["arithmetic_intensity"]
+    assert small < roomy
