@@ -294,21 +294,12 @@ def _validate(cfg: DictConfig) -> None:
                                               if k != "overall" else len(frame))
                                          for k, v in summary.items()])
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    rows = pd_concat_unmapped(frame, unmapped)
-    rows.to_parquet(run_dir / "validation.parquet")
+    val.with_unmapped(frame, unmapped).to_parquet(run_dir / "validation.parquet")
     (run_dir / "summary.json").write_text(json.dumps(dict(kind=kind, **summary), indent=2))
     predicted_vs_measured(frame, run_dir / "validation.png",
                           f"accel-dse vs measured results ({kind}): median error "
                           f"{100 * summary['overall']:.0f}%")
     print(f"-> {run_dir}/validation.parquet, validation.png, summary.json")
-
-
-def pd_concat_unmapped(frame, unmapped):
-    import pandas as pd
-
-    extra = pd.DataFrame([dict(id=u.row_id, chip=u.chip_label, workload=u.model,
-                               reason=u.reason) for u in unmapped])
-    return pd.concat([frame.assign(reason=""), extra], ignore_index=True)
 
 
 def _calibrate(cfg: DictConfig) -> None:

@@ -23,7 +23,7 @@ from dse.plots import plt, save
 from dse.query import connect, run_query
 from dse.pareto import minimised, pareto_mask
 from dse.ranking import load_niche, preset_scores, run_params
-from hwspace.derived import derive
+from hwspace.derived import derive, headline
 from hwspace.spec import from_columns, nest_config
 
 __all__ = ["NicheData", "load", "write_report"]
@@ -90,16 +90,6 @@ def load(runs: list[Path]) -> list[NicheData]:
         kind = "search" if any((Path(r) / "pareto.parquet").exists() for r in mine) else "sweep"
         out.append(NicheData(niche, kind, scores.join(first), params))
     return out
-
-
-def _design_quantities(frame: pd.DataFrame, params: list[str]) -> pd.DataFrame:
-    """Peak FLOP/s, memory bandwidth and capacity implied by each candidate's parameters."""
-    cols = {c: frame[c].to_numpy() for c in params if c != "chips"}
-    chips = from_columns(cols)
-    peak = derive(chips).peak_flop_per_s_cls[:, 0]
-    return frame.assign(bytes_per_flop=chips.mem_bw_bytes_per_s / peak,
-                        mem_capacity_gb=chips.mem_capacity_bytes / 1e9,
-                        peak_tflops=peak / 1e12)
 
 
 def _label(column: str, item: str) -> str:
@@ -258,7 +248,7 @@ def write_report(runs: list[Path], out_dir: Path, chips: list[str]) -> Path:
             chip = {**nest_config({p: cand[p] for p in data.params if p != "chips"}),
                     "name": f"best {name} design"}
             chosen.append((chip, f"best {name} design ({cols[0]})"))
-            fronts[name] = _design_quantities(front, data.params)
+            fronts[name] = front.assign(**headline({p: front[p] for p in data.params}))
         sens = sensitivity_figure(data, out_dir / f"sensitivity_{name}.png")
         if sens is not None and data.kind == "sweep":
             parts.append(_img(sens, f"{name}: sensitivity of each objective to each parameter"))

@@ -27,11 +27,16 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from dse import __version__
-from dse.niche import Niche, candidate_scores
+import pyarrow.parquet as pq
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from dse.niche import Niche, candidate_scores, score_columns
 from dse.pareto import hypervolume_2d, minimised, pareto_mask, reference_point
 from dse.rows import evaluate_rows
-from dse.store import RunStore
+from dse.store import RunStore, chunk_path, write_chunk
+from hwspace.derived import headline
 from hwspace.space import Space
+from hwspace.spec import python_value
 
 __all__ = ["SAMPLERS", "SearchJob", "make_search_job", "distributions", "run_search",
            "LocalEvaluator", "front_table", "open_studies"]
@@ -94,12 +99,8 @@ def distributions(space: Space) -> dict[str, BaseDistribution]:
             out[p.name] = kind(low, high, log=p.log, step=step) if step else kind(
                 low, high, log=p.log)
         elif len(p.choices) > 1:
-            out[p.name] = CategoricalDistribution([_plain(c) for c in p.choices])
+            out[p.name] = CategoricalDistribution([python_value(c) for c in p.choices])
     return out
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 def _columns(space: Space, trials: list[optuna.trial.BaseTrial]) -> dict[str, np.ndarray]:
@@ -173,8 +174,6 @@ def _recover(record: optuna.Study, job: SearchJob, store: RunStore, evaluate: Ev
 
 
 def _rows_on_disk(store: RunStore) -> set[int]:
-    import pyarrow.parquet as pq
-
     return {int(x) for f in store.results_dir.glob("chunk-*.parquet")
             for x in pq.read_table(f, columns=["trial"])["trial"].to_pylist()}
 
@@ -188,11 +187,8 @@ def _evaluate(job: SearchJob, evaluate: Evaluate, trials: list, gen: int) -> pa.
 
 def _write(store: RunStore, job: SearchJob, evaluate: Evaluate, trials: list, gen: int,
            suffix: str = "", table: pa.Table | None = None) -> None:
-    from dse.store import write_chunk
-
     table = table if table is not None else _evaluate(job, evaluate, trials, gen)
-    name = f"chunk-{gen:06d}{('-' + suffix) if suffix else ''}.parquet"
-    write_chunk(store.results_dir / name, table)
+    write_chunk(chunk_path(store.results_dir, gen, suffix), table)
 
 
 @dataclass
@@ -224,8 +220,6 @@ def run_search(job: SearchJob, run_dir: str | Path, evaluate: Evaluate, *,
                show_progress: bool = True) -> dict[str, Any]:
     """Ask, evaluate, tell and write generations until the study holds ``job.trials`` trials;
     then write the feasible Pareto front (pareto.parquet) and the manifest."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     run_dir = Path(run_dir)
     store = RunStore(run_dir)
@@ -252,7 +246,8 @@ def run_search(job: SearchJob, run_dir: str | Path, evaluate: Evaluate, *,
         while (n := min(job.population, job.trials - count)) > 0:
             trials = [study.ask(dists) for _ in range(n)]
             table = _evaluate(job, evaluate, trials, gen)
-            scores = candidate_scores(table.select(_score_cols(job)).to_pandas(), job.niche)
+            scores = candidate_scores(table.select(score_columns(job.niche)).to_pandas(),
+                                      job.niche)
             _tell(study, job.niche, trials, scores)
             done = study.get_trials(deepcopy=False)
             record.add_trials([done[t.number] for t in trials])
@@ -274,33 +269,17 @@ def run_search(job: SearchJob, run_dir: str | Path, evaluate: Evaluate, *,
     return manifest
 
 
-def _score_cols(job: SearchJob) -> list[str]:
-    from dse.niche import score_columns
-
-    return score_columns(job.niche)
-
-
 def front_table(study: optuna.Study, job: SearchJob) -> pd.DataFrame:
     """The feasible Pareto front: trial, objectives, the design's parameters and what they
     imply (peak bf16 TFLOP/s, memory bandwidth and capacity, bytes per FLOP)."""
-    from hwspace.derived import derive
-    from hwspace.spec import from_columns
-
     best = [t for t in study.best_trials
             if all(v <= 0 for v in t.constraints.values())]
     if not best:
         return pd.DataFrame(columns=["trial", *[c for c, _ in job.niche.objectives]])
     cols = _columns(job.space, best)
-    chips = from_columns({k: v for k, v in cols.items() if k != "chips"})
-    der = derive(chips)
     frame = pd.DataFrame({"trial": [t.number for t in best]})
-    for (column, _), k in zip(job.niche.objectives, range(2), strict=True):
+    for k, (column, _) in enumerate(job.niche.objectives):
         frame[column] = [t.values[k] for t in best]
-    for name, values in cols.items():
-        frame[name] = values
-    frame["peak_tflops"] = der.peak_flop_per_s_cls[:, 0] / 1e12
-    frame["mem_bw_tb_s"] = chips.mem_bw_bytes_per_s / 1e12
-    frame["mem_capacity_gb"] = chips.mem_capacity_bytes / 1e9
-    frame["bytes_per_flop"] = chips.mem_bw_bytes_per_s / der.peak_flop_per_s_cls[:, 0]
+    frame = frame.assign(**cols, **headline(cols))
     return frame.sort_values(job.niche.objectives[0][0],
                              ascending=job.niche.objectives[0][1] == "min")

@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["RunStore", "MANIFEST", "RESULTS"]
+__all__ = ["RunStore", "MANIFEST", "RESULTS", "chunk_path", "write_chunk"]
 
 MANIFEST = "manifest.json"
 RESULTS = "results"
@@ -38,7 +38,7 @@ class RunStore:
             tmp.unlink()
 
     def chunk_path(self, chunk: int) -> Path:
-        return self.results_dir / f"chunk-{chunk:06d}.parquet"
+        return chunk_path(self.results_dir, chunk)
 
     def done_chunks(self) -> set[int]:
         if not self.results_dir.exists():
@@ -70,6 +70,11 @@ class RunStore:
         if not path.exists():
             raise ValueError(f"{self.run_dir}: not a run folder (no {MANIFEST})")
         return json.loads(path.read_text())
+
+
+def chunk_path(results_dir: str | Path, chunk: int, suffix: str = "") -> Path:
+    """``<results>/chunk-NNNNNN[-suffix].parquet``: the one naming of dataset files."""
+    return Path(results_dir) / f"chunk-{chunk:06d}{('-' + suffix) if suffix else ''}.parquet"
 
 
 def write_chunk(path: Path, table: pa.Table) -> None:

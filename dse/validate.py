@@ -26,7 +26,7 @@ from dse.efficiency import DEFAULT, Efficiency
 from dse.model import evaluate
 
 __all__ = ["Case", "Unmapped", "DATA", "load_cases", "predict_cases", "validate", "summary",
-           "REGIMES"]
+           "REGIMES", "with_unmapped"]
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "measured_public.csv"
 REGIMES = ("batch-1 decode", "batched decode", "prefill", "CNN/encoder")
@@ -213,3 +213,11 @@ def summary(frame: pd.DataFrame) -> dict[str, float]:
            if (frame["regime"] == r).any()}
     out["overall"] = float(err.median()) if len(err) else math.nan
     return out
+
+
+def with_unmapped(frame: pd.DataFrame, unmapped: list[Unmapped]) -> pd.DataFrame:
+    """The validation rows followed by the rows that could not be mapped, with a ``reason``
+    column (empty for mapped rows): nothing is dropped."""
+    extra = pd.DataFrame([dict(id=u.row_id, chip=u.chip_label, workload=u.model,
+                               reason=u.reason) for u in unmapped])
+    return pd.concat([frame.assign(reason=""), extra], ignore_index=True)

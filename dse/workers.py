@@ -19,7 +19,7 @@ import ray
 
 from dse.niche import Niche
 from dse.rows import evaluate_rows
-from dse.store import write_chunk
+from dse.store import chunk_path, write_chunk
 from hwspace.space import Space
 
 __all__ = ["SweepJob", "ray_session", "run_chunks", "chunk_candidates", "RayEvaluator"]
@@ -56,14 +56,8 @@ def _evaluate(job: SweepJob, chunk: int, results_dir: str | None) -> pa.Table | 
     table = evaluate_rows(params, ids, job.niches)
     if results_dir is None:
         return table
-    write_chunk(_chunk_file(results_dir, chunk), table)
+    write_chunk(chunk_path(results_dir, chunk), table)
     return table.num_rows
-
-
-def _chunk_file(results_dir: str, chunk: int):
-    from pathlib import Path
-
-    return Path(results_dir) / f"chunk-{chunk:06d}.parquet"
 
 
 # Worker death (a killed process, a lost node) is retried; a bug in the model is not.

@@ -3,15 +3,16 @@ area, cost, power. The evaluator reads these; it never recomputes them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 import numpy as np
 
 from hwspace import compute, cost, memory, power
-from hwspace.spec import ChipArrays
+from hwspace.spec import ChipArrays, from_columns
 from hwspace.tables import RETICLE_MM2, WAFER_SCALE_MAX_MM2
 
-__all__ = ["ChipDerived", "derive"]
+__all__ = ["ChipDerived", "derive", "headline"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,17 @@ class ChipDerived:
 
     def take(self, idx: np.ndarray) -> ChipDerived:
         return ChipDerived(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+
+def headline(cols: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """What design-space columns imply, for summaries: peak bf16 TFLOP/s, memory bandwidth
+    (TB/s) and capacity (GB), and memory bytes per FLOP. ``chips`` (a system size) is
+    ignored."""
+    chips = from_columns({k: np.asarray(v) for k, v in cols.items() if k != "chips"})
+    peak = derive(chips).peak_flop_per_s_cls[:, 0]
+    return dict(peak_tflops=peak / 1e12, mem_bw_tb_s=chips.mem_bw_bytes_per_s / 1e12,
+                mem_capacity_gb=chips.mem_capacity_bytes / 1e9,
+                bytes_per_flop=chips.mem_bw_bytes_per_s / peak)
 
 
 def derive(chips: ChipArrays) -> ChipDerived:

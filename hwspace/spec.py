@@ -19,7 +19,7 @@ from hwspace.memory import derive_memory
 from hwspace.tables import MEMORY_TYPES, NODE_NAMES
 
 __all__ = ["ChipArrays", "from_columns", "from_configs", "flatten_config", "nest_config",
-           "FIELD_RANGES"]
+           "FIELD_RANGES", "python_value"]
 
 _NAN = float("nan")
 
@@ -118,12 +118,17 @@ def flatten_config(chip: ChipConfig | Mapping) -> dict[str, object]:
     return {k: (_NAN if v is None else v) for k, v in flat.items()}
 
 
+def python_value(value: object) -> object:
+    """A numpy scalar as the Python number or string it holds; anything else unchanged."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def nest_config(flat: Mapping[str, object]) -> dict[str, object]:
     """Flat friendly columns (one candidate) -> a chip dict of DESIGN.md section 3: the
     inverse of ``flatten_config``. Numpy scalars become Python numbers."""
     out: dict[str, object] = {}
     for key, value in flat.items():
-        value = value.item() if hasattr(value, "item") else value
+        value = python_value(value)
         for prefix, group in (("dtype_speedup_", "dtype_speedup"), ("memory_", "memory"),
                               ("links_", "links")):
             if key.startswith(prefix):
