@@ -16,7 +16,7 @@ from workloads.scenario import build_plan, family_of, make_scenario
 
 __all__ = ["predict", "explain", "SYSTEM_KEYS"]
 
-SYSTEM_KEYS = ("chips", "tpot_slo_s", "ttft_slo_s")
+SYSTEM_KEYS = ("chips", "tpot_slo_s", "ttft_slo_s", "max_num_seqs")
 _INTS = ("max_batch", "batch", "tp", "pp", "dp")
 
 
@@ -32,8 +32,14 @@ def _prepare(chip: Any, workload: Any, scenario: dict):
         if system.get(key) is not None and not float(system[key]) > 0:
             raise ValueError(f"{key} must be > 0 seconds, got {system[key]!r}")
     sc = make_scenario(family_of(cfg_work), scenario)
+    seqs = system.get("max_num_seqs", model.MAX_NUM_SEQS)
+    if seqs is not None and (isinstance(seqs, bool) or not isinstance(seqs, (int, float))
+                             or seqs != int(seqs) or not 1 <= seqs <= 10_000_000):
+        raise ValueError(f"max_num_seqs must be a whole number in [1, 10000000] or null, "
+                         f"got {seqs!r}")
     sys = model.System(chips=int(chips), tpot_slo_s=system.get("tpot_slo_s"),
-                       ttft_slo_s=system.get("ttft_slo_s"))
+                       ttft_slo_s=system.get("ttft_slo_s"),
+                       max_num_seqs=None if seqs is None else int(seqs))
     return from_configs([cfg_chip]), build_plan(cfg_work, sc), sc, sys
 
 
@@ -86,6 +92,7 @@ def explain(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
                 link_bytes=d["link_bytes"][j],
                 intensity=d["flop"][j] / mem if mem > 0 else np.inf,
                 time_s=d["time_s"][j] * p.repeats,
+                overhead_s=d["overhead_s"][j] * p.repeats,
                 bound=model.BOUNDS[int(d["bound"][j])],
             ))
     return {k: _scalar(k, out[k][0]) for k in model.OUTPUTS}, rows

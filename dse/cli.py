@@ -94,7 +94,8 @@ def _predict(cfg: DictConfig) -> None:
     chip = cfg.chip_file or OmegaConf.to_object(cfg.chip)
     workload = OmegaConf.to_object(cfg.workload)
     scenario = {k: v for k, v in _plain(cfg.scenario).items() if v is not None}
-    scenario.update({k: v for k, v in _plain(cfg.system).items() if v is not None})
+    scenario.update({k: v for k, v in _plain(cfg.system).items()
+                     if v is not None or k == "max_num_seqs"})  # null: no scheduler cap
     if cfg.candidate is not None:
         try:
             chip, workload, scenario = _run_candidate(cfg)
@@ -268,18 +269,23 @@ def _validate(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     from dse import validate as val
-    from dse.calibration import leave_one_chip_out
+    from dse.calibration import CV_KEYS, leave_one_out
     from dse.plots import predicted_vs_measured
     from dse.report_text import print_rows
 
-    if cfg.cv not in (None, "chip"):
-        _fail(f"cv must be null or chip, got {cfg.cv!r}")
+    if cfg.cv not in (None, "all", *CV_KEYS):
+        _fail(f"cv must be null, all, {' or '.join(CV_KEYS)}; got {cfg.cv!r}")
     try:
         cases, unmapped = val.load_cases(cfg.data or val.DATA)
     except ValueError as err:
         _fail(str(err))
-    frame = leave_one_chip_out(cases) if cfg.cv == "chip" else val.validate(cases)
-    kind = "leave-one-chip-out" if cfg.cv == "chip" else "calibrated factors"
+    folds = {"in-sample": None, "leave-one-chip-out": "chip", "leave-one-vendor-out": "vendor"}
+    wanted = {None: ["in-sample"], "all": list(folds), "chip": ["leave-one-chip-out"],
+              "vendor": ["leave-one-vendor-out"]}[cfg.cv]
+    frames = {kind: val.validate(cases) if folds[kind] is None
+              else leave_one_out(cases, folds[kind]) for kind in wanted}
+    kind, frame = next(reversed(frames.items())) if cfg.cv != "all" else (
+        "leave-one-chip-out", frames["leave-one-chip-out"])
     print_rows(f"predicted vs measured ({kind})", [
         dict(id=r.id, chip=r.chip, workload=r.workload, regime=r.regime, metric=r.metric,
              measured=r.measured, predicted=r.predicted, error=f"{100 * r.error:+.0f}%")
@@ -288,14 +294,13 @@ def _validate(cfg: DictConfig) -> None:
         print_rows("rows that cannot be mapped (kept, not dropped)",
                    [dict(id=u.row_id, chip=u.chip_label, model=u.model, reason=u.reason)
                     for u in unmapped])
-    summary = val.summary(frame)
-    print_rows("median absolute error", [dict(regime=k, error=f"{100 * v:.1f}%",
-                                              rows=int((frame["regime"] == k).sum())
-                                              if k != "overall" else len(frame))
-                                         for k, v in summary.items()])
+    table = val.regime_table(frames)
+    print_rows("median absolute error", table)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     val.with_unmapped(frame, unmapped).to_parquet(run_dir / "validation.parquet")
-    (run_dir / "summary.json").write_text(json.dumps(dict(kind=kind, **summary), indent=2))
+    summary = val.summary(frame)
+    (run_dir / "summary.json").write_text(json.dumps(
+        dict(kind=kind, **summary, table=table), indent=2))
     predicted_vs_measured(frame, run_dir / "validation.png",
                           f"accel-dse vs measured results ({kind}): median error "
                           f"{100 * summary['overall']:.0f}%")

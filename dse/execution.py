@@ -11,10 +11,14 @@ from dse.efficiency import Efficiency
 from dse.roofline import BOUNDS, ChipView, PassCost, pass_cost
 from workloads.ops import Pass, Plan
 
-__all__ = ["Need", "need", "capacity_batch", "Run", "run", "batch_within_slo"]
+__all__ = ["Need", "need", "capacity_batch", "resident_batch", "Run", "run",
+           "batch_within_slo"]
 
 _MAX_BATCH = float(1 << 20)  # a batch "as large as memory allows" stops here
 _SEARCH_STEPS = 10  # regula falsi steps of the SLO batch search
+# vLLM's default KV block: 16 tokens (Kwon et al., SOSP 2023, section 7.2: "block size 16";
+# vllm engine args block_size default 16). Waste is at most one block per sequence.
+KV_BLOCK_TOKENS = 16
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,9 @@ def need(view: ChipView, plan: Plan, tp: int, pp: int) -> Need:
     """Weights split over tp x pp chips; KV heads split over at most n_kv_heads of them; the
     live activations of the widest operator split over the tp chips that share it."""
     weights = plan.param_elems * view.weight_bytes / (tp * pp)
-    kv = (plan.kv_elems_per_token * plan.kv_tokens * view.kv_bytes
+    # A paged KV cache holds whole blocks: a sequence's last block is partly empty.
+    kv_tokens = np.ceil(plan.kv_tokens / KV_BLOCK_TOKENS) * KV_BLOCK_TOKENS
+    kv = (plan.kv_elems_per_token * kv_tokens * view.kv_bytes
           / (min(tp, plan.n_kv_heads) * pp))
     act = max(p.act_peak_elems for p in plan.passes) * view.act_bytes / tp
     return Need(weights, np.broadcast_to(kv, weights.shape), act)
@@ -50,6 +56,15 @@ def capacity_batch(view: ChipView, nd: Need, pp: int) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         b = np.floor(np.where(per_item > 0, free / per_item, _MAX_BATCH))
     return np.clip(np.where(free >= 0, b, 0.0), 0.0, _MAX_BATCH)
+
+
+def resident_batch(view: ChipView, nd: Need, pp: int) -> np.ndarray:
+    """Largest replica batch whose microbatch activations fit in SRAM beside the weights
+    (0 where the weights alone do not fit): the batch of the weights-resident regime."""
+    free = view.sram_usable_bytes - nd.weights
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_micro = np.floor(np.where(nd.act_per_item > 0, free / nd.act_per_item, _MAX_BATCH))
+    return np.clip(np.where(free > 0, per_micro * pp, 0.0), 0.0, _MAX_BATCH)
 
 
 def _microbatch(b: np.ndarray, pp: int) -> np.ndarray:
@@ -103,39 +118,60 @@ def _single_prompt_ttft(view, plan, nd, b, tp, pp, eff, prefill_t) -> np.ndarray
     return np.where(single, prefill_t, t1)
 
 
+def _repeats(plan: Plan, b: np.ndarray) -> dict[str, np.ndarray]:
+    """Times each pass runs per request batch, (n_cand,) per pass. A continuously batched
+    ``generate`` (a ``mixed`` pass in the plan) runs gen_len mixed steps where the replica
+    serves more than one sequence; one sequence has nothing to mix with, so it runs its
+    prefill and then its decode steps, as a static batch does."""
+    names = {p.name for p in plan.passes}
+    if "mixed" not in names:
+        return {p.name: np.full(b.shape, p.repeats) for p in plan.passes}
+    mixed = b > 1.0
+    return {p.name: np.where(mixed == (p.name == "mixed"), p.repeats, 0.0) for p in plan.passes}
+
+
 def run(view: ChipView, plan: Plan, nd: Need, b: np.ndarray, tp: int, pp: int,
         eff: Efficiency, detail: bool = False) -> Run:
     """All passes of a request batch at replica batch ``b``. ``generate``: latency = prefill
-    of the batch + gen_len decode steps; TTFT = prefill of one prompt; TPOT = mean step."""
+    of the batch + gen_len decode steps (static), or gen_len mixed steps (continuous);
+    TTFT = prefill of one prompt; TPOT = mean step."""
     n = view.n
     latency, energy, flop, mem = (np.zeros(n) for _ in range(4))
     shares = np.zeros((n, len(BOUNDS)))
     times, details = {}, {}
+    repeats = _repeats(plan, b)
     for p in plan.passes:
+        k = repeats[p.name]
+        if not detail and not k.any() and p.name != "prefill":
+            continue  # a pass no candidate runs (the prefill is kept: it gives the TTFT)
         t, e, c = _pass(view, plan, p, nd, b, tp, pp, eff, detail)
         times[p.name], details[p.name] = t, c.detail
-        latency += p.repeats * t
-        energy += p.repeats * e
-        flop += p.repeats * c.flop
-        mem += p.repeats * c.mem_bytes
-        shares += p.repeats * c.shares_s * (t / c.time_s)[:, None]
+        latency += k * t
+        energy += k * e
+        flop += k * c.flop
+        mem += k * c.mem_bytes
+        shares += (k * t / c.time_s)[:, None] * c.shares_s
     nan = np.full(n, np.nan)
     ttft = times.get("prefill", nan)
+    tpot = times.get("decode", nan)
     if plan.phase == "generate":
         ttft = _single_prompt_ttft(view, plan, nd, b, tp, pp, eff, ttft)
+        if "mixed" in times:
+            tpot = np.where(repeats["mixed"] > 0, times["mixed"], tpot)
     mb = _microbatch(b, pp)
-    return Run(latency, ttft, times.get("decode", nan), energy, flop, mem, shares,
+    return Run(latency, ttft, tpot, energy, flop, mem, shares,
                nd.weights + mb * nd.act_per_item <= view.sram_usable_bytes,
                nd.total(b, mb) <= view.capacity_bytes, details if detail else None)
 
 
 def _bound_pass(plan: Plan, tpot_slo: float | None, ttft_slo: float | None):
     """The pass whose time grows with the batch and is held to an SLO, with that SLO: the
-    decode step (TPOT), or the prefill of a ``prefill`` scenario (TTFT). A generate TTFT is
-    one prompt's prefill, whatever the batch."""
+    decode step (TPOT; the mixed step of a continuously batched generate), or the prefill of
+    a ``prefill`` scenario (TTFT). A generate TTFT is one prompt's prefill, whatever the
+    batch."""
     names = {p.name: p for p in plan.passes}
-    if tpot_slo is not None and "decode" in names:
-        return names["decode"], tpot_slo
+    if tpot_slo is not None and ("mixed" in names or "decode" in names):
+        return names.get("mixed", names.get("decode")), tpot_slo
     if ttft_slo is not None and plan.phase == "prefill":
         return names["prefill"], ttft_slo
     return None, None

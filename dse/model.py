@@ -14,12 +14,13 @@ import numpy as np
 
 from dse.efficiency import DEFAULT, Efficiency
 from dse.parallel import splits
-from dse.execution import Need, Run, batch_within_slo, capacity_batch, need, run
+from dse.execution import (Need, Run, batch_within_slo, capacity_batch, need,
+                           resident_batch, run)
 from dse.roofline import BOUNDS, ChipView
 from hwspace.compute import COMPUTE_CLASSES
 from hwspace.derived import ChipDerived, derive
 from hwspace.spec import ChipArrays
-from hwspace.tables import TCO
+from hwspace.tables import EXECUTION_MODELS, TCO, link_kind_column
 from workloads.ops import Plan
 from workloads.precision import parse_dtype, sparse_weight_bits
 from workloads.scenario import Scenario
@@ -36,6 +37,7 @@ OUTPUTS = (
     "system_cost_usd", "throughput_per_usd", "throughput_per_w", "usd_per_million_items",
 )
 _SECONDS_PER_YEAR = 365.25 * 24 * 3600
+MAX_NUM_SEQS = 256
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,11 @@ class System:
     tpot_slo_s: float | None = None
     ttft_slo_s: float | None = None
     tp: int | None = None  # pin the tensor-parallel degree (validation of stated setups)
+    # A serving engine's cap on concurrent sequences per replica, for ``batch="max"``: vLLM's
+    # default max_num_seqs is 256 (V0; V1 on A100 and GPUs under 70 GiB: vllm/engine/
+    # arg_utils.py @ 99d7eb5d); TensorRT-LLM's max_batch_size defaults to 2048
+    # (tensorrt_llm/builder.py @ 008b2b8d). None: memory and the SLOs alone decide.
+    max_num_seqs: int | None = MAX_NUM_SEQS
 
 
 def chip_view(chips: ChipArrays, der: ChipDerived, sc: Scenario, eff: Efficiency) -> ChipView:
@@ -55,6 +62,11 @@ def chip_view(chips: ChipArrays, der: ChipDerived, sc: Scenario, eff: Efficiency
                 (sc.activations, "activations"), (sc.kv_cache, "kv_cache")))
     cls = COMPUTE_CLASSES.index(a.compute)
     sparse = (sc.sparsity == "2:4") & (chips.sparsity_speedup > 1.0)
+    dataflow = chips.execution_idx == EXECUTION_MODELS.index("dataflow")
+    kind_eff = link_kind_column("bw_efficiency")[chips.link_kind_idx]
+    kind_latency = link_kind_column("call_latency_s")[chips.link_kind_idx]
+    # Weights stored narrower than the math they feed (int4 under bf16) are unpacked first.
+    weight_only = w.bits < a.bits and w.compute != a.compute
     return ChipView(
         peak_flop_per_s=der.peak_flop_per_s_cls[:, cls],
         inv_peak_flop_s=1.0 / (der.peak_flop_per_s_cls[:, cls] * eff.compute_max),
@@ -66,8 +78,11 @@ def chip_view(chips: ChipArrays, der: ChipDerived, sc: Scenario, eff: Efficiency
         kv_bytes=kv.bits / 8.0,
         mem_bw_bytes_per_s=chips.mem_bw_bytes_per_s,
         inv_sram_bw=1.0 / der.sram_bw_bytes_per_s,
-        link_bw_bytes_per_s=der.link_bw_bytes_per_s,
+        collective_bw_bytes_per_s=der.link_bw_bytes_per_s * kind_eff,
         link_latency_s=chips.link_latency_s,
+        call_latency_s=np.where(dataflow, 0.0, kind_latency),
+        op_overhead_s=np.where(dataflow, 0.0, eff.op_overhead_s),
+        dequant_flop_per_weight=eff.dequant_flop_per_weight if weight_only else 0.0,
         capacity_bytes=der.capacity_bytes * eff.usable_memory,
         sram_usable_bytes=chips.sram_bytes * eff.usable_memory,
         has_memory=chips.mem_capacity_bytes > 0,
@@ -95,7 +110,7 @@ def _reason(der: ChipDerived, view: ChipView, nd: Need, r: Run, sys: System,
     failing check in REASONS order wins."""
     checks = (
         ~der.area_ok,
-        (tp * pp > 1) & (view.link_bw_bytes_per_s <= 0),
+        (tp * pp > 1) & (view.collective_bw_bytes_per_s <= 0),
         nd.weights > view.capacity_bytes,
         ~r.fits_memory,
         ~_slo_ok(r, sys.tpot_slo_s, None),
@@ -111,12 +126,35 @@ def _evaluate_split(view, der, plan, sc, sys, tp, pp, dp, eff) -> dict[str, np.n
     """All outputs that depend on the split, flat (n_cand,) arrays (``shares`` 2-D)."""
     nd = need(view, plan, tp, pp)
     b_cap = capacity_batch(view, nd, pp)
-    if sc.batch == "max":
-        b = batch_within_slo(view, plan, nd, b_cap, tp, pp, sys.tpot_slo_s, sys.ttft_slo_s, eff)
-        batch = b * dp
-    else:
-        b = np.full(view.n, float(np.ceil(sc.batch / dp)))
-        batch = np.full(view.n, float(sc.batch))
+    if sys.max_num_seqs is not None:
+        b_cap = np.minimum(b_cap, float(sys.max_num_seqs))
+    if sc.batch != "max":
+        # A fixed batch beyond what memory (or the scheduler) admits runs in waves of what
+        # fits, as vLLM and TensorRT-LLM queue requests when KV blocks run out; a design with
+        # no room for one sequence cannot serve it (reason kv_cache).
+        asked = float(np.ceil(sc.batch / dp))
+        waves = (b_cap >= 1.0) & (b_cap < asked)
+        b = np.where(waves, b_cap, asked)
+        return _at_batch(view, der, plan, sys, nd, b, np.where(waves, b * dp, float(sc.batch)),
+                         b_cap, (tp, pp, dp), eff)
+    b = batch_within_slo(view, plan, nd, b_cap, tp, pp, sys.tpot_slo_s, sys.ttft_slo_s, eff)
+    best = _at_batch(view, der, plan, sys, nd, b, b * dp, b_cap, (tp, pp, dp), eff)
+    # The largest batch is not the fastest where a smaller one keeps weights and activations
+    # on chip (CNNs on SRAM-rich chips: data streams through resident weights).
+    b_res = resident_batch(view, nd, pp)
+    idx = np.flatnonzero((b_res >= 1.0) & (b_res < b))
+    if idx.size:
+        sub = {k: v[idx] for k, v in best.items()}
+        _merge_into(sub, _at_batch(view.take(idx), der.take(idx), plan, sys, nd.take(idx),
+                                   b_res[idx], b_res[idx] * dp, b_cap[idx], (tp, pp, dp), eff))
+        for key, value in sub.items():
+            best[key][idx] = value
+    return best
+
+
+def _at_batch(view, der, plan, sys, nd, b, batch, b_cap, split, eff) -> dict[str, np.ndarray]:
+    """Outputs of one split at replica batch ``b`` (system batch ``batch``), (n_cand,)."""
+    tp, pp, dp = split
     r = run(view, plan, nd, b, tp, pp, eff)
     n = view.n
     mb = b / np.minimum(pp, np.maximum(b, 1.0))

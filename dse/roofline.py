@@ -37,8 +37,11 @@ class ChipView:
     kv_bytes: float
     mem_bw_bytes_per_s: np.ndarray
     inv_sram_bw: np.ndarray
-    link_bw_bytes_per_s: np.ndarray
-    link_latency_s: np.ndarray
+    collective_bw_bytes_per_s: np.ndarray  # all links, one direction, times the kind's share
+    link_latency_s: np.ndarray  # per hop
+    call_latency_s: np.ndarray  # per collective call (0 on dataflow chips: a static schedule)
+    op_overhead_s: np.ndarray  # per operator instance (0 on dataflow chips)
+    dequant_flop_per_weight: float  # vector work to unpack weight-only formats (0: none)
     capacity_bytes: np.ndarray  # usable memory + SRAM
     sram_usable_bytes: np.ndarray
     has_memory: np.ndarray
@@ -102,7 +105,7 @@ def pass_cost(chip: ChipView, p: Pass, b: np.ndarray, tp: int, pp: int, heads: t
         np.where(ops.kind == ATTENTION, 4.0 * eff.flash_tile_rows * ops.k * chip.act_bytes,
                  np.inf),  # 7 flash tile bytes
         ops.comm_elems * max(chip.act_bytes, _REDUCE_BYTES),  # 8 all-reduce bytes
-        eff.op_overhead_s + eff.reduction_latency_s * (ops.kind == REDUCTION),  # 9 overhead
+        eff.reduction_latency_s * (ops.kind == REDUCTION),  # 9 barrier latency
         ops.count,  # 10
         np.where(is_mm, 0.0, 1.0),  # 11 vector op
         ops.sparse.astype(float),  # 12
@@ -111,21 +114,24 @@ def pass_cost(chip: ChipView, p: Pass, b: np.ndarray, tp: int, pp: int, heads: t
     ], axis=1)
     with np.errstate(divide="ignore"):
         inv_mem = np.where(chip.has_memory, 1.0 / (chip.mem_bw_bytes_per_s * eff.memory), 0.0)
-        inv_link = 1.0 / (chip.link_bw_bytes_per_s * eff.collective)
+        inv_kv_mem = inv_mem * (eff.memory / eff.kv_memory)
+        inv_link = 1.0 / chip.collective_bw_bytes_per_s
     inv_sqrt_buf = np.sqrt(chip.act_bytes / np.maximum(sram_free, chip.act_bytes))
     scal = np.array([chip.dense_weight_bytes, float(tp), float(moe[0]), float(moe[1]),
-                     eff.m_half, LINK_PJ_PER_BIT])
+                     eff.m_half, LINK_PJ_PER_BIT, chip.dequant_flop_per_weight])
     sums = np.zeros((n, 4 + len(BOUNDS)))
     per_op = np.zeros((n if detail else 0, ops.n_ops, len(DETAIL)))
     _kernel(mb, chip.inv_peak_flop_s, chip.inv_vector_ratio, chip.inv_sparse_speedup,
-            chip.weight_bytes, inv_mem,
-            chip.inv_sram_bw, inv_link, chip.link_latency_s, chip.has_memory, resident,
+            chip.weight_bytes, inv_mem, inv_kv_mem,
+            chip.inv_sram_bw, inv_link, chip.link_latency_s, chip.call_latency_s,
+            chip.op_overhead_s, chip.has_memory, resident,
             kv_on_chip, sram_free, inv_sqrt_buf, chip.flop_pj, chip.mem_pj_per_byte,
             chip.sram_pj_per_byte, op, scal, sums, per_op)
     p2p = 0.0
     if pp > 1:
-        p2p = (pp - 1) * (mb * p.p2p_elems * chip.act_bytes
-                          / (chip.link_bw_bytes_per_s * eff.collective) + chip.link_latency_s)
+        # A stage boundary: one send per microbatch hop (a collective-library call on GPUs).
+        p2p = (pp - 1) * (mb * p.p2p_elems * chip.act_bytes * inv_link + chip.link_latency_s
+                          + chip.call_latency_s)
     # Each chip runs its 1/pp of the layers for every microbatch: n_micro / pp of the sums.
     duty = n_micro / pp
     return PassCost(
@@ -139,26 +145,28 @@ def pass_cost(chip: ChipView, p: Pass, b: np.ndarray, tp: int, pp: int, heads: t
 
 
 DETAIL = ("flop", "mem_bytes", "sram_bytes", "link_bytes", "t_compute", "t_memory", "t_sram",
-          "t_link", "time_s", "bound")
+          "t_link", "time_s", "bound", "overhead_s")
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _kernel(mb_c, inv_peak_c, inv_vec_c, inv_sparse_c, w_sparse_c, inv_mem_c, inv_sram_c,
-            inv_link_c,
-            link_lat_c, has_mem_c, resident_c, kv_on_chip_c, sram_free_c, inv_sqrt_buf_c,
-            flop_pj_c, mem_pj_c, sram_pj_c, op, scal, sums, per_op):
+def _kernel(mb_c, inv_peak_c, inv_vec_c, inv_sparse_c, w_sparse_c, inv_mem_c, inv_kv_mem_c,
+            inv_sram_c, inv_link_c, link_lat_c, call_lat_c, op_ovh_c, has_mem_c, resident_c,
+            kv_on_chip_c, sram_free_c, inv_sqrt_buf_c, flop_pj_c, mem_pj_c, sram_pj_c, op, scal,
+            sums, per_op):
     """Fused roofline over candidates x operators (see the module docstring).
 
     Candidate columns are (n_cand,); ``op`` (n_ops, 15) holds the operator columns stacked by
     ``pass_cost``; ``sums`` (n_cand, 9) receives time, energy (pJ), FLOP, off-chip bytes and
-    the time per bound; ``per_op`` (n_cand or 0, n_ops, 10) the per-operator detail.
+    the time per bound; ``per_op`` (n_cand or 0, n_ops, len(DETAIL)) the per-operator detail.
     """
-    w_dense, tp, experts, top_k, m_half, link_pj = scal
+    w_dense, tp, experts, top_k, m_half, link_pj, dequant = scal
     want = per_op.shape[0] > 0
     for i in range(mb_c.shape[0]):
         mb, inv_peak, inv_vec, inv_sparse = mb_c[i], inv_peak_c[i], inv_vec_c[i], inv_sparse_c[i]
-        w_sparse, inv_mem, inv_sram = w_sparse_c[i], inv_mem_c[i], inv_sram_c[i]
-        inv_link, link_lat = inv_link_c[i], link_lat_c[i]
+        w_sparse, inv_mem, inv_kv_mem, inv_sram = (w_sparse_c[i], inv_mem_c[i],
+                                                   inv_kv_mem_c[i], inv_sram_c[i])
+        inv_link, link_lat, call_lat = inv_link_c[i], link_lat_c[i], call_lat_c[i]
+        op_ovh = op_ovh_c[i]
         has_mem, resident, kv_on_chip = has_mem_c[i], resident_c[i], kv_on_chip_c[i]
         sram_free, inv_sqrt_buf = sram_free_c[i], inv_sqrt_buf_c[i]
         flop_pj, mem_pj, sram_pj = flop_pj_c[i], mem_pj_c[i], sram_pj_c[i]
@@ -175,9 +183,12 @@ def _kernel(mb_c, inv_peak_c, inv_vec_c, inv_sparse_c, w_sparse_c, inv_mem_c, in
             else:
                 t_c = flop * inv_peak * min(inv_vec, (rows + m_half) / rows) if flop > 0 else 0.0
             # Weights: an MoE layer reads only the experts its tokens touch, E(1-(1-k/E)^T).
-            w = op[j, 2] * (w_sparse if op[j, 12] > 0 else w_dense)
+            w_elems = op[j, 2]
             if op[j, 13] > 0:
-                w *= 1.0 - (1.0 - top_k / experts) ** rows
+                w_elems *= 1.0 - (1.0 - top_k / experts) ** rows
+            w = w_elems * (w_sparse if op[j, 12] > 0 else w_dense)
+            # Weight-only formats are unpacked on the vector units once per weight read.
+            t_c += w_elems * dequant * inv_peak * inv_vec
             act = mb * op[j, 3]
             kv = mb * op[j, 4]
             # Off-chip: resident weights cost nothing per pass; spilled activations round
@@ -189,33 +200,36 @@ def _kernel(mb_c, inv_peak_c, inv_vec_c, inv_sparse_c, w_sparse_c, inv_mem_c, in
             q = streamed
             if streamed > 0:
                 q = max(q, rows * op[j, 5] * inv_sqrt_buf)
-            if not kv_on_chip:
-                q += kv
             if has_mem and sram_free < op[j, 7]:
                 q += mb * op[j, 6]
             # A reduction is a barrier: when the vector it scans does not fit on chip, the
             # vector makes a round trip through memory.
             if has_mem and sram_free < op[j, 14]:
                 q += act
-            t_m = q * inv_mem
+            q_kv = 0.0 if kv_on_chip else kv
+            t_m = q * inv_mem + q_kv * inv_kv_mem
+            q += q_kv
             q_s = w + act + kv
             t_s = q_s * inv_sram
             comm = mb * op[j, 8]
             t_l = 0.0
             if tp > 1 and comm > 0:
-                t_l = 2.0 * (tp - 1) / tp * comm * inv_link + 2.0 * (tp - 1) * link_lat
+                t_l = (call_lat + 2.0 * (tp - 1) / tp * comm * inv_link
+                       + 2.0 * (tp - 1) * link_lat)
             t_max = max(max(t_c, t_m), max(t_s, t_l))
             c = op[j, 10]
-            acc[0] += c * (t_max + op[j, 9])
+            ovh = op_ovh + op[j, 9]
+            acc[0] += c * (t_max + ovh)
             acc[1] += c * (flop * flop_pj + q * mem_pj + q_s * sram_pj
                            + 2.0 * (tp - 1) / tp * comm * 8.0 * link_pj)
             acc[2] += c * flop
             acc[3] += c * q
             bound = 0 if t_c >= t_max else (1 if t_m >= t_max else (2 if t_s >= t_max else 3))
             acc[4 + bound] += c * t_max
-            acc[8] += c * op[j, 9]
+            acc[8] += c * ovh
             if want:
                 d = per_op[i, j]
                 d[0], d[1], d[2], d[3], d[4] = flop, q, q_s, comm if tp > 1 else 0.0, t_c
-                d[5], d[6], d[7], d[8], d[9] = t_m, t_s, t_l, c * (t_max + op[j, 9]), bound
+                d[5], d[6], d[7], d[8], d[9] = t_m, t_s, t_l, c * (t_max + ovh), bound
+                d[10] = c * ovh
         sums[i] = acc

@@ -21,33 +21,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from omegaconf import OmegaConf
+
 from dse.api import _prepare
 from dse.efficiency import DEFAULT, Efficiency
-from dse.model import evaluate
+from dse.model import MAX_NUM_SEQS, evaluate
+from dse.presets import CONF_DIR, load_chip, preset_names
+from hwspace.spec import from_configs
 
 __all__ = ["Case", "Unmapped", "DATA", "load_cases", "predict_cases", "validate", "summary",
-           "REGIMES", "with_unmapped"]
+           "REGIMES", "with_unmapped", "regime_table", "vendor_of"]
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "measured_public.csv"
 REGIMES = ("batch-1 decode", "batched decode", "prefill", "CNN/encoder")
 
-# chip label in the CSV -> preset; variants a row does not state map to the SXM part.
-_CHIPS = {
-    "NVIDIA A100 SXM 80GB": "a100",
+# CSV labels the presets' own ``name`` does not match: variants a row does not state map to
+# the SXM part.
+_ALIASES = {
     "NVIDIA A100 80GB (variant not stated)": "a100",
-    "NVIDIA H100 SXM 80GB": "h100",
-    "NVIDIA H100 PCIe 80GB": "h100-pcie",
-    "NVIDIA RTX 3090": "rtx3090",
-    "Apple M1 Max (24-core GPU)": "m1-max",
-    "Cerebras WSE-3": "cerebras-wse3",
-    "Groq LPU (GroqChip v1)": "groq-lpu",
 }
 # (substring of the CSV's model column, workload preset); Llama 3.1 shares Llama 3's shapes.
 _MODELS = [("Llama-3.1-70B", "llama3-70b"), ("Llama-3.1-8B", "llama3-8b"),
+           ("Llama-3-70B", "llama3-70b"), ("Llama-3-8B", "llama3-8b"),
            ("Llama-2-70B", "llama2-70b"), ("LLaMA 70B", "llama2-70b"),
            ("LLaMA 7B", "llama2-7b"), ("LLaMA-2 7B", "llama2-7b"), ("Llama-2 7B", "llama2-7b"),
-           ("Llama-2-7B", "llama2-7b"), ("ResNet-50", "resnet50"), ("BERT-Large", "bert-large"),
-           ("GPT-J", "gptj-6b")]
+           ("Llama-2-7B", "llama2-7b"), ("Mixtral-8x7B", "mixtral-8x7b"),
+           ("ResNet-50", "resnet50"), ("BERT-Large", "bert-large"), ("GPT-J", "gptj-6b")]
 _FP8 = dict(weights="fp8", activations="fp8", kv_cache="fp8")
 _BF16 = dict(weights="bf16", activations="bf16", kv_cache="bf16")
 # MLPerf closed CNN/BERT submissions at the 99 % accuracy targets run INT8 (the rows say
@@ -57,6 +56,39 @@ _INT8 = dict(weights="int8", activations="int8")
 _Q4_0 = dict(weights="int4", activations="bf16", kv_cache="bf16")
 _TG_CONTEXT = 128  # llama-bench tg128: 128 generated tokens; the context grows 0 -> 128
 _PP_PROMPT = 512  # llama-bench pp512
+# TensorRT-LLM's default max_batch_size (tensorrt_llm/builder.py @ 008b2b8d): the scheduler cap
+# of its max-throughput tables; other stacks keep the model's default (model.MAX_NUM_SEQS).
+_TRTLLM_MAX_SEQS = 2048
+# Row sets a collector flagged as inconsistent with the rest of the same source.
+_SUSPECT = {
+    "[Intel PVC-labelled set]": "the source's 'Intel PVC GPU' rows run ~9x slower than its "
+                                "'Max 1550' rows of the same setup: flagged as inconsistent",
+    "SN40L cloud": "measured through a cloud API: latency includes the network",
+}
+# Chips whose rows do not say what one counted device is.
+_AMBIGUOUS_DEVICE = {
+    # vLLM rows: a 70B model at 16 bit on two devices fits only if a device is a package (two
+    # GCDs), yet 8B rows run at half a package's roofline, as one GCD would (not stated).
+    "AMD Instinct MI250": "one device may be a package or one of its two GCDs (not stated)",
+    # The source exposes each of the card's two stacks as a device; its SYCL llama.cpp rows
+    # run 5-80x below the other GPUs' (collector's note).
+    "Intel Data Center GPU Max 1550": "one device may be a card or one of its two stacks "
+                                      "(not stated)",
+}
+
+
+def vendor_of(label: str) -> str:
+    """The vendor a CSV chip label names (its first word, Habana counted as Intel)."""
+    return {"Habana": "Intel"}.get(label.split()[0], label.split()[0])
+
+
+@cache
+def _presets_by_name() -> dict[str, str]:
+    """Preset ``name`` fields -> preset file names: a row's chip label finds its preset."""
+    out = {}
+    for name in preset_names("chip"):
+        out[str(OmegaConf.load(CONF_DIR / "chip" / f"{name}.yaml").get("name", ""))] = name
+    return {**out, **_ALIASES}
 
 
 @dataclass(frozen=True)
@@ -66,10 +98,12 @@ class Case:
     chip_label: str  # as the CSV names it
     workload: str
     scenario: tuple  # sorted (key, value) pairs for predict, chips included
-    metric: str  # throughput_per_s | ttft_s
+    metric: str  # throughput_per_s | ttft_s | latency_s
     measured: float  # in the metric's unit, for the whole system
     regime: str  # one of REGIMES
     tp: int | None = None  # tensor parallelism the measurement states (TP8), else chosen
+    vendor: str = ""
+    max_num_seqs: int | None = MAX_NUM_SEQS  # the serving stack's scheduler cap
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -85,7 +119,7 @@ class Unmapped:
 
 
 def _workload(model: str) -> str | None:
-    return next((w for key, w in _MODELS if key in model), None)
+    return next((w for key, w in _MODELS if key.lower() in model.lower()), None)
 
 
 def _regime(text: str) -> str:
@@ -100,12 +134,62 @@ def _regime(text: str) -> str:
 
 
 def _precision(text: str) -> dict:
+    """Scenario dtypes from a row's precision text: "Q4_0", "FP8", "INT8 weight-only, FP8 KV
+    cache", "FP16 weights, INT8 KV cache"... (16-bit where nothing else is stated)."""
     text = text.upper()
     if "Q4" in text:
         return _Q4_0
-    if "FP8" in text:
-        return _FP8
-    return _BF16
+    if "Q8" in text:
+        return dict(weights="int8", activations="bf16", kv_cache="bf16")
+    weights, _, kv = text.partition("KV")
+    kv_cache = "fp8" if "FP8" in kv else ("int8" if "INT8" in kv else None)
+    if "FP8" in weights:
+        return {**_FP8, **({"kv_cache": kv_cache} if kv_cache else {})}
+    out = dict(_BF16)
+    if "INT8" in weights:
+        out["weights"] = "int8"  # weight-only INT8 under 16-bit activations
+    if kv_cache:
+        out["kv_cache"] = kv_cache
+    return out
+
+
+def _lengths(row: dict) -> dict:
+    return dict(prompt_len=int(row["input_len"] or 0), gen_len=int(row["output_len"] or 0))
+
+
+def _mlperf(row: dict, workload: str, chips: int, system: float):
+    scenario = row["scenario"]
+    if workload == "resnet50" and scenario == "Offline":
+        return dict(batch="max", chips=chips, **_INT8), "throughput_per_s", system
+    if workload == "resnet50" and scenario == "SingleStream":
+        return dict(batch=1, chips=1, **_INT8), "latency_s", float(row["value"]) / 1e3
+    if workload == "resnet50":
+        return f"MLPerf {scenario} is SLO-bound serving; the latency bound is not modelled"
+    if workload == "bert-large":
+        # 3,590 samples/s x ~247 GFLOP per 384-token sample = 888 TOP/s > the A100's 624
+        # dense int8 peak: MLPerf BERT runs SQuAD unpadded, at a mean length not given.
+        return ("MLPerf BERT runs SQuAD sequences unpadded; their mean length is not in "
+                "shared/data, and at the nominal 384 tokens the rate exceeds the peak")
+    return ("the dataset's mean input length is not published (MLPerf reports samples/s "
+            "over a dataset of varying lengths)")
+
+
+def _inference_bench(row: dict, chips: int):
+    """LLM-Inference-Bench (Argonne): a fixed batch of B prompts of L tokens, L generated,
+    throughput = B (L_in + L_out) / end-to-end latency (its benchmark_throughput scripts), so
+    generated tokens/s = value / 2 when L_in = L_out. The batch runs statically."""
+    lengths = _lengths(row)
+    precision = _precision(row["precision"])
+    if "TTFT" in row["workload"]:
+        return (dict(phase="prefill", batch=int(row["batch_size"]),
+                     prompt_len=lengths["prompt_len"], chips=chips, **precision),
+                "ttft_s", float(row["value"]))
+    if lengths["prompt_len"] != lengths["gen_len"] or "input+output" not in row["unit"] \
+            and "prompt+generated" not in row["unit"]:
+        return "throughput counts input and output tokens of unequal lengths"
+    return (dict(phase="generate", batch=int(row["batch_size"]), batching="static",
+                 chips=chips, **lengths, **precision), "throughput_per_s",
+            float(row["value"]) / 2.0)
 
 
 def _scenario(row: dict, workload: str) -> tuple[dict, str, float] | str:
@@ -113,37 +197,38 @@ def _scenario(row: dict, workload: str) -> tuple[dict, str, float] | str:
     bench, chips = row["workload"], int(row["num_chips"])
     value, unit = float(row["value"]), row["unit"]
     system = value * chips if "per GPU" in unit else value
-    lengths = dict(prompt_len=int(row["input_len"] or 0), gen_len=int(row["output_len"] or 0))
+    lengths = _lengths(row)
     if bench.startswith("MLPerf"):
-        if workload == "resnet50":
-            return dict(batch="max", chips=chips, **_INT8), "throughput_per_s", system
-        if workload == "bert-large":
-            # 3,590 samples/s x ~247 GFLOP per 384-token sample = 888 TOP/s > the A100's 624
-            # dense int8 peak: MLPerf BERT runs SQuAD unpadded, at a mean length not given.
-            return ("MLPerf BERT runs SQuAD sequences unpadded; their mean length is not in "
-                    "shared/data, and at the nominal 384 tokens the rate exceeds the peak")
-        return ("the dataset's mean input length is not in shared/data (MLPerf reports "
-                "samples/s over a dataset of varying lengths)")
+        return _mlperf(row, workload, chips, system)
+    if bench.startswith("LLM-Inference-Bench"):
+        return _inference_bench(row, chips)
     if "first-token latency" in bench:
         return (dict(phase="prefill", batch=1, prompt_len=lengths["prompt_len"], chips=chips,
                      **_precision(row["precision"])), "ttft_s", value / 1e3)
     if "TensorRT-LLM" in bench:
-        batch = int(row["batch_size"]) if row["batch_size"].isdigit() else "max"
-        return (dict(phase="generate", batch=batch, chips=chips, **lengths,
+        static = row["batch_size"].isdigit()
+        return (dict(phase="generate", batch=int(row["batch_size"]) if static else "max",
+                     batching="static" if static else "continuous", chips=chips, **lengths,
                      **_precision(row["precision"])), "throughput_per_s", system)
     if "llama.cpp" in bench:
+        precision = _precision(row["precision"])
         if "prompt" in bench:
-            return (dict(phase="prefill", batch=1, prompt_len=_PP_PROMPT, chips=chips, **_Q4_0),
-                    "throughput_per_s", system)
+            return (dict(phase="prefill", batch=1, prompt_len=_PP_PROMPT, chips=chips,
+                         **precision), "throughput_per_s", system)
         return (dict(phase="decode", batch=1, context_len=_TG_CONTEXT // 2, chips=chips,
-                     **_Q4_0), "throughput_per_s", system)
+                     **precision), "throughput_per_s", system)
     return f"no mapping for benchmark {bench!r}"
 
 
 def map_row(row: dict) -> Case | Unmapped:
     base = (row["id"], row["chip"], row["model"])
-    if row["chip"] not in _CHIPS:
+    presets = _presets_by_name()
+    if row["chip"] not in presets:
         return Unmapped(*base, f"no preset for chip {row['chip']!r}")
+    suspect = next((why for key, why in _SUSPECT.items() if key in row["workload"]),
+                   _AMBIGUOUS_DEVICE.get(row["chip"]))
+    if suspect:
+        return Unmapped(*base, suspect)
     workload = _workload(row["model"])
     if workload is None:
         return Unmapped(*base, f"no workload preset for model {row['model']!r}")
@@ -154,9 +239,14 @@ def map_row(row: dict) -> Case | Unmapped:
         return Unmapped(*base, mapped)
     kwargs, metric, measured = mapped
     tp = re.search(r"\bTP(\d+)\b", row["notes"] + " " + row["quote_or_pointer"])
-    return Case(row["id"], _CHIPS[row["chip"]], row["chip"], workload,
+    # The scheduler cap: a stated batch is what ran; batch by capacity meets the stack's cap.
+    stated = kwargs.get("batch") != "max"
+    trtllm = "TensorRT-LLM" in row["workload"]
+    return Case(row["id"], presets[row["chip"]], row["chip"], workload,
                 tuple(sorted(kwargs.items())), metric, measured, _regime(row["regime"]),
-                int(tp.group(1)) if tp and int(tp.group(1)) == kwargs["chips"] else None)
+                int(tp.group(1)) if tp and int(tp.group(1)) == kwargs["chips"] else None,
+                vendor_of(row["chip"]),
+                None if stated else (_TRTLLM_MAX_SEQS if trtllm else MAX_NUM_SEQS))
 
 
 def load_cases(path: str | Path = DATA) -> tuple[list[Case], list[Unmapped]]:
@@ -172,24 +262,54 @@ def load_cases(path: str | Path = DATA) -> tuple[list[Case], list[Unmapped]]:
     if missing:
         raise ValueError(f"data={path}: missing column(s) {', '.join(sorted(missing))}")
     mapped = [map_row(r) for r in rows]
-    return ([m for m in mapped if isinstance(m, Case)],
-            [m for m in mapped if isinstance(m, Unmapped)])
+    return _best_per_setup([m for m in mapped if isinstance(m, Case)],
+                           [m for m in mapped if isinstance(m, Unmapped)])
+
+
+def _best_per_setup(cases: list[Case], unmapped: list[Unmapped]):
+    """The model predicts what a chip achieves with the best software measured on it: where
+    several rows measure one chip on one setup (LLM-Inference-Bench runs vLLM, TensorRT-LLM,
+    DeepSpeed-MII and llama.cpp on the same GPUs, up to 10x apart), the fastest is kept and
+    the others are listed as unmapped with the reason."""
+    best: dict[tuple, Case] = {}
+    for case in cases:
+        key = (case.chip, case.workload, case.scenario, case.tp, case.metric)
+        held = best.get(key)
+        faster = held is None or ((case.measured > held.measured) == (
+            case.metric == "throughput_per_s"))
+        best[key] = case if faster else held
+    kept = set(map(id, best.values()))
+    slower = [Unmapped(c.row_id, c.chip_label, c.workload,
+                       "a faster measurement of the same chip and setup is kept (software "
+                       "differs, not the hardware)") for c in cases if id(c) not in kept]
+    return [c for c in cases if id(c) in kept], unmapped + slower
 
 
 @cache
-def _prepared(case: Case):
-    chips, plan, sc, sys = _prepare(case.chip, case.workload, case.kwargs)
-    return chips, plan, sc, dataclasses.replace(sys, tp=case.tp)
+def _prepared(group: tuple, chips: tuple[str, ...], counts: tuple[int, ...]):
+    """Inputs of one evaluate call for cases sharing a workload and scenario: the chips as
+    one batch of candidates, the system sizes as a (n_cand,) array."""
+    workload, scenario, tp, max_num_seqs = group
+    _, plan, sc, sys = _prepare(chips[0], workload, dict(scenario, chips=1))
+    return (from_configs([load_chip(c) for c in chips]), plan, sc,
+            dataclasses.replace(sys, chips=np.array(counts), tp=tp, max_num_seqs=max_num_seqs))
 
 
 def predict_cases(cases: list[Case], eff: Efficiency = DEFAULT) -> np.ndarray:
-    """The model's value of each case's metric (NaN where the design cannot run it)."""
-    out = []
-    for case in cases:
-        chips, plan, sc, sys = _prepared(case)
+    """The model's value of each case's metric (NaN where the design cannot run it). Cases
+    that share a workload and scenario are evaluated together, one candidate per case."""
+    groups: dict[tuple, list[int]] = {}
+    for i, case in enumerate(cases):
+        scenario = tuple((k, v) for k, v in case.scenario if k != "chips")
+        groups.setdefault((case.workload, scenario, case.tp, case.max_num_seqs, case.metric),
+                          []).append(i)
+    out = np.empty(len(cases))
+    for (*group, metric), idx in groups.items():
+        inputs = _prepared(tuple(group), tuple(cases[i].chip for i in idx),
+                           tuple(int(cases[i].kwargs["chips"]) for i in idx))
         with np.errstate(all="ignore"):
-            out.append(float(evaluate(chips, plan, sc, sys, eff)[case.metric][0]))
-    return np.array(out)
+            out[idx] = evaluate(*inputs, eff)[metric]
+    return out
 
 
 def validate(cases: list[Case], eff: Efficiency = DEFAULT) -> pd.DataFrame:
@@ -197,6 +317,7 @@ def validate(cases: list[Case], eff: Efficiency = DEFAULT) -> pd.DataFrame:
     predicted = predict_cases(cases, eff)
     frame = pd.DataFrame({
         "id": [c.row_id for c in cases], "chip": [c.chip for c in cases],
+        "vendor": [c.vendor for c in cases],
         "workload": [c.workload for c in cases], "regime": [c.regime for c in cases],
         "metric": [c.metric for c in cases], "measured": [c.measured for c in cases],
         "predicted": predicted,
@@ -213,6 +334,20 @@ def summary(frame: pd.DataFrame) -> dict[str, float]:
            if (frame["regime"] == r).any()}
     out["overall"] = float(err.median()) if len(err) else math.nan
     return out
+
+
+def regime_table(frames: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
+    """Rows per regime and the median absolute error of each validation (in-sample,
+    leave-one-chip-out, ...), as printable rows; the last row is overall."""
+    first = next(iter(frames.values()))
+    summaries = {kind: summary(f) for kind, f in frames.items()}
+    rows = []
+    for regime in [*REGIMES, "overall"]:
+        n = len(first) if regime == "overall" else int((first["regime"] == regime).sum())
+        if n:
+            rows.append(dict(regime=regime, rows=n, **{
+                kind: f"{100 * s[regime]:.1f}%" for kind, s in summaries.items()}))
+    return rows
 
 
 def with_unmapped(frame: pd.DataFrame, unmapped: list[Unmapped]) -> pd.DataFrame:

@@ -22,8 +22,11 @@ class MemoryConfig:
 
 @dataclass
 class LinksConfig:
-    """Chip-to-chip links; ``gb_s_per_link`` is GB/s in one direction."""
+    """Chip-to-chip links; ``gb_s_per_link`` is GB/s in one direction, ``latency_us`` per hop.
+    ``kind`` (hwspace.tables.LINK_KINDS) sets the collective's achieved share of that
+    bandwidth and its per-call software latency."""
 
+    kind: str = "nvlink"
     count: int = 0
     gb_s_per_link: float = 0.0
     latency_us: float = 1.0
@@ -49,6 +52,9 @@ class ChipConfig:
     unit_cost_usd: Optional[float] = None
     dies: int = 1
     wafer_scale: bool = False
+    # kernels: a GPU-like chip launches one kernel per operator; dataflow: a compiled static
+    # schedule (Groq, Cerebras, SambaNova) with no per-operator launch (hwspace.tables).
+    execution: str = "kernels"
 
 
 @dataclass

@@ -16,14 +16,15 @@ from collections.abc import Mapping
 import numpy as np
 
 from hwspace.spec import FIELD_RANGES
-from hwspace.tables import MEMORY_TYPES, NODE_NAMES
+from hwspace.tables import EXECUTION_MODELS, LINK_KIND_NAMES, MEMORY_TYPES, NODE_NAMES
 
 __all__ = ["Param", "Space", "parse_space", "SYSTEM_PARAMS"]
 
 # Integer-valued parameters: values are rounded and ranges step by whole numbers.
 _INTEGER = {"macs", "memory_stacks", "links_count", "dies", "chips"}
 _CATEGORICAL = {"process_node": NODE_NAMES, "memory_type": MEMORY_TYPES,
-                "wafer_scale": (False, True)}
+                "wafer_scale": (False, True), "links_kind": LINK_KIND_NAMES,
+                "execution": EXECUTION_MODELS}
 SYSTEM_PARAMS = {"chips": (1.0, 4096.0)}
 _RANGE_KEYS = {"low", "high", "log", "step", "num"}
 

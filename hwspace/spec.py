@@ -16,7 +16,7 @@ import numpy as np
 from hwspace.compute import COMPUTE_CLASSES, DEFAULT_VECTOR_RATIO
 from hwspace.config import ChipConfig
 from hwspace.memory import derive_memory
-from hwspace.tables import MEMORY_TYPES, NODE_NAMES
+from hwspace.tables import EXECUTION_MODELS, LINK_KIND_NAMES, MEMORY_TYPES, NODE_NAMES
 
 __all__ = ["ChipArrays", "from_columns", "from_configs", "flatten_config", "nest_config",
            "FIELD_RANGES", "python_value"]
@@ -53,6 +53,7 @@ _DEFAULTS: dict[str, object] = {
     "memory_stacks": 0,
     "memory_capacity_gb": _NAN,
     "memory_bandwidth_tb_s": _NAN,
+    "links_kind": "nvlink",
     "links_count": 0,
     "links_gb_s_per_link": 0.0,
     "links_latency_us": 1.0,
@@ -61,6 +62,7 @@ _DEFAULTS: dict[str, object] = {
     "unit_cost_usd": _NAN,
     "dies": 1,
     "wafer_scale": False,
+    "execution": "kernels",
     **{f"dtype_speedup_{c}": 0.0 for c in COMPUTE_CLASSES[1:]},
 }
 _REQUIRED = ("process_node", "macs", "clock_ghz", "sram_mb")
@@ -83,6 +85,7 @@ class ChipArrays:
     mem_stacks: np.ndarray
     mem_capacity_bytes: np.ndarray
     mem_bw_bytes_per_s: np.ndarray
+    link_kind_idx: np.ndarray  # into hwspace.tables.LINK_KIND_NAMES
     link_count: np.ndarray
     link_bw_bytes_per_s: np.ndarray  # per link, one direction
     link_latency_s: np.ndarray
@@ -91,6 +94,7 @@ class ChipArrays:
     unit_cost_usd: np.ndarray  # NaN: derive (hwspace.cost)
     dies: np.ndarray
     wafer_scale: np.ndarray
+    execution_idx: np.ndarray  # into hwspace.tables.EXECUTION_MODELS
 
     @property
     def n(self) -> int:
@@ -223,6 +227,10 @@ def from_columns(cols: Mapping[str, object]) -> ChipArrays:
     node_idx = _index_of(np.broadcast_to(cols["process_node"], (n,)), NODE_NAMES, "process_node")
     mem_raw = cols.get("memory_type", _DEFAULTS["memory_type"])
     mem_idx = _index_of(np.broadcast_to(mem_raw, (n,)), MEMORY_TYPES, "memory.type")
+    link_kind_idx = _index_of(np.broadcast_to(cols.get("links_kind", "nvlink"), (n,)),
+                              LINK_KIND_NAMES, "links.kind")
+    execution_idx = _index_of(np.broadcast_to(cols.get("execution", "kernels"), (n,)),
+                              EXECUTION_MODELS, "execution")
     capacity_gb, bandwidth_tb_s = derive_memory(
         mem_idx, num["memory_stacks"], num["memory_capacity_gb"], num["memory_bandwidth_tb_s"]
     )
@@ -243,6 +251,7 @@ def from_columns(cols: Mapping[str, object]) -> ChipArrays:
         mem_stacks=num["memory_stacks"],
         mem_capacity_bytes=capacity_gb * 1e9,
         mem_bw_bytes_per_s=bandwidth_tb_s * 1e12,
+        link_kind_idx=link_kind_idx,
         link_count=num["links_count"],
         link_bw_bytes_per_s=num["links_gb_s_per_link"] * 1e9,
         link_latency_s=num["links_latency_us"] * 1e-6,
@@ -251,4 +260,5 @@ def from_columns(cols: Mapping[str, object]) -> ChipArrays:
         unit_cost_usd=num["unit_cost_usd"],
         dies=num["dies"],
         wafer_scale=np.broadcast_to(np.asarray(cols.get("wafer_scale", False), bool), (n,)),
+        execution_idx=execution_idx,
     )

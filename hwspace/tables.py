@@ -29,6 +29,11 @@ __all__ = [
     "HARVEST_FRACTION",
     "LINK_PJ_PER_BIT",
     "LINK_PHY_MM2_PER_GB_S",
+    "LinkKindRow",
+    "LINK_KINDS",
+    "LINK_KIND_NAMES",
+    "link_kind_column",
+    "EXECUTION_MODELS",
     "TCO",
 ]
 
@@ -173,6 +178,56 @@ HARVEST_FRACTION = 0.5
 
 # Chip-to-chip links: costpower.md sections 3.6 and 5.3.
 LINK_PJ_PER_BIT = 1.3  # NVLink4 [P] NVIDIA "What is NVLink"
+
+
+@dataclass(frozen=True)
+class LinkKindRow:
+    """What a collective achieves on one kind of link: the share of the links' one-direction
+    bandwidth a ring all-reduce moves at large messages (NCCL's "bus bandwidth" / link peak),
+    and the latency of one collective call at small messages (launch, protocol, sync)."""
+
+    bw_efficiency: float
+    call_latency_s: float
+
+
+LINK_KINDS: dict[str, LinkKindRow] = {
+    # NVLink ring: "NCCL can get an effective NVLink bandwidth of 370GB/s" of 450 line rate
+    # (NVIDIA/nccl-tests issue #212, maintainer) = 0.82. Small-message latency of an 8-GPU
+    # NVSwitch all-reduce: ~10-20 us with NCCL's LL protocol (bounded estimate: no stored
+    # intra-node figure; 52-61 us inter-node over IB, nccl-tests issue #182).
+    "nvlink": LinkKindRow(0.80, 10e-6),
+    # xGMI: "usable bandwidth ... approximately 48 GB/s per link ... about 75% of the
+    # theoretical peak" (AMD ROCm blog, RCCL and xGMI); x ~0.9 ring efficiency = 0.68.
+    "infinity_fabric": LinkKindRow(0.68, 15e-6),
+    # TPU ICI: no stored measurement; the NVLink ring share as a placeholder, and a smaller
+    # call latency (XLA schedules collectives into the compiled program).
+    "ici": LinkKindRow(0.80, 5e-6),
+    # Gaudi's integrated RoCE: 8-device 256 MiB all_reduce "NW Bandwidth : 512.957298 GB/s;
+    # Algo Bandwidth : 293.118456 GB/s" (Intel Gaudi docs, Collectives Performance; the
+    # generation is not stated): ~0.85 of the ports; 30-35 us for an 8 KiB all-reduce over
+    # 200 Gb/s RoCE (NVIDIA dgx-spark-playbooks PR #103) bounds the latency.
+    "ethernet": LinkKindRow(0.85, 30e-6),
+    # PCIe through the host: 8 GPUs "bwbus 28GB/s; 4GPU ... 35GB/s" on PCIe 5.0 x16 (63 GB/s)
+    # (NVIDIA/nccl issue #1639) = 0.44-0.55; "the bandwidth your CPU and memory can deliver"
+    # (maintainer). ~25 us per call through the host (estimate between the NVLink and IB
+    # figures above).
+    "pcie": LinkKindRow(0.45, 25e-6),
+    # Compiler-scheduled chip-to-chip links of a dataflow system (Groq C2C): no collective
+    # library call; the per-hop latency is the chip's links.latency_us.
+    "c2c": LinkKindRow(0.90, 0.0),
+}
+LINK_KIND_NAMES: tuple[str, ...] = tuple(LINK_KINDS)
+_LINK_COLUMNS = _columns(LINK_KINDS, LinkKindRow)
+
+
+def link_kind_column(name: str) -> np.ndarray:
+    """One field of every link kind, indexed like ``LINK_KIND_NAMES``."""
+    return _LINK_COLUMNS[name]
+
+
+# How a chip runs a model: one kernel launch per operator (GPU-like) or a compiled dataflow
+# schedule with no per-operator launch (Groq TSP, Cerebras WSE, SambaNova RDU).
+EXECUTION_MODELS: tuple[str, ...] = ("kernels", "dataflow")
 # NVLink4 PHY 0.965 mm2 per link of 25 GB/s per direction [M] LLMCompass => 0.0386 mm2 per GB/s.
 LINK_PHY_MM2_PER_GB_S = 0.965 / 25.0
 

@@ -7,11 +7,13 @@ softmax and value product), output projection, gated or plain MLP. One row per o
 
 from __future__ import annotations
 
+import dataclasses
+
 from workloads.config import TransformerConfig
 from workloads.ops import ATTENTION, ELEMENTWISE, MATMUL, REDUCTION, Op, OpTable, Pass
 
 __all__ = ["param_count", "head_dim", "kv_heads", "kv_elems_per_token", "prefill_pass",
-           "decode_pass", "encode_pass"]
+           "decode_pass", "mixed_pass", "encode_pass"]
 
 # FLOP per element of a norm (mean, variance, scale, shift) and of softmax (max, exp, sum,
 # divide): small constants, counted so vector units are not free.
@@ -161,6 +163,28 @@ def decode_pass(cfg: TransformerConfig, context_len: float, repeats: float = 1.0
     attn = _attention(cfg, 1.0, context_len, context_len * kv_tok, kv_tok, cfg.n_layers)
     ops = [_embed(cfg, 1.0), *_layer_ops(cfg, 1.0, attn), *_head(cfg, 1.0)]
     return _pass("decode", ops, 1.0, cfg, repeats)
+
+
+def mixed_pass(cfg: TransformerConfig, prompt_len: int, gen_len: int) -> Pass:
+    """One step of a continuously batched server with chunked prefill (vLLM V1, TensorRT-LLM
+    in-flight batching; Agrawal et al., Sarathi-Serve, OSDI 2024): every sequence advances by
+    one token and, in steady state, the step also carries prompt_len / gen_len prompt tokens
+    per sequence (each request brings its prompt once per gen_len steps). The weights are read
+    once for both, so the prompts' compute hides under the decode's weight stream.
+
+    Prompt chunks attend to their own prompt's keys (mean (prompt_len + 1) / 2, as in
+    prefill); the decode token attends to the mid-generation context."""
+    kv_tok = 2.0 * kv_heads(cfg) * head_dim(cfg)
+    chunk = prompt_len / gen_len
+    tokens = 1.0 + chunk
+    ctx = prompt_len + gen_len / 2.0
+    decode = _attention(cfg, 1.0, ctx, ctx * kv_tok, kv_tok, cfg.n_layers)
+    prompt = _attention(cfg, chunk, (prompt_len + 1) / 2.0, 0.0, chunk * kv_tok, cfg.n_layers)
+    layer = _layer_ops(cfg, tokens, decode)
+    i = next(k for k, op in enumerate(layer) if op.kind == ATTENTION)
+    prompt = dataclasses.replace(prompt, name="attention_prompt")
+    ops = [_embed(cfg, tokens), *layer[:i + 1], prompt, *layer[i + 1:], *_head(cfg, 1.0)]
+    return _pass("mixed", ops, tokens, cfg, gen_len)
 
 
 def encode_pass(cfg: TransformerConfig, seq_len: int) -> Pass:

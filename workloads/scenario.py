@@ -11,7 +11,7 @@ from workloads.config import CNNConfig, TransformerConfig
 from workloads.ops import Plan
 from workloads.precision import SPARSITY_MODES, parse_dtype
 
-__all__ = ["Scenario", "PHASES", "make_scenario", "build_plan", "family_of"]
+__all__ = ["Scenario", "PHASES", "BATCHING_MODES", "make_scenario", "build_plan", "family_of"]
 
 PHASES: dict[str, tuple[str, ...]] = {
     "llm": ("generate", "prefill", "decode"),
@@ -19,6 +19,7 @@ PHASES: dict[str, tuple[str, ...]] = {
     "cnn": ("infer",),
 }
 _MAX_LEN = 10_000_000
+BATCHING_MODES = ("continuous", "static")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,10 @@ class Scenario:
     activations: str = "bf16"
     kv_cache: str = "bf16"
     sparsity: str = "none"
+    # generate at batch > 1: "continuous" (a server's steady state: continuous batching with
+    # chunked prefill mixed into decode steps) or "static" (the whole batch's prompts first,
+    # then its decode steps: offline benchmarks with a fixed batch).
+    batching: str = "continuous"
 
     @property
     def decode_context(self) -> int:
@@ -83,6 +88,9 @@ def make_scenario(family: str, values: Mapping) -> Scenario:
         if key in vals:
             vals[key] = str(vals[key]).lower()
             parse_dtype(vals[key], f"scenario.{key}")
+    if vals.get("batching", "continuous") not in BATCHING_MODES:
+        raise ValueError(f"scenario.batching = {vals['batching']!r}; allowed: "
+                         f"{', '.join(BATCHING_MODES)}")
     if vals.get("sparsity", "none") not in SPARSITY_MODES:
         raise ValueError(
             f"scenario.sparsity = {vals['sparsity']!r}; allowed: {', '.join(SPARSITY_MODES)}"
@@ -120,6 +128,8 @@ def build_plan(cfg: TransformerConfig | CNNConfig, sc: Scenario) -> Plan:
         # the mean step.
         mid = sc.prompt_len + sc.gen_len / 2.0
         passes = (llm.prefill_pass(cfg, sc.prompt_len), llm.decode_pass(cfg, mid, sc.gen_len))
+        if sc.batching == "continuous":
+            passes += (llm.mixed_pass(cfg, sc.prompt_len, sc.gen_len),)
         items, kv_tokens = sc.gen_len, sc.prompt_len + sc.gen_len
     return Plan(cfg.name, family, sc.phase, passes, float(items), kv_tokens=float(kv_tokens),
                 **common)

@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 import pytest
 
-from dse.calibration import BOUNDS, fit, leave_one_chip_out
+from dse.calibration import BOUNDS, fit, leave_one_out
 from dse.efficiency import DEFAULT
 from dse.validate import DATA, load_cases, summary, validate
 
@@ -20,7 +20,9 @@ def test_public_rows_all_map_or_say_why():
     with DATA.open() as f:
         n_rows = sum(1 for _ in csv.DictReader(f))
     assert len(cases) + len(unmapped) == n_rows
-    assert len(cases) >= 25
+    # Fidelity 2: 200+ mapped rows over 10+ chips and 3+ vendors.
+    assert len(cases) >= 200
+    assert len({c.chip for c in cases}) >= 10 and len({c.vendor for c in cases}) >= 3
     assert all(u.reason for u in unmapped)
     frame = validate(cases)
     assert frame["predicted"].notna().all()  # every mapped row runs on its preset
@@ -71,15 +73,17 @@ def test_defaults_are_the_fit_of_the_public_rows():
 
 
 @pytest.mark.slow
-def test_leave_one_chip_out_error_meets_the_floor():
-    # Fidelity issue floor: leave-one-chip-out median error <= 25 % (the goal is 15 % with no
-    # regime above 25 %; see the closing note for the figures per regime).
-    errors = summary(leave_one_chip_out(load_cases()[0]))
+@pytest.mark.parametrize("by", ["chip", "vendor"])
+def test_leave_one_out_error_meets_the_floor(by):
+    # Fidelity floor: held-out median error <= 25 % (the goal, 15 % with no regime above 25 %,
+    # is measured with full fits by `dse validate cv=all`; figures in the closing note). Short
+    # fits here (one sweep) keep the test to a minute.
+    errors = summary(leave_one_out(load_cases()[0], by, sweeps=1, steps=6))
     assert errors["overall"] <= 0.25, errors
 
 
 def test_defaults_fit_better_than_uncalibrated_round_numbers():
     cases, _ = load_cases()
     naive = dataclasses.replace(DEFAULT, compute_max=0.8, memory=0.85, m_half=32.0,
-                                op_overhead_s=2e-6, collective=0.75, usable_memory=0.9)
+                                op_overhead_s=2e-6, kv_memory=0.9, usable_memory=0.9)
     assert summary(validate(cases))["overall"] < summary(validate(cases, naive))["overall"]

@@ -31,13 +31,27 @@ def test_mixtral_decode_runs_two_of_eight_experts():
 
 def test_generate_plan_has_prefill_and_decode_at_mean_context():
     cfg = load_workload("llama3-8b")
-    sc = make_scenario("llm", dict(phase="generate", prompt_len=1000, gen_len=200))
+    sc = make_scenario("llm", dict(phase="generate", prompt_len=1000, gen_len=200,
+                                   batching="static"))
     plan = build_plan(cfg, sc)
     assert [p.name for p in plan.passes] == ["prefill", "decode"]
     assert plan.passes[1].repeats == 200
     assert plan.kv_tokens == 1200
     attn = plan.passes[1].ops.names.index("attention")
     assert plan.passes[1].ops.n[attn] == 1100  # mean context of the decode steps
+
+
+def test_a_continuous_generate_step_carries_prompt_len_over_gen_len_prompt_tokens():
+    # Each request brings its 1,000-token prompt once per 200 generated tokens: a mixed step
+    # holds 1 decode token + 5 prompt tokens per sequence (Sarathi-Serve's chunked prefill).
+    cfg = load_workload("llama3-8b")
+    sc = make_scenario("llm", dict(phase="generate", prompt_len=1000, gen_len=200))
+    mixed = build_plan(cfg, sc).passes[-1]
+    assert mixed.name == "mixed" and mixed.repeats == 200
+    qkv = mixed.ops.names.index("qkv")
+    assert mixed.ops.m[qkv] == 6
+    prompt = mixed.ops.names.index("attention_prompt")
+    assert mixed.ops.m[prompt] * cfg.n_kv_heads / cfg.n_heads == 5
 
 
 def test_kv_cache_per_token_llama2_70b():
