@@ -35,7 +35,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from dse.niche import Niche, candidate_scores, score_columns
 from dse.pareto import hypervolume_2d, minimised, pareto_mask, reference_point
 from dse.rows import evaluate_rows
-from dse.store import RunStore, chunk_path, write_chunk
+from dse.store import MANIFEST, RunStore, chunk_path, write_chunk
 from hwspace.derived import headline
 from hwspace.space import Space
 from hwspace.spec import python_value
@@ -242,8 +242,21 @@ def run_search(job: SearchJob, run_dir: str | Path, evaluate: Evaluate, *,
     """Ask, evaluate, tell and write generations until the study holds ``job.trials`` trials;
     then write the feasible Pareto front (pareto.parquet) and the manifest."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    run_dir = Path(run_dir)
     store = RunStore(run_dir)
+    with store.lock():
+        try:
+            return _run_search(job, store, evaluate, storage, resume, show_progress)
+        except KeyboardInterrupt:
+            if (store.run_dir / MANIFEST).exists():
+                store.write_manifest(dict(store.read_manifest(), status="interrupted"))
+            print(f"\ninterrupted: every told generation is in the study and on disk.\n"
+                  f"resume with: dse search resume={store.run_dir}")
+            raise SystemExit(130) from None
+
+
+def _run_search(job: SearchJob, store: RunStore, evaluate: Evaluate, storage: str | None,
+                resume: bool, show_progress: bool) -> dict[str, Any]:
+    run_dir = store.run_dir
     store.prepare()
     previous = store.read_manifest() if resume else {}
     record, study = open_studies(job, run_dir, storage, resume)
