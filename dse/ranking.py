@@ -18,7 +18,7 @@ from dse.rows import evaluate_rows
 from hwspace.spec import flatten_config
 
 __all__ = ["LOWER_IS_BETTER", "load_niche", "rank", "reference_chips", "direction_of",
-           "preset_scores", "run_params"]
+           "preset_scores", "run_params", "candidate_sql"]
 
 # Outputs where less is better; every other numeric output ranks high-first.
 LOWER_IS_BETTER = {"ttft_s", "tpot_s", "latency_s", "power_w", "system_power_w",
@@ -60,15 +60,19 @@ def _geomean(column: str) -> str:
             f"exp(avg(ln({column})) FILTER (WHERE {column} > 0)) END AS {column}")
 
 
-def _feasible_sql(niche: Niche, by: str, params: list[str]) -> str:
-    """One row per feasible candidate of the niche: geometric means, the dominant bound
-    (most scenarios; ties to the first name) and its parameters, in (run, id) order."""
-    means = ", ".join(_geomean(c) for c in dict.fromkeys([by, *[o for o, _ in niche.objectives]]))
+def candidate_sql(niche: Niche, columns: list[str], params: list[str],
+                  feasible_only: bool) -> str:
+    """One row per candidate of the niche (``$niche``): the geometric mean of each of
+    ``columns``, ``feasible`` (every scenario row feasible), the dominant bound (most
+    scenarios; ties to the first name) and its parameters, in (run, id) order; the id is
+    ``<run>:<candidate_id>``."""
+    means = ", ".join(_geomean(c) for c in dict.fromkeys(columns))
     firsts = "".join(f", any_value({p}) AS {p}" for p in params)
+    having = "HAVING bool_and(feasible)" if feasible_only else ""
     return f"""
         WITH r AS (SELECT * FROM rows WHERE niche = $niche),
-        c AS (SELECT run, candidate_id, {means}{firsts} FROM r GROUP BY run, candidate_id
-              HAVING bool_and(feasible)),
+        c AS (SELECT run, candidate_id, {means}, bool_and(feasible) AS feasible{firsts}
+              FROM r GROUP BY run, candidate_id {having}),
         b AS (SELECT run, candidate_id, bound::VARCHAR AS bound, count(*) AS n
               FROM r SEMI JOIN c USING (run, candidate_id) GROUP BY ALL),
         m AS (SELECT run, candidate_id, first(bound ORDER BY n DESC, bound) AS bound
@@ -92,7 +96,8 @@ def rank(runs: list[Path], niche: Niche, by: str, top: int) -> pd.DataFrame:
     try:
         if not con.execute("SELECT count(*) FROM rows WHERE niche = ?", [niche.name]).fetchone()[0]:
             raise ValueError(f"no rows of niche {niche.name!r} in {', '.join(map(str, runs))}")
-        scores = con.execute(_feasible_sql(niche, by, params), {"niche": niche.name}).df()
+        sql = candidate_sql(niche, [by, *[o for o, _ in niche.objectives]], params, True)
+        scores = con.execute(sql, {"niche": niche.name}).df()
     finally:
         con.close()
     scores = scores.set_index("candidate_id")
