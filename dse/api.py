@@ -9,6 +9,7 @@ import numpy as np
 
 from dse import model
 from dse.efficiency import DEFAULT, Efficiency
+from dse.parallel import MAX_CHIPS
 from dse.presets import load_chip, load_workload
 from hwspace.spec import from_configs
 from workloads.ops import KIND_NAMES
@@ -25,12 +26,13 @@ def _prepare(chip: Any, workload: Any, scenario: dict):
     cfg_work = load_workload(workload)
     system = {k: scenario.pop(k) for k in SYSTEM_KEYS if k in scenario}
     chips = system.get("chips", 1)
-    whole = isinstance(chips, (int, float)) and not isinstance(chips, bool) and chips == int(chips)
-    if not whole or chips < 1:
-        raise ValueError(f"chips must be a whole number >= 1, got {chips!r}")
+    number = isinstance(chips, (int, float)) and not isinstance(chips, bool)
+    if not (number and math.isfinite(chips) and chips == int(chips) and 1 <= chips <= MAX_CHIPS):
+        raise ValueError(f"chips must be a whole number in [1, {MAX_CHIPS:,}], got {chips!r}")
     for key in ("tpot_slo_s", "ttft_slo_s"):
-        if system.get(key) is not None and not float(system[key]) > 0:
-            raise ValueError(f"{key} must be > 0 seconds, got {system[key]!r}")
+        value = system.get(key)
+        if value is not None and not (isinstance(value, (int, float)) and 0 < value < math.inf):
+            raise ValueError(f"{key} must be a number of seconds > 0, got {value!r}")
     sc = make_scenario(family_of(cfg_work), scenario)
     seqs = system.get("max_num_seqs", model.MAX_NUM_SEQS)
     if seqs is not None and (isinstance(seqs, bool) or not isinstance(seqs, (int, float))

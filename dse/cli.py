@@ -10,7 +10,9 @@ from collections.abc import Callable
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from dse.cli_checks import check_command, one_line
 from dse.presets import CONF_DIR
 from dse.schema import register
 
@@ -46,6 +48,23 @@ examples:
 def _fail(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
+
+
+def _guarded(task: Callable[[DictConfig], None]) -> Callable[[DictConfig], None]:
+    """``task`` with bad input (a ValueError, a file it cannot read or write, a config key
+    that is not there) turned into one line and exit 2 instead of Hydra's traceback."""
+
+    def run(cfg: DictConfig) -> None:
+        try:
+            task(cfg)
+        except ValueError as err:
+            _fail(str(err).splitlines()[0])
+        except OSError as err:
+            _fail(f"{err.filename or ''}: {err.strerror or err}".lstrip(": "))
+        except OmegaConfBaseException as err:
+            _fail(one_line(err))
+
+    return run
 
 
 def _plain(node) -> dict:
@@ -91,7 +110,7 @@ def _predict(cfg: DictConfig) -> None:
     from dse import api
     from dse.report_text import print_prediction, print_rows
 
-    chip = cfg.chip_file or OmegaConf.to_object(cfg.chip)
+    chip = cfg.chip_file or _plain(cfg.chip)  # a dict: load_chip names unknown fields
     workload = OmegaConf.to_object(cfg.workload)
     scenario = {k: v for k, v in _plain(cfg.scenario).items() if v is not None}
     scenario.update({k: v for k, v in _plain(cfg.system).items()
@@ -132,7 +151,12 @@ def _run_folder(cfg: DictConfig, verb: str) -> tuple[Path, DictConfig]:
     saved = run_dir / ".hydra" / "config.yaml"
     if not saved.exists():
         _fail(f"resume={cfg.resume}: not a {verb} run folder (no .hydra/config.yaml)")
-    return run_dir, OmegaConf.load(saved)
+    base = OmegaConf.load(saved)
+    if verb not in base:
+        kind = next((k for k in ("sweep", "search") if k in base), None)
+        _fail(f"resume={cfg.resume}: not a {verb} run folder"
+              + (f" (a {kind} run: dse {kind} resume=...)" if kind else ""))
+    return run_dir, base
 
 
 def _sweep(cfg: DictConfig) -> None:
@@ -158,7 +182,7 @@ def _search(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     from dse.niche import parse_niche
-    from dse.search import make_search_job, run_search
+    from dse.search import check_storage, make_search_job, run_search
     from dse.search_summary import print_front_summary
     from dse.workers import RayEvaluator, ray_session
     from hwspace.space import parse_space
@@ -169,6 +193,7 @@ def _search(cfg: DictConfig) -> None:
         base.search.trials = cfg.search.trials  # resume may extend the study
     s = base.search
     try:
+        check_storage(s.storage)
         niche = parse_niche(_plain(base.niche))
         job = make_search_job(parse_space(_plain(base.space)), niche, s.trials, s.population,
                               s.sampler, s.seed)
@@ -348,6 +373,7 @@ def main(argv: list[str] | None = None) -> None:
         print(_USAGE)
         return
     verb, rest = argv[0], argv[1:]
+    _SQL.clear()
     if verb == "query" and rest and "=" not in rest[0].split(" ", 1)[0]:
         _SQL.append(rest.pop(0))
     if verb not in _VERBS:
@@ -360,11 +386,15 @@ def main(argv: list[str] | None = None) -> None:
         # Finish in the original folder; keep its saved config as it was.
         overrides += [f"hydra.run.dir={resume[0]}", "hydra.output_subdir=null"]
     register()
+    try:
+        check_command(verb, config_name, overrides)
+    except ValueError as err:
+        _fail(str(err))
     # Hydra's own flags (--multirun, --cfg job, ...) go first: argparse cannot read
     # overrides on both sides of them.
     hydra_flags = [a for a in overrides if a.startswith("-")]
     sys.argv = [f"dse {verb}", *hydra_flags, *[a for a in overrides if not a.startswith("-")]]
-    hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")(task)()
+    hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")(_guarded(task))()
 
 
 if __name__ == "__main__":

@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
+import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from hwspace.config import ChipConfig
 from workloads.config import CNNConfig, TransformerConfig
 
-__all__ = ["CONF_DIR", "load_chip", "load_workload", "preset_names", "to_config"]
+__all__ = ["CONF_DIR", "load_chip", "load_workload", "preset_names", "to_config",
+           "yaml_problem"]
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -42,10 +44,22 @@ def _read(spec: Any, group: str) -> tuple[dict, list]:
             )
     elif not path.exists():
         raise ValueError(f"{group}: no such file {str(path)!r}")
-    data = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    try:
+        data = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except yaml.YAMLError as err:
+        raise ValueError(f"{group}: {yaml_problem(err)}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{group}: {str(path)!r} is not a mapping")
     return data, data.pop("defaults", [])
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """One line: the file, line and column (1-based) and what the YAML parser objects to."""
+    mark = getattr(err, "problem_mark", None)
+    if mark is None:
+        return f"YAML error: {str(err).splitlines()[0]}"
+    return (f"{mark.name}: YAML syntax error at line {mark.line + 1}, column {mark.column + 1}: "
+            f"{err.problem}")
 
 
 def to_config(data: Mapping, schema: type, group: str):

@@ -29,16 +29,19 @@ from optuna.trial import TrialState
 from dse import __version__
 import pyarrow.parquet as pq
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from dse.niche import Niche, candidate_scores, score_columns
 from dse.pareto import hypervolume_2d, minimised, pareto_mask, reference_point
 from dse.rows import evaluate_rows
-from dse.store import RunStore, chunk_path, write_chunk
+from dse.store import MANIFEST, RunStore, chunk_path, write_chunk
 from hwspace.derived import headline
 from hwspace.space import Space
 from hwspace.spec import python_value
 
 __all__ = ["SAMPLERS", "SearchJob", "make_search_job", "distributions", "run_search",
+           "check_storage",
            "LocalEvaluator", "front_table", "open_studies"]
 
 Evaluate = Callable[[dict[str, np.ndarray], np.ndarray], pa.Table]
@@ -123,6 +126,19 @@ class LocalEvaluator:
         return evaluate_rows(params, ids, self._niches)
 
 
+def check_storage(url: str | None) -> None:
+    """ValueError unless ``url`` is None (a journal file in the run folder) or an Optuna
+    storage URL whose database driver is installed; checked before Ray starts."""
+    if url is None:
+        return
+    try:
+        make_url(str(url)).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ImportError) as err:
+        raise ValueError(f"search.storage={url!r}: not a usable Optuna storage URL "
+                         f"(e.g. sqlite:///study.db, postgresql://host/db; null: a journal "
+                         f"file in the run folder): {str(err).splitlines()[0]}") from None
+
+
 def _storage(url: str | None, run_dir: Path):
     if url:
         return url
@@ -136,8 +152,13 @@ def open_studies(job: SearchJob, run_dir: Path, storage: str | None,
     is appended to the record (one write per trial instead of one per parameter and
     constraint)."""
     directions = ["maximize" if d == "max" else "minimize" for _, d in job.niche.objectives]
-    record = optuna.create_study(study_name=STUDY, storage=_storage(storage, run_dir),
-                                 directions=directions, load_if_exists=resume)
+    check_storage(storage)
+    try:
+        record = optuna.create_study(study_name=STUDY, storage=_storage(storage, run_dir),
+                                     directions=directions, load_if_exists=resume)
+    except (SQLAlchemyError, ImportError) as err:
+        raise ValueError(f"search.storage={storage!r}: cannot open it: "
+                         f"{str(err).splitlines()[0]}") from None
     work = optuna.create_study(directions=directions,
                                sampler=SAMPLERS[job.sampler](job.seed, job.population))
     work.add_trials(record.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
@@ -221,8 +242,21 @@ def run_search(job: SearchJob, run_dir: str | Path, evaluate: Evaluate, *,
     """Ask, evaluate, tell and write generations until the study holds ``job.trials`` trials;
     then write the feasible Pareto front (pareto.parquet) and the manifest."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    run_dir = Path(run_dir)
     store = RunStore(run_dir)
+    with store.lock():
+        try:
+            return _run_search(job, store, evaluate, storage, resume, show_progress)
+        except KeyboardInterrupt:
+            if (store.run_dir / MANIFEST).exists():
+                store.write_manifest(dict(store.read_manifest(), status="interrupted"))
+            print(f"\ninterrupted: every told generation is in the study and on disk.\n"
+                  f"resume with: dse search resume={store.run_dir}")
+            raise SystemExit(130) from None
+
+
+def _run_search(job: SearchJob, store: RunStore, evaluate: Evaluate, storage: str | None,
+                resume: bool, show_progress: bool) -> dict[str, Any]:
+    run_dir = store.run_dir
     store.prepare()
     previous = store.read_manifest() if resume else {}
     record, study = open_studies(job, run_dir, storage, resume)

@@ -7,18 +7,22 @@ what the run is (rows, chunks, seconds, version, status) and is rewritten atomic
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["RunStore", "MANIFEST", "RESULTS", "chunk_path", "write_chunk"]
+__all__ = ["RunStore", "MANIFEST", "RESULTS", "LOCK", "chunk_path", "write_chunk"]
 
 MANIFEST = "manifest.json"
+LOCK = "run.lock"
 RESULTS = "results"
 _CHUNK = re.compile(r"^chunk-(\d{6})\.parquet$")
 
@@ -36,6 +40,23 @@ class RunStore:
         self.results_dir.mkdir(parents=True, exist_ok=True)
         for tmp in self.results_dir.glob("*.tmp"):
             tmp.unlink()
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold ``<run>/run.lock`` for the block: a second writer of this folder (two resumes
+        at once) gets a ValueError. flock is released by the kernel when the holder dies,
+        kill -9 included, so a stale lock never blocks a resume."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.run_dir / LOCK, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ValueError(f"{self.run_dir}: another dse process is writing this run "
+                                 f"folder ({LOCK} is held); wait for it to finish") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def chunk_path(self, chunk: int) -> Path:
         return chunk_path(self.results_dir, chunk)

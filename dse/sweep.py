@@ -70,6 +70,15 @@ def run_sweep(job: SweepJob, run_dir: str | Path, *, address: str | None = None,
         SystemExit(130): on Ctrl-C, after recording the run as interrupted.
     """
     store = RunStore(run_dir, results_dir)
+    with store.lock():
+        return _run_sweep(job, store, address, num_cpus, results_dir, resume, max_in_flight,
+                          show_progress)
+
+
+def _run_sweep(job: SweepJob, store: RunStore, address: str | None, num_cpus: int | None,
+               results_dir: str | None, resume: bool, max_in_flight: int | None,
+               show_progress: bool) -> dict[str, Any]:
+    run_dir = store.run_dir
     previous = store.read_manifest() if resume else {}
     if resume and previous.get("job") != _describe(job):
         raise ValueError(f"{run_dir}: the manifest describes another job; cannot resume")

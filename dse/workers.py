@@ -9,6 +9,8 @@ pass-large-arg-by-value, limit-pending-tasks). A worker that dies is retried by 
 from __future__ import annotations
 
 import os
+import socket
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,7 +24,8 @@ from dse.rows import evaluate_rows
 from dse.store import chunk_path, write_chunk
 from hwspace.space import Space
 
-__all__ = ["SweepJob", "ray_session", "run_chunks", "chunk_candidates", "RayEvaluator"]
+__all__ = ["SweepJob", "ray_session", "check_port", "CONNECT_TIMEOUT_S", "run_chunks",
+           "chunk_candidates", "RayEvaluator"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,50 @@ class RayEvaluator:
         return pa.concat_tables(ray.get(refs), promote_options="permissive")
 
 
+# Ray retries an unreachable GCS for minutes (127.0.0.1:1, a port that is not Ray's); a wrong
+# ray.address fails within this many seconds instead.
+CONNECT_TIMEOUT_S = 20
+
+
+def _unreachable(address: str, why: object) -> ValueError:
+    return ValueError(f"ray.address={address}: the Ray cluster is unreachable ({why}); start "
+                      "it with `ray start --head` or fix the address (docs/cluster.md)")
+
+
+def check_port(address: str) -> None:
+    """For HOST:PORT, a TCP connection first: a refused port or an unknown host fails now."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"ray.address={address}: give auto or HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise _unreachable(address, err.strerror or err) from None
+
+
+def _join(address: str, env: dict) -> None:
+    """ray.init(address) that fails within CONNECT_TIMEOUT_S with one clear ValueError. Ray
+    blocks in native code, out of reach of signals; it runs in a daemon thread the process
+    can leave behind."""
+    if address != "auto":
+        check_port(address)
+    failure: list[BaseException] = []
+
+    def connect() -> None:
+        try:
+            ray.init(address=address, runtime_env=env, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            failure.append(err)
+
+    thread = threading.Thread(target=connect, daemon=True, name="ray-connect")
+    thread.start()
+    thread.join(CONNECT_TIMEOUT_S)
+    if thread.is_alive():
+        raise _unreachable(address, f"no answer in {CONNECT_TIMEOUT_S} s")
+    if failure:
+        raise _unreachable(address, str(failure[0]).splitlines()[0])
+
+
 @contextmanager
 def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[str]:
     """Join the cluster at ``address`` ("auto" or HOST:PORT), or start a local instance that
@@ -91,7 +138,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         return
     env = {"env_vars": {"PYTHONWARNINGS": "ignore"}}
     if address:
-        ray.init(address=address, runtime_env=env, log_to_driver=False)
+        _join(address, env)
         where = f"ray cluster at {address}"
     else:
         # "local": a new instance even where `ray start` left a cluster running on this host.

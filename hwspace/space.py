@@ -160,8 +160,9 @@ def _check_value(name: str, value: Any) -> Any:
 def _parse_param(name: str, spec: Any) -> Param:
     known = set(_CATEGORICAL) | set(FIELD_RANGES) | set(SYSTEM_PARAMS)
     if name not in known:
-        raise ValueError(f"space: unknown parameter {name!r}; parameters are the chip spec's "
-                         f"fields (DESIGN.md section 3) and chips")
+        raise ValueError(f"space: unknown parameter {name!r}; allowed (the chip spec's "
+                         f"fields, DESIGN.md section 3, and chips): "
+                         f"{', '.join(sorted(Param(k).path for k in known))}")
     dotted = Param(name).path
     if isinstance(spec, Mapping) and "choices" in spec:
         choices = list(spec["choices"])

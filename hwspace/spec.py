@@ -146,13 +146,14 @@ def nest_config(flat: Mapping[str, object]) -> dict[str, object]:
 
 
 def _check_dtype_keys(speedups: Mapping) -> None:
+    # fp16 math runs in the bf16 class (the same 16-bit datapath): accepted, at speedup 1.
     for key, value in speedups.items():
-        if key not in COMPUTE_CLASSES:
-            raise ValueError(
-                f"dtype_speedup: unknown dtype {key!r}; allowed: {', '.join(COMPUTE_CLASSES)}"
-            )
-        if key == "bf16" and float(value) != 1.0:
-            raise ValueError(f"dtype_speedup.bf16 is the reference and must be 1, got {value}")
+        if key not in (*COMPUTE_CLASSES, "fp16"):
+            raise ValueError(f"dtype_speedup: unknown dtype {key!r}; allowed: "
+                             f"{', '.join(COMPUTE_CLASSES)} (fp16 counts as bf16)")
+        if key in ("bf16", "fp16") and float(value) != 1.0:
+            raise ValueError(f"dtype_speedup.{key} is the bf16 reference class and must be 1, "
+                             f"got {value}")
 
 
 def from_configs(chips: Iterable[ChipConfig | Mapping]) -> ChipArrays:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Union
 from collections.abc import Mapping
@@ -53,7 +54,8 @@ def family_of(cfg: TransformerConfig | CNNConfig) -> str:
 
 
 def _check_int(name: str, value, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and value == int(value)):
         raise ValueError(
             f"scenario.{name} must be a whole number in [{low}, {high}], got {value!r}"
         )
