@@ -21,27 +21,29 @@ SYSTEM_KEYS = ("chips", "tpot_slo_s", "ttft_slo_s", "max_num_seqs")
 _INTS = ("max_batch", "batch", "tp", "pp", "dp")
 
 
+def _whole(key: str, value: Any, high: int) -> int:
+    """``value`` as a whole number in [1, high]; ValueError naming ``key`` otherwise."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and value == int(value) and 1 <= value <= high):
+        raise ValueError(f"{key} must be a whole number in [1, {high:,}], got {value!r}")
+    return int(value)
+
+
 def _prepare(chip: Any, workload: Any, scenario: dict):
     cfg_chip = load_chip(chip)
     cfg_work = load_workload(workload)
     system = {k: scenario.pop(k) for k in SYSTEM_KEYS if k in scenario}
-    chips = system.get("chips", 1)
-    number = isinstance(chips, (int, float)) and not isinstance(chips, bool)
-    if not (number and math.isfinite(chips) and chips == int(chips) and 1 <= chips <= MAX_CHIPS):
-        raise ValueError(f"chips must be a whole number in [1, {MAX_CHIPS:,}], got {chips!r}")
+    chips = _whole("chips", system.get("chips", 1), MAX_CHIPS)
     for key in ("tpot_slo_s", "ttft_slo_s"):
         value = system.get(key)
         if value is not None and not (isinstance(value, (int, float)) and 0 < value < math.inf):
             raise ValueError(f"{key} must be a number of seconds > 0, got {value!r}")
     sc = make_scenario(family_of(cfg_work), scenario)
     seqs = system.get("max_num_seqs", model.MAX_NUM_SEQS)
-    if seqs is not None and (isinstance(seqs, bool) or not isinstance(seqs, (int, float))
-                             or seqs != int(seqs) or not 1 <= seqs <= 10_000_000):
-        raise ValueError(f"max_num_seqs must be a whole number in [1, 10000000] or null, "
-                         f"got {seqs!r}")
-    sys = model.System(chips=int(chips), tpot_slo_s=system.get("tpot_slo_s"),
+    sys = model.System(chips=chips, tpot_slo_s=system.get("tpot_slo_s"),
                        ttft_slo_s=system.get("ttft_slo_s"),
-                       max_num_seqs=None if seqs is None else int(seqs))
+                       max_num_seqs=None if seqs is None else _whole("max_num_seqs", seqs,
+                                                                     10_000_000))
     return from_configs([cfg_chip]), build_plan(cfg_work, sc), sc, sys
 
 

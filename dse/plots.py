@@ -28,9 +28,10 @@ def save(fig, path: str | Path) -> Path:
 def predicted_vs_measured(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
     """Log-log scatter of predicted vs measured, one panel per metric, with the 1:1 line and
     a +-25 % band; markers by regime."""
-    metrics = [m for m in ("throughput_per_s", "ttft_s") if (frame["metric"] == m).any()]
+    metrics = [m for m in ("throughput_per_s", "ttft_s", "latency_s")
+               if (frame["metric"] == m).any()]
     labels = {"throughput_per_s": "throughput (tokens/s or samples/s, whole system)",
-              "ttft_s": "time to first token (s)"}
+              "ttft_s": "time to first token (s)", "latency_s": "batch-1 latency (s)"}
     fig, axes = plt.subplots(1, len(metrics), figsize=(6.5 * len(metrics), 6), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         part = frame[(frame["metric"] == metric) & np.isfinite(frame["predicted"])]

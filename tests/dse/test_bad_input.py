@@ -38,6 +38,11 @@ API = [  # (chip, workload, scenario, the field the message names)
     ("h100", "llama3-8b", dict(tpot_slo_s=INF), "tpot_slo_s"),
     ("h100", "llama3-8b", dict(ttft_slo_s=0), "ttft_slo_s"),
     ("h100", "llama2-7b", dict(prompt_len=5000), "max_context"),
+    ({**GOOD, "links": dict(kind="infiniband", count=4)}, "llama3-8b", {}, "links.kind"),
+    ({**GOOD, "execution": "systolic"}, "llama3-8b", {}, "execution"),
+    ("h100", "llama3-8b", dict(batching="dynamic"), "scenario.batching"),
+    ("h100", "llama3-8b", dict(max_num_seqs=0), "max_num_seqs"),
+    ("h100", "llama3-8b", dict(max_num_seqs=2.5), "max_num_seqs"),
 ]
 
 
@@ -65,7 +70,7 @@ def test_the_largest_system_is_evaluated_quickly():
 
 
 CLI = [  # (argv, the text the message must contain)
-    (["predict", "chip=h999"], "chip=h999: no such chip preset; available: a100"),
+    (["predict", "chip=h999"], "chip=h999: no such chip preset; available: a10, a100"),
     (["predict", "workload=llama9"], "workload=llama9: no such workload preset"),
     (["explain", "chip=nope"], "chip=nope"),
     (["predict", "scenario.batch=0"], "scenario.batch"),
@@ -77,6 +82,10 @@ CLI = [  # (argv, the text the message must contain)
     (["predict", "scenario.phase=train"], "scenario.phase"),
     (["predict", "scenario.weights=int3"], "scenario.weights"),
     (["predict", "scenario.sparsity=1:8"], "scenario.sparsity"),
+    (["predict", "scenario.batching=dynamic"], "scenario.batching"),
+    (["predict", "system.max_num_seqs=-1"], "max_num_seqs"),
+    (["predict", "chip.execution=systolic"], "execution"),
+    (["predict", "chip.links.kind=infiniband"], "links.kind"),
     (["predict", "scenario.prompt_len=0"], "scenario.prompt_len"),
     (["predict", "scenario.bogus=1"], "scenario has no setting 'bogus'; allowed: phase"),
     (["predict", "system.chips=0"], "chips"),
