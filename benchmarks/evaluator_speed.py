@@ -19,7 +19,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from dse.model import System, evaluate  # noqa: E402
+from dse.evaluator.model import System, evaluate  # noqa: E402
 from dse.presets import load_workload  # noqa: E402
 from hwspace.spec import from_columns  # noqa: E402
 from workloads.scenario import build_plan, family_of, make_scenario  # noqa: E402

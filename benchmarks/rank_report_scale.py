@@ -19,8 +19,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from dse.cli.schema import register
 from dse.presets import CONF_DIR
-from dse.schema import register
 
 
 def _make_run(run: Path, candidates: int) -> float:

@@ -18,12 +18,12 @@ import time
 import numpy as np
 from omegaconf import OmegaConf
 
-from dse.niche import candidate_scores, parse_niche, score_columns
+from dse.pipeline.niche import candidate_scores, parse_niche, score_columns
+from dse.pipeline.pareto import hypervolume_2d, minimised
+from dse.pipeline.rows import evaluate_rows
+from dse.pipeline.search import LocalEvaluator, make_search_job, run_search
+from dse.pipeline.sweep import read_rows
 from dse.presets import CONF_DIR
-from dse.pareto import hypervolume_2d, minimised
-from dse.rows import evaluate_rows
-from dse.search import LocalEvaluator, make_search_job, run_search
-from dse.sweep import read_rows
 from hwspace.space import parse_space
 
 BUDGETS = (0.01, 0.02, 0.05)

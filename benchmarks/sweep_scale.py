@@ -19,8 +19,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from dse.pipeline.sweep import make_job, run_sweep
 from dse.presets import CONF_DIR
-from dse.sweep import make_job, run_sweep
 
 NICHES = ("local_llm", "hyperscale", "edge_vision")
 

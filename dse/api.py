@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from dse import model
-from dse.efficiency import DEFAULT, Efficiency
-from dse.parallel import MAX_CHIPS
+from dse.evaluator import model
+from dse.evaluator.efficiency import DEFAULT, Efficiency
+from dse.evaluator.parallel import MAX_CHIPS
 from dse.presets import load_chip, load_workload
 from hwspace.spec import from_configs
 from workloads.ops import KIND_NAMES
@@ -64,7 +64,7 @@ def predict(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
     Args:
         chip: a preset name (``"h100"``), a dict of DESIGN.md section 3, or a YAML path.
         workload: a preset name (``"llama2-70b"``), a dict, or a YAML path.
-        efficiency: global efficiency factors (defaults: dse.efficiency.DEFAULT).
+        efficiency: global efficiency factors (defaults: dse.evaluator.efficiency.DEFAULT).
         **scenario: phase, batch (int or "max"), prompt_len, gen_len, context_len, weights,
             activations, kv_cache, sparsity, chips, tpot_slo_s, ttft_slo_s.
 

@@ -7,10 +7,10 @@ OmegaConf, so the Python API and the CLI read the same files the same way.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping
 
 import yaml
 from omegaconf import OmegaConf

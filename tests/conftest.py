@@ -3,8 +3,8 @@
 import pytest
 from hydra import compose, initialize_config_dir
 
+from dse.cli.schema import register
 from dse.presets import CONF_DIR
-from dse.schema import register
 
 register()
 

@@ -3,7 +3,7 @@
 import pytest
 from omegaconf import OmegaConf
 
-from dse.niche import parse_niche
+from dse.pipeline.niche import parse_niche
 from dse.presets import preset_names
 from hwspace.space import parse_space
 

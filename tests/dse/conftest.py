@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from dse.search import LocalEvaluator, make_search_job, run_search
-from dse.store import RunStore
-from dse.sweep import make_job
-from dse.niche import parse_niche
-from dse.rows import evaluate_rows
-from dse.workers import chunk_candidates
+from dse.pipeline.niche import parse_niche
+from dse.pipeline.rows import evaluate_rows
+from dse.pipeline.search import LocalEvaluator, make_search_job, run_search
+from dse.pipeline.store import RunStore
+from dse.pipeline.sweep import make_job
+from dse.pipeline.workers import chunk_candidates
 from hwspace.space import parse_space
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from dse.api import _prepare, predict
-from dse.model import explain as model_explain
+from dse.evaluator.model import explain as model_explain
 from dse.presets import load_chip, load_workload
 from hwspace.derived import derive
 from hwspace.spec import from_configs

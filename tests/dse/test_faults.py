@@ -16,8 +16,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from dse.store import LOCK
-from dse.sweep import read_rows
+from dse.pipeline.store import LOCK
+from dse.pipeline.sweep import read_rows
 
 pytestmark = pytest.mark.slow
 

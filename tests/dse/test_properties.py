@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dse import model
 from dse.api import _prepare, predict
+from dse.evaluator import model
 from hwspace.tables import MEMORY_TYPES, NODE_NAMES
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dse.query import resolve_runs, run_query
-from dse.ranking import load_niche, rank
-from dse.sweep import read_rows
+from dse.analysis.query import resolve_runs, run_query
+from dse.analysis.ranking import load_niche, rank
+from dse.pipeline.sweep import read_rows
 
 
 def _cli(*args, cwd=None):

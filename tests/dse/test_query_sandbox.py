@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from dse.analysis.query import connect, resolve_runs, run_query
 from dse.cli import main
-from dse.query import connect, resolve_runs, run_query
 
 HOSTILE = [
     "SELECT * FROM read_csv('/etc/passwd')",

@@ -14,12 +14,12 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from dse.niche import candidate_scores, parse_niche, score_columns
+from dse.cli.schema import register
+from dse.pipeline.niche import candidate_scores, parse_niche, score_columns
+from dse.pipeline.pareto import minimised
+from dse.pipeline.search import LocalEvaluator, make_search_job, open_studies, run_search
+from dse.pipeline.sweep import read_rows
 from dse.presets import CONF_DIR
-from dse.pareto import minimised
-from dse.schema import register
-from dse.search import LocalEvaluator, make_search_job, open_studies, run_search
-from dse.sweep import read_rows
 from hwspace.space import parse_space
 
 register()

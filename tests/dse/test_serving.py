@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 
 from dse.api import _prepare, explain, predict
-from dse.execution import KV_BLOCK_TOKENS, need
-from dse.model import chip_view, evaluate
-from dse.efficiency import DEFAULT
+from dse.evaluator.efficiency import DEFAULT
+from dse.evaluator.execution import KV_BLOCK_TOKENS, need
+from dse.evaluator.model import chip_view, evaluate
 from hwspace.derived import derive
 
 _FP8 = dict(weights="fp8", activations="fp8", kv_cache="fp8")

@@ -20,10 +20,10 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from dse.api import predict
-from dse.model import OUTPUTS
+from dse.cli.schema import register
+from dse.evaluator.model import OUTPUTS
+from dse.pipeline.sweep import make_job, read_rows, run_sweep
 from dse.presets import CONF_DIR
-from dse.schema import register
-from dse.sweep import make_job, read_rows, run_sweep
 from hwspace.spec import nest_config
 
 register()

@@ -10,9 +10,9 @@ import sys
 import pandas as pd
 import pytest
 
-from dse.calibration import BOUNDS, fit, leave_one_out
-from dse.efficiency import DEFAULT
-from dse.validate import DATA, load_cases, summary, validate
+from dse.analysis.calibration import BOUNDS, fit, leave_one_out
+from dse.analysis.validate import DATA, load_cases, summary, validate
+from dse.evaluator.efficiency import DEFAULT
 
 
 def test_public_rows_all_map_or_say_why():
@@ -66,7 +66,7 @@ def test_calibration_fit_is_deterministic_and_inside_its_bounds():
 
 
 def test_defaults_are_the_fit_of_the_public_rows():
-    # dse/efficiency.py must hold what `dse calibrate` fits today (rounded to 3 digits).
+    # dse/evaluator/efficiency.py must hold what `dse calibrate` fits today (rounded to 3 digits).
     fitted = fit(load_cases()[0])
     for name in BOUNDS:
         assert getattr(DEFAULT, name) == pytest.approx(getattr(fitted, name), rel=0.02), name

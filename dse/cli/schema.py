@@ -17,7 +17,7 @@ __all__ = ["register", "NicheConfig"]
 
 @dataclass
 class NicheConfig:
-    """Schema of conf/niche; validated by dse.niche.parse_niche."""
+    """Schema of conf/niche; validated by dse.pipeline.niche.parse_niche."""
 
     name: str = MISSING
     description: str = ""

@@ -11,17 +11,17 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import ray
 
-from dse.niche import Niche
-from dse.rows import evaluate_rows
-from dse.store import chunk_path, write_chunk
+from dse.pipeline.niche import Niche
+from dse.pipeline.rows import evaluate_rows
+from dse.pipeline.store import chunk_path, write_chunk
 from hwspace.space import Space
 
 __all__ = ["SweepJob", "ray_session", "check_port", "CONNECT_TIMEOUT_S", "run_chunks",

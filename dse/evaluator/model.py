@@ -2,8 +2,8 @@
 
 Pure and vectorised: no I/O, no Ray. One chip is a batch of one. For every tensor x pipeline
 x data split of the system's chips, capacity decides the batch and the regime (weights
-resident in SRAM or streamed), the roofline (dse.roofline) times each pass, power is capped
-at TDP, and the best feasible split wins (DESIGN.md section 4).
+resident in SRAM or streamed), the roofline (dse.evaluator.roofline) times each pass, power
+is capped at TDP, and the best feasible split wins (DESIGN.md section 4).
 """
 
 from __future__ import annotations
@@ -12,11 +12,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dse.efficiency import DEFAULT, Efficiency
-from dse.parallel import splits
-from dse.execution import (Need, Run, batch_within_slo, capacity_batch, need,
-                           resident_batch, run)
-from dse.roofline import BOUNDS, ChipView
+from dse.evaluator.efficiency import DEFAULT, Efficiency
+from dse.evaluator.execution import (
+    Need,
+    Run,
+    batch_within_slo,
+    capacity_batch,
+    need,
+    resident_batch,
+    run,
+)
+from dse.evaluator.parallel import splits
+from dse.evaluator.roofline import BOUNDS, ChipView
 from hwspace.compute import COMPUTE_CLASSES
 from hwspace.derived import ChipDerived, derive
 from hwspace.spec import ChipArrays

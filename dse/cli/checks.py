@@ -50,7 +50,7 @@ def check_command(verb: str, config_name: str, overrides: list[str]) -> None:
     address = next((_text(o) for o in parsed
                     if o.key_or_group == "ray.address"), "null")
     if address not in ("null", "", "auto"):
-        from dse.workers import check_port  # imports Ray: only when an address is given
+        from dse.pipeline.workers import check_port  # imports Ray: only when an address is given
 
         check_port(address)  # a refused port fails before Hydra makes a run folder
 

@@ -8,14 +8,14 @@ Constraint values follow Optuna's convention: <= 0 is feasible.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from dse.model import OUTPUTS, System
+from dse.evaluator.model import OUTPUTS, System
 from dse.presets import load_workload
 from workloads.ops import Plan
 from workloads.scenario import Scenario, build_plan, family_of, make_scenario

@@ -4,21 +4,23 @@ the real chips (conf/chip presets) evaluated on the same scenarios placed in the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from dse.model import OUTPUTS
-from dse.niche import Niche, candidate_scores, parse_niche, score_columns
+from dse.analysis.query import connect
+from dse.evaluator.model import OUTPUTS
+from dse.pipeline.niche import Niche, candidate_scores, parse_niche
+from dse.pipeline.pareto import minimised, pareto_mask
+from dse.pipeline.rows import evaluate_rows
+from dse.pipeline.sweep import SweepJob
 from dse.presets import load_chip, preset_names
-from dse.query import connect
-from dse.pareto import minimised, pareto_mask
-from dse.rows import evaluate_rows
 from hwspace.spec import flatten_config
 
 __all__ = ["LOWER_IS_BETTER", "load_niche", "rank", "reference_chips", "direction_of",
-           "preset_scores", "run_params", "candidate_sql"]
+           "preset_scores", "run_params", "candidate_sql", "sweep_top"]
 
 # Outputs where less is better; every other numeric output ranks high-first.
 LOWER_IS_BETTER = {"ttft_s", "tpot_s", "latency_s", "power_w", "system_power_w",
@@ -149,3 +151,17 @@ def reference_chips(niche: Niche, by: str, chips_per_system: list[int],
         recs.append(dict(chip=name, chips=int(best["chips"]), value=best[by],
                          rank=int(better.sum()) + 1, violation=""))
     return pd.DataFrame(recs).sort_values("rank", na_position="last")
+
+
+def sweep_top(job: SweepJob, results_dir: str | Path, n: int) -> dict[str, Any]:
+    """Per niche: the ``n`` best feasible candidates by its first objective (Pareto front
+    marked) and how many candidates were feasible."""
+    run = [Path(results_dir).parent]
+    varying = [p.name for p in job.space.params if p.is_range or len(p.choices) > 1]
+    out = {}
+    for niche in job.niches:
+        ranked = rank(run, niche, niche.objectives[0][0], top=0)
+        shown = ["rank", *[c for c, _ in niche.objectives], "pareto", "bound", *varying]
+        out[niche.name] = dict(top=ranked[shown].head(n), feasible=len(ranked),
+                               candidates=job.total)
+    return out

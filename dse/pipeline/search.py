@@ -20,22 +20,25 @@ import numpy as np
 import optuna
 import pandas as pd
 import pyarrow as pa
-from optuna.distributions import (BaseDistribution, CategoricalDistribution,
-                                  FloatDistribution, IntDistribution)
+import pyarrow.parquet as pq
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
-
-from dse import __version__
-import pyarrow.parquet as pq
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from dse.niche import Niche, candidate_scores, score_columns
-from dse.pareto import hypervolume_2d, minimised, pareto_mask, reference_point
-from dse.rows import evaluate_rows
-from dse.store import MANIFEST, RunStore, chunk_path, write_chunk
+from dse import __version__
+from dse.pipeline.niche import Niche, candidate_scores, score_columns
+from dse.pipeline.pareto import hypervolume_2d, minimised, pareto_mask, reference_point
+from dse.pipeline.rows import evaluate_rows
+from dse.pipeline.store import MANIFEST, RunStore, chunk_path, write_chunk
 from hwspace.derived import headline
 from hwspace.space import Space
 from hwspace.spec import python_value

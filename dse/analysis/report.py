@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dse.analysis.plots import plt, save
+from dse.analysis.query import connect, run_query
+from dse.analysis.ranking import candidate_sql, load_niche, preset_scores, run_params
 from dse.api import explain
-from dse.niche import Niche
-from dse.plots import plt, save
-from dse.query import connect, run_query
-from dse.pareto import minimised, pareto_mask
-from dse.ranking import candidate_sql, load_niche, preset_scores, run_params
+from dse.pipeline.niche import Niche
+from dse.pipeline.pareto import minimised, pareto_mask
 from hwspace.derived import derive, headline
 from hwspace.spec import from_columns, nest_config
 

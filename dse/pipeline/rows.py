@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from dse.model import LABELS, OUTPUTS, evaluate
-from dse.niche import Niche, NicheScenario, row_constraints
+from dse.evaluator.model import LABELS, OUTPUTS, evaluate
+from dse.pipeline.niche import Niche, NicheScenario, row_constraints
 from hwspace.spec import from_columns
 
 __all__ = ["evaluate_rows", "KEY_COLUMNS"]

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 from hydra.experimental.callback import Callback
 
-from dse.report_text import print_rows
+from dse.analysis.report_text import print_rows
 
 __all__ = ["QUANTITIES", "front_ranges", "print_front_summary", "print_comparison",
            "CompareFronts"]

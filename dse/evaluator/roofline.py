@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from dse.efficiency import Efficiency
+from dse.evaluator.efficiency import Efficiency
 from hwspace.tables import LINK_PJ_PER_BIT
 from workloads.ops import ATTENTION, MATMUL, REDUCTION, Pass
 

@@ -20,19 +20,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from omegaconf import OmegaConf
 
 from dse.api import _prepare
-from dse.efficiency import DEFAULT, Efficiency
-from dse.model import MAX_NUM_SEQS, evaluate
+from dse.evaluator.efficiency import DEFAULT, Efficiency
+from dse.evaluator.model import MAX_NUM_SEQS, evaluate
 from dse.presets import CONF_DIR, load_chip, preset_names
 from hwspace.spec import from_configs
 
 __all__ = ["Case", "Unmapped", "DATA", "load_cases", "predict_cases", "validate", "summary",
            "REGIMES", "with_unmapped", "regime_table", "vendor_of"]
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "measured_public.csv"
+DATA = Path(__file__).resolve().parents[2] / "data" / "measured_public.csv"
 REGIMES = ("batch-1 decode", "batched decode", "prefill", "CNN/encoder")
 
 # CSV labels the presets' own ``name`` does not match: variants a row does not state map to

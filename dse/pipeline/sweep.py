@@ -8,23 +8,29 @@ an interrupted run resumes without gaps or duplicates (``dse sweep resume=<run f
 from __future__ import annotations
 
 import time
-from datetime import datetime, UTC
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from dse import __version__
-from dse.niche import Niche, parse_niche
-from dse.store import RunStore
-from dse.workers import SweepJob, ray_session, run_chunks
+from dse.pipeline.niche import Niche, parse_niche
+from dse.pipeline.store import RunStore
+from dse.pipeline.workers import SweepJob, ray_session, run_chunks
 from hwspace.space import Space, parse_space
 
-__all__ = ["make_job", "run_sweep", "read_rows", "top_table"]
+__all__ = ["make_job", "run_sweep", "read_rows"]
 
 _MODES = ("grid", "random")
 
@@ -134,19 +140,3 @@ def read_rows(results_dir: str | Path, columns: list[str] | None = None) -> pa.T
         raise ValueError(f"{results_dir}: no results")
     return pa.concat_tables([pq.read_table(f, columns=columns) for f in files],
                             promote_options="permissive")
-
-
-def top_table(job: SweepJob, results_dir: str | Path, n: int) -> dict[str, Any]:
-    """Per niche: the ``n`` best feasible candidates by its first objective (Pareto front
-    marked) and how many candidates were feasible."""
-    from dse.ranking import rank
-
-    run = [Path(results_dir).parent]
-    varying = [p.name for p in job.space.params if p.is_range or len(p.choices) > 1]
-    out = {}
-    for niche in job.niches:
-        ranked = rank(run, niche, niche.objectives[0][0], top=0)
-        shown = ["rank", *[c for c, _ in niche.objectives], "pareto", "bound", *varying]
-        out[niche.name] = dict(top=ranked[shown].head(n), feasible=len(ranked),
-                               candidates=job.total)
-    return out

@@ -1,6 +1,6 @@
 """The model's global efficiency factors: one place, never per chip (DESIGN.md section 4).
 
-The defaults are fitted on data/measured_public.csv by ``dse calibrate`` (dse/calibration.py:
+The defaults are fitted on data/measured_public.csv by ``dse calibrate`` (dse/analysis/calibration.py:
 coordinate descent from published anchors, inside bounds anchored on published fractions of
 peak, loss = mean log error capped at 25 %), rounded to three digits. Refit when the model or
 the data change; tests/dse/test_validate.py checks the defaults still are the fit.
@@ -26,7 +26,7 @@ class Efficiency:
     memory: float = 0.770
     # Fixed cost of every operator instance on a chip that launches kernels: launch,
     # synchronisation, framework. A CUDA graph replays a kernel node in ~1-2 us; an eager
-    # launch through a framework costs ~5-10 us (sources in dse/calibration.py BOUNDS).
+    # launch through a framework costs ~5-10 us (sources in dse/analysis/calibration.py BOUNDS).
     # Dataflow chips (hwspace.tables.EXECUTION_MODELS) pay none.
     op_overhead_s: float = 8.47e-6
     # Extra latency of a reduction barrier (softmax, norms).

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dse.efficiency import Efficiency
-from dse.roofline import BOUNDS, ChipView, PassCost, pass_cost
+from dse.evaluator.efficiency import Efficiency
+from dse.evaluator.roofline import BOUNDS, ChipView, PassCost, pass_cost
 from workloads.ops import Pass, Plan
 
 __all__ = ["Need", "need", "capacity_batch", "resident_batch", "Run", "run",

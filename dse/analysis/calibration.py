@@ -14,8 +14,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from dse.efficiency import DEFAULT, Efficiency
-from dse.validate import Case, predict_cases
+from dse.analysis.validate import Case, predict_cases
+from dse.evaluator.efficiency import DEFAULT, Efficiency
 
 __all__ = ["BOUNDS", "NEUTRAL", "CV_KEYS", "loss", "fit", "leave_one_out", "leave_one_chip_out"]
 

@@ -1,0 +1,5 @@
+"""`python -m dse.cli <verb> ...`."""
+
+from dse.cli import main
+
+main()

@@ -1,0 +1,65 @@
+"""What every verb shares: one-line failures, a guard around each verb, plain configs, run
+folders (new or resumed)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from dse.cli.checks import one_line
+
+__all__ = ["fail", "guarded", "plain", "json_safe", "run_folder"]
+
+
+def fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def guarded(task: Callable[[DictConfig], None]) -> Callable[[DictConfig], None]:
+    """``task`` with bad input (a ValueError, a file it cannot read or write, a config key
+    that is not there) turned into one line and exit 2 instead of Hydra's traceback."""
+
+    def run(cfg: DictConfig) -> None:
+        try:
+            task(cfg)
+        except ValueError as err:
+            fail(str(err).splitlines()[0])
+        except OSError as err:
+            fail(f"{err.filename or ''}: {err.strerror or err}".lstrip(": "))
+        except OmegaConfBaseException as err:
+            fail(one_line(err))
+
+    return run
+
+
+def plain(node) -> dict:
+    return OmegaConf.to_container(node, resolve=True)
+
+
+def json_safe(out: dict) -> dict:
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in out.items()}
+
+
+def run_folder(cfg: DictConfig, verb: str) -> tuple[Path, DictConfig]:
+    """(run folder, the config the run is made of): a new Hydra run folder and this config,
+    or, with resume=<folder>, that folder and the config it saved."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not cfg.resume:
+        return Path(HydraConfig.get().runtime.output_dir), cfg
+    run_dir = Path(cfg.resume)
+    saved = run_dir / ".hydra" / "config.yaml"
+    if not saved.exists():
+        fail(f"resume={cfg.resume}: not a {verb} run folder (no .hydra/config.yaml)")
+    base = OmegaConf.load(saved)
+    if verb not in base:
+        kind = next((k for k in ("sweep", "search") if k in base), None)
+        fail(f"resume={cfg.resume}: not a {verb} run folder"
+              + (f" (a {kind} run: dse {kind} resume=...)" if kind else ""))
+    return run_dir, base

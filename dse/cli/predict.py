@@ -1,0 +1,74 @@
+"""dse predict / dse explain: one chip on one workload scenario, optionally per operator."""
+
+from __future__ import annotations
+
+import json
+
+from omegaconf import DictConfig, OmegaConf
+
+from dse.cli.common import fail, json_safe, plain
+
+
+def _run_candidate(cfg: DictConfig) -> tuple[dict, object, dict]:
+    """(chip, workload, scenario) of candidate ``cfg.candidate`` of run ``cfg.run``, on the
+    run's niche scenario ``cfg.scenario_name`` (default: the niche's first)."""
+    import dataclasses
+
+    from dse.analysis.query import resolve_runs, run_query
+    from dse.analysis.ranking import load_niche
+    from hwspace.spec import nest_config
+
+    run = resolve_runs(cfg.run)[0]
+    name = OmegaConf.load(run / ".hydra" / "config.yaml").niche.name
+    niche = load_niche(run, name)
+    found = run_query(f"SELECT * FROM rows WHERE candidate_id = {int(cfg.candidate)} LIMIT 1",
+                      [run])
+    if found.empty:
+        raise ValueError(f"run {run} has no candidate {cfg.candidate}")
+    row = found.iloc[0]
+    columns = list(found.columns)
+    params = {c: row[c] for c in columns[columns.index("phase") + 1:columns.index("fits")]}
+    chips = int(params.pop("chips", 1))
+    wanted = cfg.scenario_name or niche.scenarios[0].name
+    ns = next((n for n in niche.scenarios if n.name == wanted), None)
+    if ns is None:
+        raise ValueError(f"scenario_name={wanted!r}: the niche's scenarios are "
+                         f"{', '.join(n.name for n in niche.scenarios)}")
+    scenario = dict(dataclasses.asdict(ns.scenario), chips=chips, tpot_slo_s=ns.tpot_slo_s,
+                    ttft_slo_s=ns.ttft_slo_s)
+    chip = {**nest_config(params), "name": f"candidate {cfg.candidate} of {run.name}"}
+    return chip, ns.workload, {k: v for k, v in scenario.items() if v is not None}
+
+
+def run(cfg: DictConfig) -> None:
+    from dse import api
+    from dse.analysis.report_text import print_prediction, print_rows
+
+    chip = cfg.chip_file or plain(cfg.chip)  # a dict: load_chip names unknown fields
+    workload = OmegaConf.to_object(cfg.workload)
+    scenario = {k: v for k, v in plain(cfg.scenario).items() if v is not None}
+    scenario.update({k: v for k, v in plain(cfg.system).items()
+                     if v is not None or k == "max_num_seqs"})  # null: no scheduler cap
+    if cfg.candidate is not None:
+        try:
+            chip, workload, scenario = _run_candidate(cfg)
+        except ValueError as err:
+            fail(str(err))
+    try:
+        if cfg.explain:
+            out, rows = api.explain(chip, workload, **scenario)
+        else:
+            out, rows = api.predict(chip, workload, **scenario), None
+    except ValueError as err:
+        fail(str(err))
+    if cfg.output == "json":
+        doc = dict(out, operators=rows) if rows is not None else out
+        print(json.dumps(json_safe(doc), indent=2))
+        return
+    name = chip if isinstance(chip, str) else (chip["name"] if isinstance(chip, dict)
+                                                 else chip.name)
+    wname = workload if isinstance(workload, str) else workload.name
+    title = f"{name} | {wname} | " + ", ".join(f"{k}={v}" for k, v in scenario.items())
+    print_prediction(title, out)
+    if rows is not None:
+        print_rows("operators of the chosen split (per chip; time over all instances)", rows)

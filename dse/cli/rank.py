@@ -1,0 +1,42 @@
+"""dse rank: a niche's feasible candidates ranked, the front marked, real chips placed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from dse.cli.common import fail
+
+
+def run(cfg: DictConfig) -> None:
+    from dse.analysis.query import resolve_runs, run_query
+    from dse.analysis.ranking import load_niche, rank, reference_chips
+    from dse.analysis.report_text import print_rows
+
+    try:
+        runs = resolve_runs(cfg.run)
+        niches = run_query("SELECT DISTINCT niche, run FROM rows", runs)
+        chosen = cfg.niche.name if cfg.get("niche") else None
+        name = chosen or (niches["niche"].iat[0] if niches["niche"].nunique() == 1 else None)
+        if name is None:
+            raise ValueError(f"these runs hold niches {sorted(niches['niche'].unique())}; "
+                             "choose one with niche=")
+        mine = [Path(r) for r in niches.loc[niches["niche"] == name, "run"].unique()]
+        if not mine:
+            raise ValueError(f"no rows of niche {name!r} in {', '.join(map(str, runs))}")
+        niche = load_niche(mine[0], name)
+        by = cfg.by or niche.objectives[0][0]
+        ranked = rank(mine, niche, by, top=0)
+        sizes = run_query("SELECT DISTINCT chips FROM rows", mine)["chips"].astype(int).tolist()
+        refs = reference_chips(niche, by, sorted(sizes), ranked) if cfg.references else None
+    except ValueError as err:
+        fail(str(err))
+    shown = ranked.head(cfg.top).reset_index()
+    shown["candidate_id"] = shown["candidate_id"].str.rsplit(":", n=1).str[-1]
+    shown["pareto"] = shown["pareto"].map({True: "*", False: ""})
+    print_rows(f"{name}: top {len(shown)} of {len(ranked):,} feasible candidates by {by} "
+               f"(* = Pareto front)", shown.to_dict("records"))
+    if refs is not None:
+        print_rows(f"real chips on {name}'s scenarios, by {by}: the rank each would take",
+                   refs.to_dict("records"))

@@ -1,0 +1,23 @@
+"""dse report: PNG figures and one HTML page for a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from dse.cli.common import fail
+
+
+def run(cfg: DictConfig) -> None:
+    from dse.analysis.query import resolve_runs
+    from dse.analysis.report import write_report
+
+    try:
+        runs = resolve_runs(cfg.run)
+        out = Path(cfg.out) if cfg.out else (
+            runs[0] / "report" if len(runs) == 1 else runs[0].parent / "report")
+        page = write_report(runs, out, list(cfg.chips))
+    except ValueError as err:
+        fail(str(err))
+    print(f"-> {page} and its PNG files")

@@ -1,0 +1,47 @@
+"""dse search: Optuna Pareto search of a niche on Ray, then its front."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from dse.cli.common import fail, plain, run_folder
+
+
+def run(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from dse.analysis.search_summary import print_front_summary
+    from dse.pipeline.niche import parse_niche
+    from dse.pipeline.search import check_storage, make_search_job, run_search
+    from dse.pipeline.workers import RayEvaluator, ray_session
+    from hwspace.space import parse_space
+
+    run_dir, base = run_folder(cfg, "search")
+    if cfg.resume and any(o.startswith("search.trials=")
+                          for o in HydraConfig.get().overrides.task):
+        base.search.trials = cfg.search.trials  # resume may extend the study
+    s = base.search
+    try:
+        check_storage(s.storage)
+        niche = parse_niche(plain(base.niche))
+        job = make_search_job(parse_space(plain(base.space)), niche, s.trials, s.population,
+                              s.sampler, s.seed)
+        with ray_session(cfg.ray.address, cfg.ray.num_cpus):
+            manifest = run_search(job, run_dir, RayEvaluator([niche]), storage=s.storage,
+                                  resume=bool(cfg.resume))
+    except ValueError as err:
+        fail(str(err))
+    print(f"{manifest['trials']:,} trials ({manifest['rows']:,} rows), front of "
+          f"{manifest['front']}, {manifest['seconds']:.1f} s -> {run_dir}")
+    import pandas as pd
+
+    front = pd.read_parquet(run_dir / "pareto.parquet")
+    from dse.analysis.report_text import print_rows
+
+    if not front.empty:
+        free = [p.name for p in job.space.params if p.is_range or len(p.choices) > 1]
+        shown = ["trial", *[c for c, _ in niche.objectives], *free, "peak_tflops",
+                 "mem_bw_tb_s", "mem_capacity_gb", "bytes_per_flop"]
+        print_rows(f"{niche.name}: best of the Pareto front",
+                   front[shown].head(cfg.top).to_dict("records"))
+    print_front_summary(niche.name, front)
