@@ -36,7 +36,7 @@ __all__ = ["compiled", "BOUNDS", "N_BOUNDS", "REASONS", "chip_columns", "peak_fl
 compiled = numba.njit(cache=True, error_model="numpy", _nrt=False)
 # Small helpers called per operator or per pass: inlined into the caller at numba's IR level,
 # so no call and no array view survives in the hot loop.
-inlined = numba.njit(cache=True, error_model="numpy", inline="always")
+inlined = numba.njit(cache=True, error_model="numpy", _nrt=False, inline="always")
 
 BOUNDS = ("compute", "memory", "sram", "link", "overhead")
 N_BOUNDS = len(BOUNDS)
@@ -118,7 +118,8 @@ SPLIT_TP, SPLIT_PP, SPLIT_DP, SPLIT_TP_INDEX, N_SPLIT = range(5)
  R_TP, R_PP, R_DP,
  R_SPLIT,  # row of the split table
  R_PENDING,  # 1: cannot run (reason 1-4); the passes are timed only if this split wins
- R_SHARES) = range(19)  # then N_BOUNDS columns: time attributed to each bound
+ R_BOUND,  # the bound with the largest time share (index into BOUNDS), of the winner
+ R_SHARES) = range(20)  # then N_BOUNDS columns: time attributed to each bound
 N_REC = R_SHARES + N_BOUNDS
 
 

@@ -14,7 +14,7 @@ from dse.columns import (C_CAPACITY, C_SRAM_USABLE, C_STATIC_W, C_TDP_W, C_WEIGH
                          P_STOP, R_ENERGY, R_FLOP, R_LATENCY, R_MEM, R_SHARES, R_TPOT,
                          R_TTFT, ROLE_DECODE, ROLE_MIXED, ROLE_PREFILL, S_ACT_PEAK_BYTES,
                          S_GENERATE, S_HAS_MIXED, S_KV_SEQ_BYTES, S_N_KV_HEADS, S_PARAM_ELEMS,
-                         S_PREFILL_PASS, S_SLO, S_SLO_PASS, compiled)
+                         S_PREFILL_PASS, S_SLO, S_SLO_PASS, compiled, inlined)
 from dse.roofline import K_ENERGY, K_FLOP, K_MEM, K_SHARES, K_TIME, pass_cost
 
 __all__ = ["need", "capacity_batch", "resident_batch", "microbatches", "fits_sram",
@@ -23,7 +23,7 @@ __all__ = ["need", "capacity_batch", "resident_batch", "microbatches", "fits_sra
 _SEARCH_STEPS = 10  # regula falsi steps of the SLO batch search
 
 
-@compiled
+@inlined
 def need(chip, sc, tp, pp):
     """Capacity needs per chip, bytes: (weights split over tp x pp chips, KV cache of one
     sequence with its heads split over at most n_kv_heads chips, live activations per item
@@ -33,7 +33,7 @@ def need(chip, sc, tp, pp):
     return weights, kv_per_seq, sc[S_ACT_PEAK_BYTES] / tp
 
 
-@compiled
+@inlined
 def capacity_batch(chip, weights, kv_per_seq, act_per_item, pp):
     """Largest replica batch whose KV cache and activations fit beside the weights."""
     free = chip[C_CAPACITY] - weights
@@ -42,7 +42,7 @@ def capacity_batch(chip, weights, kv_per_seq, act_per_item, pp):
     return min(max(b if free >= 0 else 0.0, 0.0), MAX_BATCH)
 
 
-@compiled
+@inlined
 def resident_batch(chip, weights, act_per_item, pp):
     """Largest replica batch whose microbatch activations fit in SRAM beside the weights
     (0 where the weights alone do not fit): the batch of the weights-resident regime."""
@@ -51,14 +51,14 @@ def resident_batch(chip, weights, act_per_item, pp):
     return min(max(per_micro * pp if free > 0 else 0.0, 0.0), MAX_BATCH)
 
 
-@compiled
+@inlined
 def microbatches(b, pp):
     """(microbatches in flight, items per microbatch) of a replica batch on pp stages."""
     n_micro = min(pp, max(b, 1.0))
     return n_micro, b / n_micro
 
 
-@compiled
+@inlined
 def fits_sram(chip, weights, kv_per_seq, act_per_item, b, mb):
     """(weights and a microbatch's activations fit in SRAM, and so does the KV cache)."""
     sram = chip[C_SRAM_USABLE]
@@ -66,7 +66,7 @@ def fits_sram(chip, weights, kv_per_seq, act_per_item, b, mb):
             weights + b * kv_per_seq + mb * act_per_item <= sram)
 
 
-@compiled
+@inlined
 def _step(chip, ops, start, stop, sc, p2p_elems, nd, b, tp, pp, cost, detail):
     """(time, energy incl. static) of one step of the pass whose operators are rows
     [start, stop) at replica batch ``b``; ``cost`` receives its K_* figures.
@@ -87,13 +87,13 @@ def _step(chip, ops, start, stop, sc, p2p_elems, nd, b, tp, pp, cost, detail):
     return t, cost[K_ENERGY] + static_w * t
 
 
-@compiled
+@inlined
 def _pass_step(chip, ops, passes, sc, p, nd, b, tp, pp, cost):
     return _step(chip, ops, int(passes[p, P_START]), int(passes[p, P_STOP]), sc,
                  passes[p, P_P2P_ELEMS], nd, b, tp, pp, cost, cost[:0])
 
 
-@compiled
+@inlined
 def _repeats(passes, p, sc, b):
     """Times pass ``p`` runs per request batch. A continuously batched ``generate`` runs
     gen_len mixed steps where the replica serves more than one sequence; one sequence has

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from dse.columns import (C_AREA_OK, C_CAPACITY, C_HAS_LINKS, FITS, N_CHIP, N_REC, R_BATCH, R_DP,
-                         R_LATENCY, R_MAX_BATCH, R_OVERFILL, R_PENDING, R_PP, R_REASON,
-                         R_REPLICA_BATCH, R_RESIDENT, R_SPLIT, R_THROUGHPUT, R_TP, R_TPOT,
+from dse.columns import (C_AREA_OK, C_CAPACITY, C_HAS_LINKS, FITS, N_BOUNDS, N_CHIP, N_REC, R_BATCH, R_DP,
+                         R_BOUND, R_LATENCY, R_MAX_BATCH, R_OVERFILL, R_PENDING, R_PP, R_REASON,
+                         R_REPLICA_BATCH, R_RESIDENT, R_SHARES, R_SPLIT, R_THROUGHPUT, R_TP, R_TPOT,
                          R_TTFT, REASON_AREA, REASON_KV_CACHE, REASON_LINKS, REASON_TPOT_SLO,
                          REASON_TTFT_SLO, REASON_WEIGHTS, S_BATCH, S_ITEMS, S_MAX_SEQS,
                          S_TPOT_SLO, S_TTFT_SLO, SPLIT_DP, SPLIT_PP, SPLIT_TP, SPLIT_TP_INDEX,
-                         chip_columns, compiled, pass_table, scenario_vector, split_table)
+                         chip_columns, compiled, inlined, pass_table, scenario_vector, split_table)
 from dse.efficiency import Efficiency
 from dse.execution import (batch_within_slo, capacity_batch, fits_sram, microbatches, need,
                            resident_batch, run, run_detail)
@@ -81,27 +81,41 @@ def pass_detail(chips: ChipArrays, der: ChipDerived, plan: Plan, sc: Scenario, s
 def _evaluate(chips, ops, passes, sc, splits, group_start, group, out, recs, cost, chip):
     """Candidate i's best split among rows [group_start[g], group_start[g + 1]) of
     ``splits``, g = group[i], into out[:, i]."""
-    best, trial, alt = recs[0], recs[1], recs[2]
+    alt = recs[2]
     for i in range(chips.shape[1]):
         _copy(chips[:, i], chip)  # contiguous: the hot loops read it once per operator
         g = group[i]
-        _split_record(chip, ops, passes, sc, splits, group_start[g], best, alt, cost)
+        best, trial = 0, 1  # rows of ``recs``: swapped, never copied, when a split wins
+        _split_record(chip, ops, passes, sc, splits, group_start[g], recs[best], alt, cost)
         for s in range(group_start[g] + 1, group_start[g + 1]):
-            _split_record(chip, ops, passes, sc, splits, s, trial, alt, cost)
-            if _better(trial, best):
-                _copy(trial, best)
-        if best[R_PENDING] > 0:
-            _time_passes(chip, ops, passes, sc, splits, best, cost)
-        _copy(best, out[:, i])
+            _split_record(chip, ops, passes, sc, splits, s, recs[trial], alt, cost)
+            if _better(recs[trial], recs[best]):
+                best, trial = trial, best
+        if recs[best, R_PENDING] > 0:
+            s = int(recs[best, R_SPLIT])
+            nd = need(chip, sc, splits[s, SPLIT_TP], splits[s, SPLIT_PP])
+            _time_passes(chip, ops, passes, sc, splits, nd, recs[best], cost)
+        recs[best, R_BOUND] = _argmax(recs[best, R_SHARES:R_SHARES + N_BOUNDS])
+        _copy(recs[best], out[:, i])
 
 
-@compiled
+@inlined
 def _copy(src, dst):
     for k in range(src.shape[0]):
         dst[k] = src[k]
 
 
-@compiled
+@inlined
+def _argmax(x):
+    """np.argmax: the first largest element, or the first NaN."""
+    k = 0
+    for q in range(1, x.shape[0]):
+        if x[k] == x[k] and not x[q] <= x[k]:
+            k = q
+    return k
+
+
+@inlined
 def _better(new, best):
     """Feasible beats infeasible; then higher throughput; infeasible ones by how close they
     come to fitting (so the reported reason is the nearest miss)."""
@@ -144,7 +158,7 @@ def _split_record(chip, ops, passes, sc, splits, s, rec, alt, cost):
             _copy(alt, rec)
 
 
-@compiled
+@inlined
 def _at_batch(chip, ops, passes, sc, splits, s, nd, b, batch, b_cap, rec, cost):
     """Split row ``s`` at replica batch ``b`` (system batch ``batch``) into ``rec``."""
     tp, pp, dp = splits[s, SPLIT_TP], splits[s, SPLIT_PP], splits[s, SPLIT_DP]
@@ -160,14 +174,14 @@ def _at_batch(chip, ops, passes, sc, splits, s, nd, b, batch, b_cap, rec, cost):
     rec[R_THROUGHPUT] = np.nan
     if rec[R_PENDING] > 0:
         return
-    _time_passes(chip, ops, passes, sc, splits, rec, cost)
+    _time_passes(chip, ops, passes, sc, splits, nd, rec, cost)
     if rec[R_TPOT] > sc[S_TPOT_SLO]:
         rec[R_REASON] = REASON_TPOT_SLO
     elif rec[R_TTFT] > sc[S_TTFT_SLO]:
         rec[R_REASON] = REASON_TTFT_SLO
 
 
-@compiled
+@inlined
 def _cannot_run(chip, weights, total, chips_per_replica):
     """The capacity checks, in REASONS order: the first that fails (FITS: none)."""
     if not chip[C_AREA_OK] > 0:
@@ -182,12 +196,11 @@ def _cannot_run(chip, weights, total, chips_per_replica):
 
 
 @compiled
-def _time_passes(chip, ops, passes, sc, splits, rec, cost):
-    """Times the passes of ``rec``'s split and batch: latency, TTFT, TPOT, energy, FLOP,
-    bytes, bound shares and throughput."""
+def _time_passes(chip, ops, passes, sc, splits, nd, rec, cost):
+    """Times the passes of ``rec``'s split and batch (capacity needs ``nd``): latency, TTFT,
+    TPOT, energy, FLOP, bytes, bound shares and throughput."""
     s = int(rec[R_SPLIT])
-    tp, pp = splits[s, SPLIT_TP], splits[s, SPLIT_PP]
-    run(chip, ops[splits[s, SPLIT_TP_INDEX]], passes, sc, need(chip, sc, tp, pp),
-        rec[R_REPLICA_BATCH], tp, pp, rec, cost)
+    run(chip, ops[splits[s, SPLIT_TP_INDEX]], passes, sc, nd, rec[R_REPLICA_BATCH],
+        splits[s, SPLIT_TP], splits[s, SPLIT_PP], rec, cost)
     rec[R_PENDING] = 0.0
     rec[R_THROUGHPUT] = rec[R_BATCH] * sc[S_ITEMS] / rec[R_LATENCY]

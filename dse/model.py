@@ -9,12 +9,13 @@ feasible split wins (DESIGN.md section 4): all in one compiled call per scenario
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
-from dse.columns import (BOUNDS, N_BOUNDS, R_BATCH, R_DP, R_ENERGY, R_FLOP, R_LATENCY,
-                         R_MAX_BATCH, R_MEM, R_PP, R_REASON, R_RESIDENT, R_SHARES,
+from dse.columns import (BOUNDS, R_BATCH, R_BOUND, R_DP, R_ENERGY, R_FLOP, R_LATENCY,
+                         R_MAX_BATCH, R_MEM, R_PP, R_REASON, R_RESIDENT,
                          R_THROUGHPUT, R_TP, R_TPOT, R_TTFT, REASON_AREA, REASON_KV_CACHE,
                          REASON_LINKS, REASON_WEIGHTS, REASONS, peak_flop_per_s)
 from dse.efficiency import DEFAULT, Efficiency
@@ -58,6 +59,20 @@ LABELS = {"reason": REASONS, "bound": BOUNDS, "regime": REGIMES}
 _CANNOT_RUN = (REASON_AREA, REASON_LINKS, REASON_WEIGHTS, REASON_KV_CACHE)
 
 
+# The last batch of candidates and its derivation. Sweeps and searches evaluate one batch on
+# every scenario of their niches, and derive() (area, yield, cost, power) costs as much as a
+# cheap scenario; ChipArrays is frozen, so the same object has the same derivation. A weak
+# reference: the cache never keeps a batch alive.
+_last_derived: tuple[weakref.ref, ChipDerived] | None = None
+
+
+def _derived(chips: ChipArrays) -> ChipDerived:
+    global _last_derived
+    if _last_derived is None or _last_derived[0]() is not chips:
+        _last_derived = (weakref.ref(chips), derive(chips))
+    return _last_derived[1]
+
+
 def _system_sizes(sys: System, n: int) -> np.ndarray:
     n_sys = np.broadcast_to(np.asarray(sys.chips), (n,))
     if np.any(n_sys < 1) or np.any(n_sys != np.round(n_sys)):
@@ -81,7 +96,7 @@ def evaluate(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System()
         ``LABELS``. Performance outputs are NaN where the design cannot run the scenario at
         all (area, links, capacity); a missed SLO keeps its numbers and says so.
     """
-    der = derive(chips)
+    der = _derived(chips)
     n_sys = _system_sizes(sys, chips.n)
     best = best_splits(chips, der, plan, sc, sys, eff, n_sys)
     return _outputs(best, der, peak_flop_per_s(chips, der, sc), n_sys)
@@ -117,7 +132,7 @@ def _outputs(best: np.ndarray, der: ChipDerived, peak: np.ndarray,
             tp=best[R_TP],
             pp=best[R_PP],
             dp=best[R_DP],
-            bound=np.argmax(best[R_SHARES:R_SHARES + N_BOUNDS], axis=0),
+            bound=best[R_BOUND].astype(np.int64),
             arithmetic_intensity=perf(intensity),
             utilization=perf(flop / latency / peak),
             regime=np.where(best[R_RESIDENT] > 0, 0, 1),
@@ -142,4 +157,4 @@ def explain(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System(),
     out = evaluate(chips, plan, sc, sys, eff)
     tp, pp, dp = (int(out[k][0]) for k in ("tp", "pp", "dp"))
     b = np.ceil(out["batch"][0] / dp)
-    return out, pass_detail(chips, derive(chips), plan, sc, sys, eff, (tp, pp), b)
+    return out, pass_detail(chips, _derived(chips), plan, sc, sys, eff, (tp, pp), b)

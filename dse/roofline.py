@@ -144,7 +144,7 @@ def pass_cost(chip, ops, start, stop, sc, mb, n_micro, tp, pp, resident, kv_on_c
  _INV_SQRT_BUF) = range(16)
 
 
-@compiled
+@inlined
 def _hardware(chip, sc, sram_free):
     act_bytes = sc[S_ACT_BYTES]
     return (chip[C_INV_PEAK], chip[C_INV_VECTOR], chip[C_INV_SPARSE], chip[C_WEIGHT_BYTES],
@@ -162,7 +162,7 @@ def _write_detail(detail, j, values):
         detail[j * N_DETAIL + k] = values[k]
 
 
-@compiled
+@inlined
 def _op_cost(hw, ops, j, sc, mb, tp, resident, kv_on_chip, sram_free):
     """(FLOP, off-chip bytes, SRAM bytes, all-reduce bytes, compute, memory, SRAM and link
     time) of one instance of operator row ``j``, per chip."""
