@@ -20,6 +20,7 @@ import pytest
 from dse import api
 from dse.model import LABELS, OUTPUTS, System, evaluate
 from dse.presets import load_chip, load_workload, preset_names
+from hwspace.space import parse_space
 from hwspace.spec import from_columns, from_configs
 from workloads.scenario import build_plan, family_of, make_scenario
 
@@ -67,7 +68,15 @@ CASES = {
 }
 # Random candidates run a few cases with a system size per candidate.
 RANDOM_CASES = ("decode_max_tpot_8", "generate_continuous", "cnn_max_int8", "prefill_max_ttft")
-_RANDOM_CHIPS = (1, 2, 4, 8, 16)
+RANDOM_SPACE = dict(name="golden", params=dict(
+    process_node=["n7", "n5", "n4", "n3"], macs=dict(low=10_000, high=500_000, step=1),
+    clock_ghz=dict(low=0.8, high=2.0), sram_mb=dict(low=1, high=500),
+    memory=dict(type=["hbm3", "hbm3e", "lpddr5x", "gddr7", "none"],
+                stacks=dict(low=1, high=8, step=1)),
+    links=dict(count=dict(low=0, high=18, step=1), gb_s_per_link=dict(low=10, high=100)),
+    execution=["kernels", "dataflow"], sparsity_speedup=[1.0, 2.0],
+    dtype_speedup=dict(fp8=2, int8=2, int4=4), chips=[1, 2, 4, 8, 16],
+))
 # api.explain rows (per-operator detail of the chosen split) of these (chip, case).
 EXPLAIN_CASES = (("h100", "decode_max_tpot_8"), ("a100", "generate_continuous_b1"),
                  ("groq-lpu", "groq_576"), ("tpu-v5e", "cnn_max_int8"))
@@ -78,20 +87,9 @@ def preset_chips():
 
 
 def random_chips(n: int = 48, seed: int = 11):
-    rng = np.random.default_rng(seed)
-    return from_columns(dict(
-        process_node=rng.choice(["n7", "n5", "n4", "n3"], n),
-        macs=rng.integers(10_000, 500_000, n),
-        clock_ghz=rng.uniform(0.8, 2.0, n),
-        sram_mb=rng.uniform(1, 500, n),
-        memory_type=rng.choice(["hbm3", "hbm3e", "lpddr5x", "gddr7", "none"], n),
-        memory_stacks=rng.integers(1, 9, n),
-        links_count=rng.integers(0, 19, n),
-        links_gb_s_per_link=rng.uniform(10, 100, n),
-        execution=rng.choice(["kernels", "dataflow"], n),
-        dtype_speedup_fp8=2.0, dtype_speedup_int8=2.0, dtype_speedup_int4=4.0,
-        sparsity_speedup=rng.choice([1.0, 2.0], n),
-    )), rng.choice(_RANDOM_CHIPS, n)
+    """(candidates, chips per system) drawn from RANDOM_SPACE by the sweeps' own sampler."""
+    cols = parse_space(RANDOM_SPACE).random_chunk(seed, 0, n)
+    return from_columns({k: v for k, v in cols.items() if k != "chips"}), cols["chips"]
 
 
 def _inputs(case: str, n_sys=None):
