@@ -27,15 +27,18 @@ from workloads.ops import Plan
 from workloads.precision import parse_dtype, sparse_weight_bits
 from workloads.scenario import Scenario
 
-__all__ = ["compiled", "BOUNDS", "N_BOUNDS", "REASONS", "chip_columns", "peak_flop_per_s",
-           "scenario_vector", "pass_table", "split_table", "ROLE_PREFILL", "ROLE_DECODE",
-           "ROLE_MIXED", "ROLE_OTHER", "MAX_BATCH", "KV_BLOCK_TOKENS"]
+__all__ = ["compiled", "inlined", "BOUNDS", "N_BOUNDS", "REASONS", "chip_columns",
+           "peak_flop_per_s", "scenario_vector", "pass_table", "split_table", "MAX_BATCH",
+           "KV_BLOCK_TOKENS"]
 
-# Every compiled function: cached on disk, and IEEE division (x / 0 = inf, 0 / 0 = NaN) as
-# in the numpy model, not ZeroDivisionError.
+# Every compiled function: cached on disk; IEEE division (x / 0 = inf, 0 / 0 = NaN) as in the
+# numpy model, not ZeroDivisionError; and no reference counting (numba's ``_nrt`` flag).
+# NOTE: with counting on, every array handed to a compiled callee costs atomic increments
+# and decrements; they took over half the evaluator's time (perf: one hot refcount routine,
+# 44 % of samples), and inlining every callee instead took 40 s to compile and kept most of
+# them. The price: compiled code here allocates nothing; the Python wrappers pass scratch.
 compiled = numba.njit(cache=True, error_model="numpy", _nrt=False)
-# Small helpers called per operator or per pass: inlined into the caller at numba's IR level,
-# so no call and no array view survives in the hot loop.
+# Small helpers called per operator, pass or split: inlined at numba's IR level.
 inlined = numba.njit(cache=True, error_model="numpy", _nrt=False, inline="always")
 
 BOUNDS = ("compute", "memory", "sram", "link", "overhead")
@@ -123,17 +126,21 @@ SPLIT_TP, SPLIT_PP, SPLIT_DP, SPLIT_TP_INDEX, N_SPLIT = range(5)
 N_REC = R_SHARES + N_BOUNDS
 
 
-def peak_flop_per_s(chips: ChipArrays, der: ChipDerived, sc: Scenario) -> np.ndarray:
-    """Peak FLOP/s at the activations' compute class, (n_cand,)."""
-    cls = COMPUTE_CLASSES.index(parse_dtype(sc.activations, "activations").compute)
-    return der.peak_flop_per_s_cls[:, cls]
+def _compute_class(sc: Scenario) -> int:
+    """Math runs at the activations' dtype class (where the chip lists it, else at bf16)."""
+    return COMPUTE_CLASSES.index(parse_dtype(sc.activations, "activations").compute)
+
+
+def peak_flop_per_s(der: ChipDerived, sc: Scenario) -> np.ndarray:
+    """Peak FLOP/s at the scenario's compute class, (n_cand,)."""
+    return der.peak_flop_per_s_cls[:, _compute_class(sc)]
 
 
 def chip_columns(chips: ChipArrays, der: ChipDerived, sc: Scenario,
                  eff: Efficiency) -> np.ndarray:
     """The C_* columns of every candidate, (N_CHIP, n_cand)."""
     w = parse_dtype(sc.weights, "weights")
-    cls = COMPUTE_CLASSES.index(parse_dtype(sc.activations, "activations").compute)
+    cls = _compute_class(sc)
     sparse = (sc.sparsity == "2:4") & (chips.sparsity_speedup > 1.0)
     dataflow = chips.execution_idx == EXECUTION_MODELS.index("dataflow")
     collective_bw = (der.link_bw_bytes_per_s
@@ -143,7 +150,7 @@ def chip_columns(chips: ChipArrays, der: ChipDerived, sc: Scenario,
         inv_mem = np.where(has_memory, 1.0 / (chips.mem_bw_bytes_per_s * eff.memory), 0.0)
         inv_link = 1.0 / collective_bw
     cols = np.empty((N_CHIP, chips.n))
-    cols[C_INV_PEAK] = 1.0 / (der.peak_flop_per_s_cls[:, cls] * eff.compute_max)
+    cols[C_INV_PEAK] = 1.0 / (peak_flop_per_s(der, sc) * eff.compute_max)
     cols[C_INV_VECTOR] = 1.0 / chips.vector_ratio
     cols[C_INV_SPARSE] = np.where(sparse, 1.0 / chips.sparsity_speedup, 1.0)
     cols[C_WEIGHT_BYTES] = np.where(sparse, sparse_weight_bits(w.bits), w.bits) / 8.0

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from dse.columns import (C_CAPACITY, C_SRAM_USABLE, C_STATIC_W, C_TDP_W, C_WEIGHT_BYTES,
-                         MAX_BATCH, N_BOUNDS, P_P2P_ELEMS, P_REPEATS, P_ROLE, P_START,
-                         P_STOP, R_ENERGY, R_FLOP, R_LATENCY, R_MEM, R_SHARES, R_TPOT,
-                         R_TTFT, ROLE_DECODE, ROLE_MIXED, ROLE_PREFILL, S_ACT_PEAK_BYTES,
-                         S_GENERATE, S_HAS_MIXED, S_KV_SEQ_BYTES, S_N_KV_HEADS, S_PARAM_ELEMS,
-                         S_PREFILL_PASS, S_SLO, S_SLO_PASS, compiled, inlined)
+from dse.columns import (C_CAPACITY, C_SRAM_USABLE, C_STATIC_W, C_TDP_W, C_WEIGHT_BYTES, MAX_BATCH,
+                         N_BOUNDS, P_P2P_ELEMS, P_REPEATS, P_ROLE, P_START, P_STOP, ROLE_DECODE,
+                         ROLE_MIXED, ROLE_PREFILL, R_ENERGY, R_FLOP, R_LATENCY, R_MEM, R_SHARES,
+                         R_TPOT, R_TTFT, S_ACT_PEAK_BYTES, S_GENERATE, S_HAS_MIXED, S_KV_SEQ_BYTES,
+                         S_N_KV_HEADS, S_PARAM_ELEMS, S_PREFILL_PASS, S_SLO, S_SLO_PASS, compiled,
+                         inlined)
 from dse.roofline import K_ENERGY, K_FLOP, K_MEM, K_SHARES, K_TIME, pass_cost
 
 __all__ = ["need", "capacity_batch", "resident_batch", "microbatches", "fits_sram",

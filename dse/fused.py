@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from dse.columns import (C_AREA_OK, C_CAPACITY, C_HAS_LINKS, FITS, N_BOUNDS, N_CHIP, N_REC, R_BATCH, R_DP,
-                         R_BOUND, R_LATENCY, R_MAX_BATCH, R_OVERFILL, R_PENDING, R_PP, R_REASON,
-                         R_REPLICA_BATCH, R_RESIDENT, R_SHARES, R_SPLIT, R_THROUGHPUT, R_TP, R_TPOT,
-                         R_TTFT, REASON_AREA, REASON_KV_CACHE, REASON_LINKS, REASON_TPOT_SLO,
-                         REASON_TTFT_SLO, REASON_WEIGHTS, S_BATCH, S_ITEMS, S_MAX_SEQS,
-                         S_TPOT_SLO, S_TTFT_SLO, SPLIT_DP, SPLIT_PP, SPLIT_TP, SPLIT_TP_INDEX,
-                         chip_columns, compiled, inlined, pass_table, scenario_vector, split_table)
+from dse.columns import (C_AREA_OK, C_CAPACITY, C_HAS_LINKS, FITS, N_BOUNDS, N_CHIP, N_REC,
+                         REASON_AREA, REASON_KV_CACHE, REASON_LINKS, REASON_TPOT_SLO,
+                         REASON_TTFT_SLO, REASON_WEIGHTS, R_BATCH, R_BOUND, R_DP, R_LATENCY,
+                         R_MAX_BATCH, R_OVERFILL, R_PENDING, R_PP, R_REASON, R_REPLICA_BATCH,
+                         R_RESIDENT, R_SHARES, R_SPLIT, R_THROUGHPUT, R_TP, R_TPOT, R_TTFT,
+                         SPLIT_DP, SPLIT_PP, SPLIT_TP, SPLIT_TP_INDEX, S_BATCH, S_ITEMS, S_MAX_SEQS,
+                         S_TPOT_SLO, S_TTFT_SLO, chip_columns, compiled, inlined, pass_table,
+                         scenario_vector, split_table)
 from dse.efficiency import Efficiency
 from dse.execution import (batch_within_slo, capacity_batch, fits_sram, microbatches, need,
                            resident_batch, run, run_detail)
@@ -52,9 +53,12 @@ def best_splits(chips: ChipArrays, der: ChipDerived, plan: Plan, sc: Scenario, s
     """
     splits, group_start, group, tps = split_table(n_sys, plan, sys.tp)
     out = np.empty((N_REC, chips.n))
+    # Scratch for the compiled code, which allocates nothing: two records that swap roles
+    # (best so far, trial), one for the resident-batch alternative, a step's cost, a chip.
+    scratch = (np.empty((3, N_REC)), np.empty(N_COST), np.empty(N_CHIP))
     _evaluate(chip_columns(chips, der, sc, eff), _op_tables(plan, sc, tps, eff),
               pass_table(plan), scenario_vector(plan, sc, sys, eff), splits, group_start,
-              group, out, np.empty((3, N_REC)), np.empty(N_COST), np.empty(N_CHIP))
+              group, out, *scratch)
     return out
 
 
@@ -80,7 +84,13 @@ def pass_detail(chips: ChipArrays, der: ChipDerived, plan: Plan, sc: Scenario, s
 @compiled
 def _evaluate(chips, ops, passes, sc, splits, group_start, group, out, recs, cost, chip):
     """Candidate i's best split among rows [group_start[g], group_start[g + 1]) of
-    ``splits``, g = group[i], into out[:, i]."""
+    ``splits``, g = group[i], into out[:, i].
+
+    Args:
+        chips: C_* columns, (N_CHIP, n_cand). ops: operator tables, (n_tp, n_ops, N_OP).
+        passes: P_* rows. sc: S_* scalars. splits: SPLIT_* rows (dse.columns).
+        out: receives the records, (N_REC, n_cand). recs, cost, chip: scratch.
+    """
     alt = recs[2]
     for i in range(chips.shape[1]):
         _copy(chips[:, i], chip)  # contiguous: the hot loops read it once per operator

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dse.columns import (BOUNDS, R_BATCH, R_BOUND, R_DP, R_ENERGY, R_FLOP, R_LATENCY,
-                         R_MAX_BATCH, R_MEM, R_PP, R_REASON, R_RESIDENT,
-                         R_THROUGHPUT, R_TP, R_TPOT, R_TTFT, REASON_AREA, REASON_KV_CACHE,
-                         REASON_LINKS, REASON_WEIGHTS, REASONS, peak_flop_per_s)
+from dse.columns import (BOUNDS, REASONS, REASON_AREA, REASON_KV_CACHE, REASON_LINKS,
+                         REASON_WEIGHTS, R_BATCH, R_BOUND, R_DP, R_ENERGY, R_FLOP, R_LATENCY,
+                         R_MAX_BATCH, R_MEM, R_PP, R_REASON, R_RESIDENT, R_THROUGHPUT, R_TP, R_TPOT,
+                         R_TTFT, peak_flop_per_s)
 from dse.efficiency import DEFAULT, Efficiency
 from dse.fused import best_splits, pass_detail
 from hwspace.derived import ChipDerived, derive
@@ -99,7 +99,7 @@ def evaluate(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System()
     der = _derived(chips)
     n_sys = _system_sizes(sys, chips.n)
     best = best_splits(chips, der, plan, sc, sys, eff, n_sys)
-    return _outputs(best, der, peak_flop_per_s(chips, der, sc), n_sys)
+    return _outputs(best, der, peak_flop_per_s(der, sc), n_sys)
 
 
 def _outputs(best: np.ndarray, der: ChipDerived, peak: np.ndarray,

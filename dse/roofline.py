@@ -4,18 +4,18 @@ evaluator's hot path, compiled.
 For each operator instance on one chip: time = max(compute, off-chip memory, SRAM, link)
 + fixed overhead (DESIGN.md section 4). Operators are rows of a table of per-item constants
 (``OP_*`` columns, built once per scenario and tensor-parallel degree by ``op_table``);
-chips are ``C_*`` columns (dse.columns).
+chips are ``C_*`` columns (dse.columns). The kernel is the numba loop this module always had,
+now called once per candidate, split and pass from the fused evaluator (dse.fused).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from dse.columns import (C_CALL_LAT, C_FLOP_PJ, C_HAS_MEM, C_INV_KV_MEM, C_INV_LINK,
-                         C_INV_MEM, C_INV_PEAK, C_INV_SPARSE, C_INV_SRAM, C_INV_VECTOR,
-                         C_LINK_LAT, C_MEM_PJ, C_OP_OVERHEAD, C_SRAM_PJ, C_WEIGHT_BYTES,
-                         BOUNDS, S_ACT_BYTES, S_DEQUANT, S_EXPERTS, S_LINK_PJ, S_M_HALF,
-                         S_TOP_K, S_W_DENSE, compiled, inlined)
+from dse.columns import (BOUNDS, C_CALL_LAT, C_FLOP_PJ, C_HAS_MEM, C_INV_KV_MEM, C_INV_LINK,
+                         C_INV_MEM, C_INV_PEAK, C_INV_SPARSE, C_INV_SRAM, C_INV_VECTOR, C_LINK_LAT,
+                         C_MEM_PJ, C_OP_OVERHEAD, C_SRAM_PJ, C_WEIGHT_BYTES, S_ACT_BYTES, S_DEQUANT,
+                         S_EXPERTS, S_LINK_PJ, S_M_HALF, S_TOP_K, S_W_DENSE, compiled, inlined)
 from dse.efficiency import Efficiency
 from workloads.ops import ATTENTION, MATMUL, REDUCTION, Plan
 
@@ -48,6 +48,7 @@ _REDUCE_BYTES = 2.0
 # the time attributed to each bound.
 K_TIME, K_ENERGY, K_FLOP, K_MEM, K_SHARES = range(5)
 N_COST = K_SHARES + len(BOUNDS)
+_OVERHEAD = BOUNDS.index("overhead")
 
 DETAIL = ("flop", "mem_bytes", "sram_bytes", "link_bytes", "t_compute", "t_memory", "t_sram",
           "t_link", "time_s", "bound", "overhead_s")
@@ -123,7 +124,7 @@ def pass_cost(chip, ops, start, stop, sc, mb, n_micro, tp, pp, resident, kv_on_c
         mem += c * q
         bound = 0 if t_c >= t_max else (1 if t_m >= t_max else (2 if t_s >= t_max else 3))
         cost[K_SHARES + bound] += c * t_max
-        cost[K_SHARES + 4] += c * ovh
+        cost[K_SHARES + _OVERHEAD] += c * ovh
         if detail.shape[0] > 0:
             _write_detail(detail, j, (f, q, q_s, comm if tp > 1 else 0.0, t_c, t_m, t_s, t_l,
                                       c * (t_max + ovh), float(bound), c * ovh))

@@ -7,8 +7,9 @@ import dataclasses
 import pytest
 
 from dse.api import _prepare, explain, predict
-from dse.execution import KV_BLOCK_TOKENS, need
-from dse.model import chip_view, evaluate
+from dse.columns import KV_BLOCK_TOKENS, chip_columns, scenario_vector
+from dse.execution import need
+from dse.model import evaluate
 from dse.efficiency import DEFAULT
 from hwspace.derived import derive
 
@@ -33,8 +34,8 @@ def test_paged_kv_holds_whole_blocks_of_16_tokens():
     for ctx in (16, 17, 31):
         chips, plan, sc, sys = _prepare("h100", "llama2-7b", dict(phase="decode",
                                                                    context_len=ctx - 1))
-        view = chip_view(chips, derive(chips), sc, DEFAULT)
-        needs.append(float(need(view, plan, 1, 1).kv_per_seq[0]))
+        chip = chip_columns(chips, derive(chips), sc, DEFAULT)[:, 0]
+        needs.append(need(chip, scenario_vector(plan, sc, sys, DEFAULT), 1, 1)[1])
     assert KV_BLOCK_TOKENS == 16
     assert needs[1] == pytest.approx(2 * needs[0]) and needs[2] == pytest.approx(needs[1])
 
