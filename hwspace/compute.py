@@ -28,12 +28,12 @@ def peak_flop_per_s(macs: np.ndarray, clock_hz: np.ndarray, speedup: np.ndarray)
     """Peak dense FLOP/s: 2 FLOP per MAC per cycle times the dtype speedup.
 
     Args:
-        macs, clock_hz: (n_cand,) MAC units at bf16 and clock in Hz.
-        speedup: (n_cand,) throughput multiplier of the dtype class vs bf16; 0 means the
-            class is unsupported and math runs at bf16 (multiplier 1).
+        macs, clock_hz: (n_cand,) or (n_cand, 1) MAC units at bf16 and clock in Hz.
+        speedup: (n_cand,) or (n_cand, n_classes) throughput multiplier of the dtype class vs
+            bf16; 0 means the class is unsupported and math runs at bf16 (multiplier 1).
 
     Returns:
-        (n_cand,) FLOP/s.
+        FLOP/s, the broadcast shape of the arguments.
     """
     return 2.0 * macs * clock_hz * np.where(speedup > 0, speedup, 1.0)
 

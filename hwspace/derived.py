@@ -51,13 +51,9 @@ def headline(cols: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def derive(chips: ChipArrays) -> ChipDerived:
     """Peaks, bandwidths, area, yield, cost, static power and TDP of every candidate."""
-    peak = np.stack(
-        [
-            compute.peak_flop_per_s(chips.macs, chips.clock_hz, chips.dtype_speedup[:, k])
-            for k in range(chips.dtype_speedup.shape[1])
-        ],
-        axis=1,
-    )
+    # All dtype classes at once: (n_cand, 1) MACs and clock against (n_cand, n_classes).
+    peak = compute.peak_flop_per_s(chips.macs[:, None], chips.clock_hz[:, None],
+                                   chips.dtype_speedup)
     peak[:, 0] = 2.0 * chips.macs * chips.clock_hz
     sram_bw = compute.sram_bw_bytes_per_s(
         chips.sram_bw_bytes_per_s, chips.sram_bytes, chips.macs, chips.clock_hz

@@ -1,8 +1,9 @@
 """The model's global efficiency factors: one place, never per chip (DESIGN.md section 4).
 
-The defaults are fitted on data/measured_public.csv by ``dse calibrate`` (dse/analysis/calibration.py:
-coordinate descent from published anchors, inside bounds anchored on published fractions of
-peak, loss = mean log error capped at 25 %), rounded to three digits. Refit when the model or
+The defaults are fitted on data/measured_public.csv by ``dse calibrate``
+(dse/analysis/calibration.py: coordinate descent from published anchors, inside bounds
+anchored on published fractions of peak, loss = mean log error capped at 25 %), rounded to
+three digits. Refit when the model or
 the data change; tests/dse/test_validate.py checks the defaults still are the fit.
 """
 

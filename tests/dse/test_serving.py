@@ -7,9 +7,10 @@ import dataclasses
 import pytest
 
 from dse.api import _prepare, explain, predict
+from dse.evaluator.columns import KV_BLOCK_TOKENS, chip_columns, scenario_vector
 from dse.evaluator.efficiency import DEFAULT
-from dse.evaluator.execution import KV_BLOCK_TOKENS, need
-from dse.evaluator.model import chip_view, evaluate
+from dse.evaluator.execution import need
+from dse.evaluator.model import evaluate
 from hwspace.derived import derive
 
 _FP8 = dict(weights="fp8", activations="fp8", kv_cache="fp8")
@@ -33,8 +34,8 @@ def test_paged_kv_holds_whole_blocks_of_16_tokens():
     for ctx in (16, 17, 31):
         chips, plan, sc, sys = _prepare("h100", "llama2-7b", dict(phase="decode",
                                                                    context_len=ctx - 1))
-        view = chip_view(chips, derive(chips), sc, DEFAULT)
-        needs.append(float(need(view, plan, 1, 1).kv_per_seq[0]))
+        chip = chip_columns(chips, derive(chips), sc, DEFAULT)[:, 0]
+        needs.append(need(chip, scenario_vector(plan, sc, sys, DEFAULT), 1, 1)[1])
     assert KV_BLOCK_TOKENS == 16
     assert needs[1] == pytest.approx(2 * needs[0]) and needs[2] == pytest.approx(needs[1])
 

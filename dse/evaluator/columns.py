@@ -1,0 +1,262 @@
+"""The compiled evaluator's inputs and outputs as plain float arrays with named columns.
+
+numba compiles loops over arrays, not over dataclasses, so every table the fused evaluator
+(dse.evaluator.fused) reads is a float array whose columns are named here once: per-candidate chip
+figures (``C_*``), per-operator constants (``OP_*``, dse.evaluator.roofline), passes (``P_*``),
+scenario scalars (``S_*``), tensor x pipeline x data splits (``SPLIT_*``), and the record of
+one candidate on one split (``R_*``). The builders turn the model's Python objects into them
+once per scenario.
+
+NOTE: numba caches each compiled function by its own source file; after editing the layout
+here, delete the ``__pycache__`` ``*.nbi``/``*.nbc`` files of dse/evaluator/ (numba's documented
+limit: changes to what a cached function reads from other modules are not detected).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from dse.evaluator.efficiency import Efficiency
+from dse.evaluator.parallel import splits
+from hwspace.compute import COMPUTE_CLASSES
+from hwspace.derived import ChipDerived
+from hwspace.spec import ChipArrays
+from hwspace.tables import EXECUTION_MODELS, LINK_PJ_PER_BIT, link_kind_column
+from workloads.ops import Plan
+from workloads.precision import parse_dtype, sparse_weight_bits
+from workloads.scenario import Scenario
+
+__all__ = ["compiled", "inlined", "BOUNDS", "N_BOUNDS", "REASONS", "chip_columns",
+           "peak_flop_per_s", "scenario_vector", "pass_table", "split_table", "MAX_BATCH",
+           "KV_BLOCK_TOKENS"]
+
+# Every compiled function: cached on disk; IEEE division (x / 0 = inf, 0 / 0 = NaN) as in the
+# numpy model, not ZeroDivisionError; and no reference counting (numba's ``_nrt`` flag).
+# NOTE: with counting on, every array handed to a compiled callee costs atomic increments
+# and decrements; they took over half the evaluator's time (perf: one hot refcount routine,
+# 44 % of samples), and inlining every callee instead took 40 s to compile and kept most of
+# them. The price: compiled code here allocates nothing; the Python wrappers pass scratch.
+compiled = numba.njit(cache=True, error_model="numpy", _nrt=False)
+# Small helpers called per operator, pass or split: inlined at numba's IR level.
+inlined = numba.njit(cache=True, error_model="numpy", _nrt=False, inline="always")
+
+BOUNDS = ("compute", "memory", "sram", "link", "overhead")
+N_BOUNDS = len(BOUNDS)
+# Why a design cannot serve a scenario; the first failing check in this order wins.
+REASONS = ("", "area", "links", "weights", "kv_cache", "tpot_slo", "ttft_slo")
+(FITS, REASON_AREA, REASON_LINKS, REASON_WEIGHTS, REASON_KV_CACHE, REASON_TPOT_SLO,
+ REASON_TTFT_SLO) = range(len(REASONS))
+MAX_BATCH = float(1 << 20)  # a batch "as large as memory allows" stops here
+# vLLM's default KV block: 16 tokens (Kwon et al., SOSP 2023, section 7.2: "block size 16";
+# vllm engine args block_size default 16). Waste is at most one block per sequence.
+KV_BLOCK_TOKENS = 16
+
+# Chip columns, (N_CHIP, n_cand): what the model reads of each candidate at the scenario's
+# precision (math at the activations' dtype class where the chip lists it, else bf16).
+(C_INV_PEAK,  # 1 / (peak FLOP/s * compute_max)
+ C_INV_VECTOR,  # matrix peak / vector-unit FLOP/s
+ C_INV_SPARSE,  # FLOP multiplier of sparse-eligible ops (1: dense)
+ C_WEIGHT_BYTES,  # per weight of a sparse-eligible op (2:4 where supported)
+ C_INV_MEM,  # s per off-chip byte of weights and activations (0: no memory)
+ C_INV_KV_MEM,  # s per off-chip byte of the paged KV cache
+ C_INV_SRAM,  # s per on-chip byte
+ C_INV_LINK,  # s per byte of a collective over all links (inf: no links)
+ C_LINK_LAT,  # s per hop
+ C_CALL_LAT,  # s per collective call (0 on dataflow chips: a static schedule)
+ C_OP_OVERHEAD,  # s per operator instance (0 on dataflow chips)
+ C_HAS_MEM,
+ C_FLOP_PJ,
+ C_MEM_PJ,  # per byte
+ C_SRAM_PJ,  # per byte
+ C_STATIC_W,
+ C_TDP_W,
+ C_CAPACITY,  # usable memory + SRAM, bytes
+ C_SRAM_USABLE,  # bytes
+ C_HAS_LINKS,
+ C_AREA_OK,
+ N_CHIP) = range(22)
+
+# Scenario scalars, (N_SC,).
+(S_W_DENSE,  # bytes per weight of ops 2:4 sparsity does not apply to
+ S_ACT_BYTES,
+ S_EXPERTS, S_TOP_K,  # MoE layers (0: dense)
+ S_M_HALF,  # rows at which a matrix product reaches half of compute_max
+ S_LINK_PJ,  # per bit
+ S_DEQUANT,  # vector FLOP per weight to unpack weight-only formats (0: none)
+ S_PARAM_ELEMS,
+ S_KV_SEQ_BYTES,  # KV cache of one sequence at its peak, whole blocks, all layers
+ S_N_KV_HEADS,
+ S_ACT_PEAK_BYTES,  # live activations per item of the widest pass
+ S_ITEMS,  # outputs of one request
+ S_BATCH,  # the system batch asked; 0: "max"
+ S_MAX_SEQS,  # scheduler cap per replica (inf: none)
+ S_TPOT_SLO, S_TTFT_SLO,  # seconds (inf: none)
+ S_SLO_PASS,  # the pass held to an SLO by the batch search (-1: none)
+ S_SLO,  # its SLO, seconds
+ S_PREFILL_PASS,  # -1: none
+ S_HAS_MIXED,  # a continuously batched generate
+ S_GENERATE,
+ N_SC) = range(22)
+
+# Passes, (n_passes, N_PASS): their operators are rows [start, stop) of the operator table.
+P_START, P_STOP, P_REPEATS, P_P2P_ELEMS, P_ROLE, N_PASS = range(6)
+ROLE_PREFILL, ROLE_DECODE, ROLE_MIXED, ROLE_OTHER = range(4)
+_ROLES = {"prefill": ROLE_PREFILL, "decode": ROLE_DECODE, "mixed": ROLE_MIXED}
+
+# Splits, (n_splits, N_SPLIT) int: tp x pp x dp and the operator table of that tp.
+SPLIT_TP, SPLIT_PP, SPLIT_DP, SPLIT_TP_INDEX, N_SPLIT = range(5)
+
+# One candidate on one split, (N_REC,); the evaluator returns (N_REC, n_cand).
+(R_REASON,  # code into dse.evaluator.model.REASONS
+ R_THROUGHPUT,  # items per second of the system
+ R_OVERFILL,  # capacity needed / capacity: ranks infeasible splits by how near they fit
+ R_LATENCY, R_TTFT, R_TPOT,
+ R_ENERGY,  # per chip over the latency, dynamic and static, J
+ R_FLOP, R_MEM,  # executed per chip; off-chip bytes per chip
+ R_RESIDENT,  # weights stay in SRAM
+ R_BATCH,  # of the system
+ R_REPLICA_BATCH,
+ R_MAX_BATCH,
+ R_TP, R_PP, R_DP,
+ R_SPLIT,  # row of the split table
+ R_PENDING,  # 1: cannot run (reason 1-4); the passes are timed only if this split wins
+ R_BOUND,  # the bound with the largest time share (index into BOUNDS), of the winner
+ R_SHARES) = range(20)  # then N_BOUNDS columns: time attributed to each bound
+N_REC = R_SHARES + N_BOUNDS
+
+
+def _compute_class(sc: Scenario) -> int:
+    """Math runs at the activations' dtype class (where the chip lists it, else at bf16)."""
+    return COMPUTE_CLASSES.index(parse_dtype(sc.activations, "activations").compute)
+
+
+def peak_flop_per_s(der: ChipDerived, sc: Scenario) -> np.ndarray:
+    """Peak FLOP/s at the scenario's compute class, (n_cand,)."""
+    return der.peak_flop_per_s_cls[:, _compute_class(sc)]
+
+
+def chip_columns(chips: ChipArrays, der: ChipDerived, sc: Scenario,
+                 eff: Efficiency) -> np.ndarray:
+    """The C_* columns of every candidate, (N_CHIP, n_cand)."""
+    w = parse_dtype(sc.weights, "weights")
+    cls = _compute_class(sc)
+    sparse = (sc.sparsity == "2:4") & (chips.sparsity_speedup > 1.0)
+    dataflow = chips.execution_idx == EXECUTION_MODELS.index("dataflow")
+    collective_bw = (der.link_bw_bytes_per_s
+                     * link_kind_column("bw_efficiency")[chips.link_kind_idx])
+    has_memory = chips.mem_capacity_bytes > 0
+    with np.errstate(divide="ignore"):
+        inv_mem = np.where(has_memory, 1.0 / (chips.mem_bw_bytes_per_s * eff.memory), 0.0)
+        inv_link = 1.0 / collective_bw
+    cols = np.empty((N_CHIP, chips.n))
+    cols[C_INV_PEAK] = 1.0 / (peak_flop_per_s(der, sc) * eff.compute_max)
+    cols[C_INV_VECTOR] = 1.0 / chips.vector_ratio
+    cols[C_INV_SPARSE] = np.where(sparse, 1.0 / chips.sparsity_speedup, 1.0)
+    cols[C_WEIGHT_BYTES] = np.where(sparse, sparse_weight_bits(w.bits), w.bits) / 8.0
+    cols[C_INV_MEM] = inv_mem
+    cols[C_INV_KV_MEM] = inv_mem * (eff.memory / eff.kv_memory)
+    cols[C_INV_SRAM] = 1.0 / der.sram_bw_bytes_per_s
+    cols[C_INV_LINK] = inv_link
+    cols[C_LINK_LAT] = chips.link_latency_s
+    cols[C_CALL_LAT] = np.where(
+        dataflow, 0.0, link_kind_column("call_latency_s")[chips.link_kind_idx])
+    cols[C_OP_OVERHEAD] = np.where(dataflow, 0.0, eff.op_overhead_s)
+    cols[C_HAS_MEM] = has_memory
+    cols[C_FLOP_PJ] = np.where(chips.dtype_speedup[:, cls] > 0, der.flop_pj_cls[:, cls],
+                               der.flop_pj_cls[:, 0])
+    cols[C_MEM_PJ] = der.mem_pj_per_byte
+    cols[C_SRAM_PJ] = der.sram_pj_per_byte
+    cols[C_STATIC_W] = der.static_w
+    cols[C_TDP_W] = der.tdp_w
+    cols[C_CAPACITY] = der.capacity_bytes * eff.usable_memory
+    cols[C_SRAM_USABLE] = chips.sram_bytes * eff.usable_memory
+    cols[C_HAS_LINKS] = collective_bw > 0
+    cols[C_AREA_OK] = der.area_ok
+    return cols
+
+
+def _slo_pass(plan: Plan, tpot_slo: float | None, ttft_slo: float | None) -> tuple[int, float]:
+    """The pass whose time grows with the batch and is held to an SLO, with that SLO: the
+    decode step (TPOT; the mixed step of a continuously batched generate), or the prefill of
+    a ``prefill`` scenario (TTFT). A generate TTFT is one prompt's prefill, whatever the
+    batch. (-1, inf) where the batch search has nothing to hold."""
+    names = [p.name for p in plan.passes]
+    if tpot_slo is not None and ("mixed" in names or "decode" in names):
+        return names.index("mixed" if "mixed" in names else "decode"), tpot_slo
+    if ttft_slo is not None and plan.phase == "prefill":
+        return names.index("prefill"), ttft_slo
+    return -1, np.inf
+
+
+def scenario_vector(plan: Plan, sc: Scenario, sys, eff: Efficiency) -> np.ndarray:
+    """The S_* scalars of a scenario on a system (dse.evaluator.model.System), (N_SC,)."""
+    w, a, kv = (parse_dtype(x, f) for x, f in ((sc.weights, "weights"),
+                (sc.activations, "activations"), (sc.kv_cache, "kv_cache")))
+    # Weights stored narrower than the math they feed (int4 under bf16) are unpacked first.
+    weight_only = w.bits < a.bits and w.compute != a.compute
+    # A paged KV cache holds whole blocks: a sequence's last block is partly empty.
+    kv_tokens = np.ceil(plan.kv_tokens / KV_BLOCK_TOKENS) * KV_BLOCK_TOKENS
+    names = [p.name for p in plan.passes]
+    slo_pass, slo = _slo_pass(plan, sys.tpot_slo_s, sys.ttft_slo_s)
+    v = np.empty(N_SC)
+    v[S_W_DENSE] = w.bits / 8.0
+    v[S_ACT_BYTES] = a.bits / 8.0
+    v[S_EXPERTS], v[S_TOP_K] = plan.moe_experts, plan.moe_top_k
+    v[S_M_HALF] = eff.m_half
+    v[S_LINK_PJ] = LINK_PJ_PER_BIT
+    v[S_DEQUANT] = eff.dequant_flop_per_weight if weight_only else 0.0
+    v[S_PARAM_ELEMS] = plan.param_elems
+    v[S_KV_SEQ_BYTES] = plan.kv_elems_per_token * kv_tokens * (kv.bits / 8.0)
+    v[S_N_KV_HEADS] = plan.n_kv_heads
+    v[S_ACT_PEAK_BYTES] = max(p.act_peak_elems for p in plan.passes) * (a.bits / 8.0)
+    v[S_ITEMS] = plan.items_per_request
+    v[S_BATCH] = 0.0 if sc.batch == "max" else float(sc.batch)
+    v[S_MAX_SEQS] = np.inf if sys.max_num_seqs is None else float(sys.max_num_seqs)
+    v[S_TPOT_SLO] = np.inf if sys.tpot_slo_s is None else sys.tpot_slo_s
+    v[S_TTFT_SLO] = np.inf if sys.ttft_slo_s is None else sys.ttft_slo_s
+    v[S_SLO_PASS], v[S_SLO] = slo_pass, slo
+    v[S_PREFILL_PASS] = names.index("prefill") if "prefill" in names else -1
+    v[S_HAS_MIXED] = "mixed" in names
+    v[S_GENERATE] = plan.phase == "generate"
+    return v
+
+
+def pass_table(plan: Plan) -> np.ndarray:
+    """The P_* row of every pass, (n_passes, N_PASS)."""
+    table = np.empty((len(plan.passes), N_PASS))
+    start = 0
+    for row, p in zip(table, plan.passes, strict=True):
+        row[P_START], row[P_STOP] = start, start + p.ops.n_ops
+        row[P_REPEATS], row[P_P2P_ELEMS] = p.repeats, p.p2p_elems
+        row[P_ROLE] = _ROLES.get(p.name, ROLE_OTHER)
+        start += p.ops.n_ops
+    return table
+
+
+def split_table(n_sys: np.ndarray, plan: Plan, tp_pin: int | None):
+    """Every tp x pp x dp split of each distinct system size.
+
+    Args:
+        n_sys: chips per system of each candidate, (n_cand,) whole numbers >= 1.
+        plan: bounds tp by the attention heads and pp by the layers.
+        tp_pin: keep only this tensor-parallel degree (None: all).
+
+    Returns:
+        (splits (n_splits, N_SPLIT) int, group_start (n_groups + 1,): the splits of group g
+        are rows [group_start[g], group_start[g + 1]), group of each candidate (n_cand,),
+        distinct tp degrees (the operator table of SPLIT_TP_INDEX k is built for tps[k])).
+    """
+    sizes, group = np.unique(n_sys, return_inverse=True)
+    rows, starts = [], [0]
+    for c in sizes:
+        found = [s for s in splits(int(c), plan.n_heads, plan.n_layers)
+                 if tp_pin is None or s[0] == tp_pin]
+        if not found:
+            raise ValueError(f"tp = {tp_pin} does not divide {int(c)} chips or exceeds "
+                             f"{plan.n_heads} heads")
+        rows += found
+        starts.append(len(rows))
+    tps = sorted({tp for tp, _, _ in rows})
+    table = np.array([(tp, pp, dp, tps.index(tp)) for tp, pp, dp in rows], dtype=np.int64)
+    return table, np.array(starts, dtype=np.int64), group.astype(np.int64), tps
