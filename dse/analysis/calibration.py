@@ -17,7 +17,8 @@ import pandas as pd
 from dse.analysis.validate import Case, predict_cases
 from dse.evaluator.efficiency import DEFAULT, Efficiency
 
-__all__ = ["BOUNDS", "NEUTRAL", "CV_KEYS", "loss", "fit", "leave_one_out", "leave_one_chip_out"]
+__all__ = ["BOUNDS", "NEUTRAL", "CV_KEYS", "loss", "fit", "fold_fits", "leave_one_out",
+           "leave_one_chip_out"]
 
 CV_KEYS = ("chip", "vendor")
 
@@ -100,16 +101,22 @@ def fit(cases: list[Case], start: Efficiency = NEUTRAL, sweeps: int = 2,
     return eff
 
 
+def fold_fits(cases: list[Case], by: str = "chip", **fit_args) -> dict[str, Efficiency]:
+    """For each value of ``by`` ("chip" or "vendor"): the factors fitted without its rows. Their
+    spread is how far the data pins each factor down (robust ranking draws from it)."""
+    if by not in CV_KEYS:
+        raise ValueError(f"cv = {by!r}; allowed: {', '.join(CV_KEYS)}")
+    return {held: fit([c for c in cases if getattr(c, by) != held], **fit_args)
+            for held in sorted({getattr(c, by) for c in cases})}
+
+
 def leave_one_out(cases: list[Case], by: str = "chip", **fit_args) -> pd.DataFrame:
     """For each value of ``by`` ("chip" or "vendor"): fit on the other rows, predict the held-
     out rows. Returns one row per case with the held-out prediction."""
-    if by not in CV_KEYS:
-        raise ValueError(f"cv = {by!r}; allowed: {', '.join(CV_KEYS)}")
     out = []
-    for held in sorted({getattr(c, by) for c in cases}):
-        train = [c for c in cases if getattr(c, by) != held]
+    for held, eff in fold_fits(cases, by, **fit_args).items():
         test = [c for c in cases if getattr(c, by) == held]
-        pred = predict_cases(test, fit(train, **fit_args))
+        pred = predict_cases(test, eff)
         out += [dict(id=c.row_id, chip=c.chip, vendor=c.vendor, workload=c.workload,
                      regime=c.regime, metric=c.metric, measured=c.measured, predicted=p,
                      error=p / c.measured - 1.0) for c, p in zip(test, pred, strict=True)]

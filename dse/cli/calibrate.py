@@ -19,6 +19,12 @@ def run(cfg: DictConfig) -> None:
         cases, _ = val.load_cases(cfg.data or val.DATA)
     except ValueError as err:
         fail(str(err))
+    if cfg.spread:
+        from dse.analysis.calibration import fold_fits
+        from dse.analysis.robust import save_spread
+
+        print(f"-> {save_spread(fold_fits(cases, 'chip'))}: the leave-one-chip-out fits")
+        return
     eff = fit(cases)
     before, after = val.summary(val.validate(cases)), val.summary(val.validate(cases, eff))
     print_rows("global efficiency factors", [

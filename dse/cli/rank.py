@@ -30,6 +30,7 @@ def run(cfg: DictConfig) -> None:
         ranked = rank(mine, niche, by, top=0)
         sizes = run_query("SELECT DISTINCT chips FROM rows", mine)["chips"].astype(int).tolist()
         refs = reference_chips(niche, by, sorted(sizes), ranked) if cfg.references else None
+        robust = _robust(cfg, ranked, niche, by, mine) if cfg.robust else None
     except ValueError as err:
         fail(str(err))
     shown = ranked.head(cfg.top).reset_index()
@@ -40,3 +41,19 @@ def run(cfg: DictConfig) -> None:
     if refs is not None:
         print_rows(f"real chips on {name}'s scenarios, by {by}: the rank each would take",
                    refs.to_dict("records"))
+    if robust is not None:
+        robust["candidate_id"] = robust["candidate_id"].str.rsplit(":", n=1).str[-1]
+        print_rows(f"{name}: how sure the ranking is: the first {len(robust)} re-evaluated "
+                   f"with the factors of each leave-one-chip-out fit; rank interval and "
+                   f"P(top {cfg.robust_k or cfg.top})", robust.to_dict("records"))
+
+
+def _robust(cfg: DictConfig, ranked, niche, by: str, runs: list[Path]):
+    from dse.analysis.ranking import run_params
+    from dse.analysis.robust import load_spread, robust_ranks
+
+    if cfg.robust_top < 2:
+        raise ValueError(f"robust_top = {cfg.robust_top}: re-rank at least 2 candidates")
+    sets = load_spread(cfg.robust_spread) if cfg.robust_spread else load_spread()
+    return robust_ranks(ranked, niche, by, run_params(runs), sets, top=cfg.robust_top,
+                        k=cfg.robust_k or cfg.top)

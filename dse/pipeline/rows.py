@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
+from dse.evaluator.efficiency import DEFAULT, Efficiency
 from dse.evaluator.model import LABELS, OUTPUTS, evaluate
 from dse.pipeline.niche import Niche, NicheScenario, row_constraints
 from hwspace.spec import from_columns
@@ -46,8 +47,8 @@ def _violation(ns: NicheScenario, out: dict, cons: dict) -> pa.DictionaryArray:
 
 
 def _scenario_table(ns: NicheScenario, niche: str, chips, params: Mapping[str, np.ndarray],
-                    candidate_id: np.ndarray, n_sys: np.ndarray) -> pa.Table:
-    out = evaluate(chips, ns.plan, ns.scenario, ns.system(n_sys))
+                    candidate_id: np.ndarray, n_sys: np.ndarray, eff: Efficiency) -> pa.Table:
+    out = evaluate(chips, ns.plan, ns.scenario, ns.system(n_sys), eff)
     out["system_power_w"] = out["power_w"] * n_sys
     cons = row_constraints(ns, out)
     feasible = np.logical_and.reduce([v <= 0 for v in cons.values()])
@@ -76,13 +77,14 @@ def _scenario_table(ns: NicheScenario, niche: str, chips, params: Mapping[str, n
 
 
 def evaluate_rows(params: Mapping[str, np.ndarray], candidate_id: np.ndarray,
-                  niches: Sequence[Niche]) -> pa.Table:
+                  niches: Sequence[Niche], eff: Efficiency = DEFAULT) -> pa.Table:
     """Rows of every candidate x every scenario of ``niches``.
 
     Args:
         params: space columns (n_cand,) each: chip-spec columns and optionally ``chips``.
         candidate_id: (n_cand,) identifiers, unique within a run.
         niches: the niches whose scenarios to evaluate.
+        eff: the global efficiency factors (robust ranking draws others).
 
     Returns:
         A table of n_cand x n_scenarios rows, grouped by niche then scenario.
@@ -90,6 +92,6 @@ def evaluate_rows(params: Mapping[str, np.ndarray], candidate_id: np.ndarray,
     spec = {k: v for k, v in params.items() if k != "chips"}
     chips = from_columns(spec)
     n_sys = np.broadcast_to(np.asarray(params.get("chips", 1), dtype=float), (chips.n,))
-    tables = [_scenario_table(ns, niche.name, chips, params, candidate_id, n_sys)
+    tables = [_scenario_table(ns, niche.name, chips, params, candidate_id, n_sys, eff)
               for niche in niches for ns in niche.scenarios]
     return pa.concat_tables(tables, promote_options="permissive")
