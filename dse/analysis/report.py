@@ -1,8 +1,9 @@
 """dse report: figures (PNG) and one self-contained HTML page for one or more runs.
 
-Per niche: the Pareto front of its two objectives with the real chips overlaid, and (for
-sweeps) how much each design parameter moves each objective. Per chosen chip: a roofline with
-the operators of LLM decode, LLM prefill and a CNN placed on it (the article's picture). When
+Per niche: the Pareto front of its two objectives with the real chips overlaid, (for sweeps)
+how much each design parameter moves each objective, and how sure the ranking of its best
+candidates is under the calibration spread (dse.analysis.robust). Per chosen chip: a roofline
+with the operators of LLM decode, LLM prefill and a CNN placed on it (the article's picture). When
 the runs hold both LLM niches: their fronts side by side on the design quantities, with the
 article's claim (a local LLM wants memory capacity and bandwidth more than compute) checked.
 """
@@ -20,6 +21,7 @@ import pandas as pd
 from dse.analysis.plots import plt, save
 from dse.analysis.query import connect, run_query
 from dse.analysis.ranking import candidate_sql, load_niche, preset_scores, run_params
+from dse.analysis.robust import SPREAD, load_spread, robust_ranks
 from dse.api import explain
 from dse.pipeline.niche import Niche
 from dse.pipeline.pareto import minimised, pareto_mask
@@ -212,6 +214,36 @@ def sensitivity_figure(data: NicheData, path: Path) -> Path | None:
     return save(fig, path)
 
 
+def robust_figure(table: pd.DataFrame, name: str, by: str, k: int, path: Path) -> Path:
+    """Each re-ranked candidate's rank interval over the factor draws, at its nominal rank,
+    coloured by its probability of staying in the top ``k``."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    y = table["rank"].to_numpy()
+    ax.hlines(y, table["rank_low"], table["rank_high"], color="grey", lw=2)
+    dots = ax.scatter(table["rank"], y, c=table["p_top_k"], cmap="viridis", vmin=0, vmax=1,
+                      s=60, zorder=3)
+    ax.axvline(k + 0.5, color="tab:red", ls="--", lw=1, label=f"top {k}")
+    ax.set(xlabel=f"rank by {by} (line: over the leave-one-chip-out factor fits)",
+           ylabel="rank with the default factors", title=f"{name}: how sure the ranking is")
+    ax.invert_yaxis()
+    fig.colorbar(dots, ax=ax, label=f"P(top {k})")
+    ax.legend(loc="upper right")
+    return save(fig, path)
+
+
+def _robust_section(data: NicheData, out_dir: Path, top: int = 20, k: int = 5) -> str:
+    """The niche's best feasible candidates by its first objective, re-ranked under the
+    calibration spread; empty where no spread file exists."""
+    if not SPREAD.exists() or data.feasible.empty:
+        return ""
+    by, direction = data.niche.objectives[0]
+    ranked = data.feasible.sort_values(by, ascending=direction == "min", kind="stable")
+    table = robust_ranks(ranked, data.niche, by, data.params, load_spread(), top=top, k=k)
+    png = robust_figure(table, data.niche.name, by, k, out_dir / f"robust_{data.niche.name}.png")
+    return _img(png, f"{data.niche.name}: rank intervals of the best {len(table)} candidates "
+                     f"under the leave-one-chip-out factor fits")
+
+
 def _img(path: Path, caption: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return (f'<figure><img src="data:image/png;base64,{data}" alt="{path.name}">'
@@ -249,6 +281,7 @@ def write_report(runs: list[Path], out_dir: Path, chips: list[str]) -> Path:
                     "name": f"best {name} design"}
             chosen.append((chip, f"best {name} design ({cols[0]})"))
             fronts[name] = front.assign(**headline({p: front[p] for p in data.params}))
+        parts.append(_robust_section(data, out_dir))
         sens = sensitivity_figure(data, out_dir / f"sensitivity_{name}.png")
         if sens is not None and data.kind == "sweep":
             parts.append(_img(sens, f"{name}: sensitivity of each objective to each parameter"))

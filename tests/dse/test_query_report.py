@@ -125,7 +125,8 @@ def test_report_writes_pngs_and_an_html_page_that_references_them(runs, tmp_path
     assert res.returncode == 0, res.stderr
     pngs = sorted(out.glob("*.png"))
     assert {p.name for p in pngs} >= {"pareto_edge_vision.png", "sensitivity_edge_vision.png",
-                                      "roofline_0.png", "roofline_1.png"}
+                                      "robust_edge_vision.png", "roofline_0.png",
+                                      "roofline_1.png"}
     page = (out / "report.html").read_text()
     for png in pngs:
         width, height = _png_size(png)
