@@ -4,7 +4,7 @@ area, cost, power. The evaluator reads these; it never recomputes them."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,9 +33,6 @@ class ChipDerived:
     unit_cost_usd: np.ndarray
     static_w: np.ndarray
     tdp_w: np.ndarray
-
-    def take(self, idx: np.ndarray) -> ChipDerived:
-        return ChipDerived(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
 
 def headline(cols: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
