@@ -1,11 +1,13 @@
 """The model against measured results of real chips (data/measured_public.csv).
 
-Each row maps to a preset chip, a workload and a scenario by the benchmark it comes from:
-MLPerf offline (batch by capacity), TensorRT-LLM max-throughput tables (fixed lengths, batch
-by capacity) and static-batch tables (fixed batch), TensorRT-LLM first-token latency (batch-1
-prefill) and llama.cpp pp/tg (batch-1 prefill and decode at Q4_0, 4.5 bits per weight). A row
-that cannot be mapped is kept with its reason.
-"""
+Each row maps to a preset chip (by the preset's ``name``), a workload and a scenario by the
+benchmark it comes from: MLPerf offline (batch by capacity) and SingleStream (batch-1
+latency), TensorRT-LLM max-throughput tables (continuous batching, batch by capacity under
+its scheduler cap), static-batch tables and first-token latency, LLM-Inference-Bench (a
+static batch of equal prompt and output lengths, or the TTFT of a batch) and llama.cpp pp/tg
+(batch-1 prefill and decode at F16, Q8_0 or Q4_0). Where one chip and setup was measured with
+several software stacks, the fastest is kept. A row that cannot be mapped is kept with its
+reason."""
 
 from __future__ import annotations
 
@@ -183,8 +185,8 @@ def _inference_bench(row: dict, chips: int):
         return (dict(phase="prefill", batch=int(row["batch_size"]),
                      prompt_len=lengths["prompt_len"], chips=chips, **precision),
                 "ttft_s", float(row["value"]))
-    if lengths["prompt_len"] != lengths["gen_len"] or "input+output" not in row["unit"] \
-            and "prompt+generated" not in row["unit"]:
+    counts_both = "input+output" in row["unit"] or "prompt+generated" in row["unit"]
+    if lengths["prompt_len"] != lengths["gen_len"] or not counts_both:
         return "throughput counts input and output tokens of unequal lengths"
     return (dict(phase="generate", batch=int(row["batch_size"]), batching="static",
                  chips=chips, **lengths, **precision), "throughput_per_s",
