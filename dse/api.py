@@ -10,10 +10,10 @@ import numpy as np
 from dse.evaluator import model
 from dse.evaluator.efficiency import DEFAULT, Efficiency
 from dse.evaluator.parallel import MAX_CHIPS
-from dse.presets import load_chip, load_workload
+from dse.presets import load_chip, load_plan, load_workload
 from hwspace.spec import from_configs
 from workloads.ops import KIND_NAMES
-from workloads.scenario import build_plan, family_of, make_scenario
+from workloads.scenario import family_of, make_scenario
 
 __all__ = ["predict", "explain", "SYSTEM_KEYS"]
 
@@ -44,7 +44,7 @@ def _prepare(chip: Any, workload: Any, scenario: dict):
                        ttft_slo_s=system.get("ttft_slo_s"),
                        max_num_seqs=None if seqs is None else _whole("max_num_seqs", seqs,
                                                                      10_000_000))
-    return from_configs([cfg_chip]), build_plan(cfg_work, sc), sc, sys
+    return from_configs([cfg_chip]), load_plan(cfg_work, sc), sc, sys
 
 
 def _scalar(key: str, value: float) -> Any:
@@ -66,7 +66,8 @@ def predict(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
         workload: a preset name (``"llama2-70b"``), a dict, or a YAML path.
         efficiency: global efficiency factors (defaults: dse.evaluator.efficiency.DEFAULT).
         **scenario: phase, batch (int or "max"), prompt_len, gen_len, context_len, weights,
-            activations, kv_cache, sparsity, chips, tpot_slo_s, ttft_slo_s.
+            activations, kv_cache, sparsity, batching, draft, spec_tokens, acceptance,
+            chips, tpot_slo_s, ttft_slo_s, max_num_seqs.
 
     Returns:
         Every output of DESIGN.md section 4 (NaN where it has no meaning).

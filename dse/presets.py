@@ -18,8 +18,10 @@ from omegaconf.errors import OmegaConfBaseException
 
 from hwspace.config import ChipConfig
 from workloads.config import CNNConfig, TransformerConfig
+from workloads.ops import Plan
+from workloads.scenario import Scenario, build_plan
 
-__all__ = ["CONF_DIR", "load_chip", "load_workload", "preset_names", "to_config",
+__all__ = ["CONF_DIR", "load_chip", "load_workload", "load_plan", "preset_names", "to_config",
            "yaml_problem"]
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -101,6 +103,19 @@ def load_workload(workload: Any) -> TransformerConfig | CNNConfig:
     cfg = to_config(data, schema, "workload")
     _check_workload(cfg)
     return cfg
+
+
+def load_plan(cfg: TransformerConfig | CNNConfig, sc: Scenario) -> Plan:
+    """The plan of ``sc`` on ``cfg``, with the draft workload preset ``sc.draft`` names."""
+    draft = None
+    if isinstance(sc.draft, str):
+        try:
+            draft = load_workload(sc.draft)
+        except ValueError as err:
+            raise ValueError(f"scenario.draft: {err}") from None
+        if not isinstance(draft, TransformerConfig) or draft.kind != "decoder":
+            raise ValueError(f"scenario.draft = {sc.draft!r} is not a decoder LLM")
+    return build_plan(cfg, sc, draft)
 
 
 def _check_workload(cfg: TransformerConfig | CNNConfig) -> None:

@@ -131,10 +131,11 @@ def _embed(cfg: TransformerConfig, tokens: float) -> Op:
               tp_split=False)
 
 
-def _head(cfg: TransformerConfig, tokens: float) -> list[Op]:
-    """Final norm and LM head; only the last position's logits are needed to generate."""
+def _head(cfg: TransformerConfig, tokens: float, logits: float = 1.0) -> list[Op]:
+    """Final norm and LM head over ``logits`` positions: to generate, only the last one;
+    to verify speculated tokens, each of them."""
     return [_norm("final_norm", cfg, tokens, 1),
-            _matmul("lm_head", 1.0, cfg.d_model, cfg.vocab, 1)]
+            _matmul("lm_head", logits, cfg.d_model, cfg.vocab, 1)]
 
 
 def _peak_act(ops: list[Op], tokens: float, d: float) -> float:
@@ -156,13 +157,16 @@ def prefill_pass(cfg: TransformerConfig, prompt_len: int) -> Pass:
     return _pass("prefill", ops, prompt_len, cfg, 1.0)
 
 
-def decode_pass(cfg: TransformerConfig, context_len: float, repeats: float = 1.0) -> Pass:
-    """One generated token at ``context_len`` tokens of context: a matrix-vector product per
-    weight matrix; K and V of the whole context are read once."""
+def decode_pass(cfg: TransformerConfig, context_len: float, repeats: float = 1.0,
+                tokens: int = 1, name: str = "decode") -> Pass:
+    """One step at ``context_len`` tokens of context: a matrix-vector product per weight
+    matrix (a thin matrix product for the ``tokens`` a speculative verification checks at
+    once, each with its logits); K and V of the whole context are read once."""
     kv_tok = 2.0 * kv_heads(cfg) * head_dim(cfg)
-    attn = _attention(cfg, 1.0, context_len, context_len * kv_tok, kv_tok, cfg.n_layers)
-    ops = [_embed(cfg, 1.0), *_layer_ops(cfg, 1.0, attn), *_head(cfg, 1.0)]
-    return _pass("decode", ops, 1.0, cfg, repeats)
+    attn = _attention(cfg, tokens, context_len, context_len * kv_tok, tokens * kv_tok,
+                      cfg.n_layers)
+    ops = [_embed(cfg, tokens), *_layer_ops(cfg, tokens, attn), *_head(cfg, tokens, tokens)]
+    return _pass(name, ops, tokens, cfg, repeats)
 
 
 def mixed_pass(cfg: TransformerConfig, prompt_len: int, gen_len: int) -> Pass:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Union
@@ -12,7 +13,8 @@ from workloads.config import CNNConfig, TransformerConfig
 from workloads.ops import Plan
 from workloads.precision import SPARSITY_MODES, parse_dtype
 
-__all__ = ["Scenario", "PHASES", "BATCHING_MODES", "make_scenario", "build_plan", "family_of"]
+__all__ = ["Scenario", "PHASES", "BATCHING_MODES", "make_scenario", "build_plan", "family_of",
+           "expected_tokens", "draft_config"]
 
 PHASES: dict[str, tuple[str, ...]] = {
     "llm": ("generate", "prefill", "decode"),
@@ -41,6 +43,13 @@ class Scenario:
     # chunked prefill mixed into decode steps) or "static" (the whole batch's prompts first,
     # then its decode steps: offline benchmarks with a fixed batch).
     batching: str = "continuous"
+    # Speculative decoding (Leviathan et al., ICML 2023; Chen et al., arXiv 2302.01318): a
+    # draft model proposes ``spec_tokens`` tokens per step, the target verifies them in one
+    # pass, and each proposed token is accepted with probability ``acceptance``. ``draft``: a
+    # workload preset name, or a draft-to-target size ratio in (0, 1); None: off.
+    draft: Union[str, float, None] = None
+    spec_tokens: int = 4
+    acceptance: float = 0.7
 
     @property
     def decode_context(self) -> int:
@@ -97,11 +106,60 @@ def make_scenario(family: str, values: Mapping) -> Scenario:
         raise ValueError(
             f"scenario.sparsity = {vals['sparsity']!r}; allowed: {', '.join(SPARSITY_MODES)}"
         )
+    _check_speculation(family, vals)
     return Scenario(**vals)
 
 
-def build_plan(cfg: TransformerConfig | CNNConfig, sc: Scenario) -> Plan:
-    """The passes, capacity needs and request size of ``sc`` on workload ``cfg``."""
+def _check_speculation(family: str, vals: dict) -> None:
+    draft = vals.get("draft")
+    if draft is None:
+        return
+    if family != "llm" or vals["phase"] not in ("generate", "decode"):
+        raise ValueError("scenario.draft: speculative decoding applies to the generate and "
+                         f"decode phases of a decoder LLM, not {family} {vals['phase']}")
+    if not isinstance(draft, str):
+        ratio = draft if isinstance(draft, (int, float)) and not isinstance(draft, bool) else -1
+        if not 0 < ratio < 1:
+            raise ValueError("scenario.draft must be a workload name or a draft-to-target "
+                             f"size ratio in (0, 1), got {draft!r}")
+        vals["draft"] = float(ratio)
+    vals["spec_tokens"] = _check_int("spec_tokens", vals.get("spec_tokens", 4), 1, 16)
+    a = vals.get("acceptance", 0.7)
+    if not (isinstance(a, (int, float)) and not isinstance(a, bool) and 0 <= a < 1):
+        raise ValueError(f"scenario.acceptance must be a probability in [0, 1), got {a!r}")
+    vals["acceptance"] = float(a)
+
+
+def expected_tokens(acceptance: float, spec_tokens: int) -> float:
+    """Tokens one verification step yields on average: (1 - a^(k+1)) / (1 - a) (Leviathan et
+    al., ICML 2023, equation 1): the accepted prefix of the k proposals plus the target's own
+    next token."""
+    return (1.0 - acceptance ** (spec_tokens + 1)) / (1.0 - acceptance)
+
+
+def draft_config(cfg: TransformerConfig, ratio: float) -> TransformerConfig:
+    """A draft of ``ratio`` times the target's layers at the target's width and vocabulary:
+    a same-family draft reduced in depth, as layer-skipping self-speculation (Zhang et al.,
+    "Draft & Verify", ACL 2024) drafts with a subset of the target's layers."""
+    layers = max(1, round(cfg.n_layers * ratio))
+    return dataclasses.replace(cfg, name=f"{cfg.name}-draft{ratio:g}", n_layers=layers)
+
+
+def _speculative(cfg: TransformerConfig, draft: TransformerConfig, sc: Scenario,
+                 ctx: float, generated: float) -> tuple:
+    """The passes that generate ``generated`` tokens by speculative decoding: per step the
+    draft runs ``spec_tokens`` decode passes and the target verifies spec_tokens + 1 tokens
+    in one pass; a step yields expected_tokens."""
+    k = sc.spec_tokens
+    steps = generated / expected_tokens(sc.acceptance, k)
+    return (llm.decode_pass(cfg, ctx, steps, tokens=k + 1, name="verify"),
+            llm.decode_pass(draft, ctx, k * steps, name="draft"))
+
+
+def build_plan(cfg: TransformerConfig | CNNConfig, sc: Scenario,
+               draft: TransformerConfig | None = None) -> Plan:
+    """The passes, capacity needs and request size of ``sc`` on workload ``cfg``; ``draft``:
+    the draft workload where ``sc.draft`` names one (a size ratio builds its own)."""
     family = family_of(cfg)
     if family == "cnn":
         return Plan(cfg.name, family, sc.phase, (cnn.infer_pass(cfg),), 1.0,
@@ -112,26 +170,44 @@ def build_plan(cfg: TransformerConfig | CNNConfig, sc: Scenario) -> Plan:
     if tokens > cfg.max_context:
         raise ValueError(f"scenario: {tokens} tokens of context exceed workload "
                          f"{cfg.name}'s max_context = {cfg.max_context}")
-    kv = llm.kv_elems_per_token(cfg) if family == "llm" else 0.0
-    common = dict(param_elems=llm.param_count(cfg)[0], kv_elems_per_token=kv,
-                  n_layers=cfg.n_layers, n_heads=cfg.n_heads, n_kv_heads=llm.kv_heads(cfg),
-                  moe_experts=cfg.n_experts, moe_top_k=cfg.top_k)
+    if isinstance(sc.draft, float):
+        draft = draft_config(cfg, sc.draft)
+    elif sc.draft is not None and draft is None:
+        raise ValueError(f"scenario.draft = {sc.draft!r}: the draft workload was not loaded")
+    speculate = sc.draft is not None and family == "llm"
+    models = (cfg, draft) if speculate else (cfg,)
+    kv = sum(llm.kv_elems_per_token(m) for m in models) if family == "llm" else 0.0
+    common = dict(param_elems=sum(llm.param_count(m)[0] for m in models),
+                  kv_elems_per_token=kv, n_layers=cfg.n_layers, n_heads=cfg.n_heads,
+                  n_kv_heads=llm.kv_heads(cfg), moe_experts=cfg.n_experts, moe_top_k=cfg.top_k)
     if family == "encoder":
         return Plan(cfg.name, family, sc.phase, (llm.encode_pass(cfg, sc.prompt_len),), 1.0,
                     kv_tokens=0.0, **common)
+    # Speculation holds up to spec_tokens unverified tokens in the KV cache.
+    extra = sc.spec_tokens if speculate else 0
     if sc.phase == "prefill":
         passes = (llm.prefill_pass(cfg, sc.prompt_len),)
         items = kv_tokens = sc.prompt_len
     elif sc.phase == "decode":
         ctx = sc.decode_context
-        passes, items, kv_tokens = (llm.decode_pass(cfg, ctx),), 1.0, ctx + 1
+        passes, items, kv_tokens = (llm.decode_pass(cfg, ctx),), 1.0, ctx + 1 + extra
+        if speculate:  # one token's share of the steps that yield it
+            passes = _speculative(cfg, draft, sc, ctx, 1.0)
     else:
         # Mean TPOT: the KV term is linear in context, so the step at the middle context is
         # the mean step.
         mid = sc.prompt_len + sc.gen_len / 2.0
-        passes = (llm.prefill_pass(cfg, sc.prompt_len), llm.decode_pass(cfg, mid, sc.gen_len))
-        if sc.batching == "continuous":
-            passes += (llm.mixed_pass(cfg, sc.prompt_len, sc.gen_len),)
-        items, kv_tokens = sc.gen_len, sc.prompt_len + sc.gen_len
+        prefill = llm.prefill_pass(cfg, sc.prompt_len)
+        if speculate:
+            # The draft prefills the prompt too. Verification steps carry no prompt chunks,
+            # so a speculating server runs as a static batch (no mixed pass).
+            draft_prefill = dataclasses.replace(llm.prefill_pass(draft, sc.prompt_len),
+                                                name="draft_prefill")
+            passes = (prefill, draft_prefill, *_speculative(cfg, draft, sc, mid, sc.gen_len))
+        else:
+            passes = (prefill, llm.decode_pass(cfg, mid, sc.gen_len))
+            if sc.batching == "continuous":
+                passes += (llm.mixed_pass(cfg, sc.prompt_len, sc.gen_len),)
+        items, kv_tokens = sc.gen_len, sc.prompt_len + sc.gen_len + extra
     return Plan(cfg.name, family, sc.phase, passes, float(items), kv_tokens=float(kv_tokens),
                 **common)

@@ -94,15 +94,21 @@ KV_BLOCK_TOKENS = 16
  S_TPOT_SLO, S_TTFT_SLO,  # seconds (inf: none)
  S_SLO_PASS,  # the pass held to an SLO by the batch search (-1: none)
  S_SLO,  # its SLO, seconds
+ S_SLO_WEIGHT,  # steps of that pass per generated token (1; 1 / tokens per step speculating)
+ S_DRAFT_PASS,  # the draft decode pass of speculative decoding (-1: none)
+ S_DRAFT_WEIGHT,  # draft steps per generated token
  S_PREFILL_PASS,  # -1: none
  S_HAS_MIXED,  # a continuously batched generate
  S_GENERATE,
- N_SC) = range(22)
+ N_SC) = range(25)
 
 # Passes, (n_passes, N_PASS): their operators are rows [start, stop) of the operator table.
 P_START, P_STOP, P_REPEATS, P_P2P_ELEMS, P_ROLE, N_PASS = range(6)
-ROLE_PREFILL, ROLE_DECODE, ROLE_MIXED, ROLE_OTHER = range(4)
-_ROLES = {"prefill": ROLE_PREFILL, "decode": ROLE_DECODE, "mixed": ROLE_MIXED}
+# Decode-like roles make up TPOT: the decode or mixed step, or a speculative verification
+# with its draft steps.
+ROLE_PREFILL, ROLE_DECODE, ROLE_MIXED, ROLE_DRAFT, ROLE_OTHER = range(5)
+_ROLES = {"prefill": ROLE_PREFILL, "decode": ROLE_DECODE, "verify": ROLE_DECODE,
+          "mixed": ROLE_MIXED, "draft": ROLE_DRAFT}
 
 # Splits, (n_splits, N_SPLIT) int: tp x pp x dp and the operator table of that tp.
 SPLIT_TP, SPLIT_PP, SPLIT_DP, SPLIT_TP_INDEX, N_SPLIT = range(5)
@@ -178,12 +184,14 @@ def chip_columns(chips: ChipArrays, der: ChipDerived, sc: Scenario,
 
 def _slo_pass(plan: Plan, tpot_slo: float | None, ttft_slo: float | None) -> tuple[int, float]:
     """The pass whose time grows with the batch and is held to an SLO, with that SLO: the
-    decode step (TPOT; the mixed step of a continuously batched generate), or the prefill of
+    decode step (TPOT; the mixed step of a continuously batched generate, the verification
+    of a speculating one), or the prefill of
     a ``prefill`` scenario (TTFT). A generate TTFT is one prompt's prefill, whatever the
     batch. (-1, inf) where the batch search has nothing to hold."""
     names = [p.name for p in plan.passes]
-    if tpot_slo is not None and ("mixed" in names or "decode" in names):
-        return names.index("mixed" if "mixed" in names else "decode"), tpot_slo
+    steps = [n for n in ("mixed", "decode", "verify") if n in names]
+    if tpot_slo is not None and steps:
+        return names.index(steps[0]), tpot_slo
     if ttft_slo is not None and plan.phase == "prefill":
         return names.index("prefill"), ttft_slo
     return -1, np.inf
@@ -216,6 +224,13 @@ def scenario_vector(plan: Plan, sc: Scenario, sys, eff: Efficiency) -> np.ndarra
     v[S_TPOT_SLO] = np.inf if sys.tpot_slo_s is None else sys.tpot_slo_s
     v[S_TTFT_SLO] = np.inf if sys.ttft_slo_s is None else sys.ttft_slo_s
     v[S_SLO_PASS], v[S_SLO] = slo_pass, slo
+    # TPOT of speculative decoding: (verify step + spec_tokens draft steps) per step's tokens.
+    v[S_SLO_WEIGHT], v[S_DRAFT_PASS], v[S_DRAFT_WEIGHT] = 1.0, -1, 0.0
+    if "draft" in names and slo_pass >= 0 and names[slo_pass] == "verify":
+        per_token = 1.0 / plan.items_per_request
+        v[S_SLO_WEIGHT] = plan.passes[slo_pass].repeats * per_token
+        v[S_DRAFT_PASS] = names.index("draft")
+        v[S_DRAFT_WEIGHT] = plan.passes[names.index("draft")].repeats * per_token
     v[S_PREFILL_PASS] = names.index("prefill") if "prefill" in names else -1
     v[S_HAS_MIXED] = "mixed" in names
     v[S_GENERATE] = plan.phase == "generate"

@@ -30,17 +30,22 @@ from dse.evaluator.columns import (
     R_TPOT,
     R_TTFT,
     ROLE_DECODE,
+    ROLE_DRAFT,
     ROLE_MIXED,
     ROLE_PREFILL,
     S_ACT_PEAK_BYTES,
+    S_DRAFT_PASS,
+    S_DRAFT_WEIGHT,
     S_GENERATE,
     S_HAS_MIXED,
+    S_ITEMS,
     S_KV_SEQ_BYTES,
     S_N_KV_HEADS,
     S_PARAM_ELEMS,
     S_PREFILL_PASS,
     S_SLO,
     S_SLO_PASS,
+    S_SLO_WEIGHT,
     compiled,
     inlined,
 )
@@ -138,9 +143,11 @@ def run(chip, ops, passes, sc, nd, b, tp, pp, rec, cost):
     """All passes of a request batch at replica batch ``b``, into ``rec``'s R_LATENCY,
     R_TTFT, R_TPOT, R_ENERGY, R_FLOP, R_MEM and R_SHARES. ``generate``: latency = prefill of
     the batch + gen_len decode steps (static), or gen_len mixed steps (continuous); TTFT =
-    prefill of one prompt; TPOT = mean step."""
-    latency = energy = flop = mem = 0.0
-    ttft = tpot = np.nan
+    prefill of one prompt; TPOT = the decode-like steps' time per generated token (the mean
+    step; speculating: verification and draft steps over the tokens they yield)."""
+    latency = energy = flop = mem = steps = 0.0
+    ttft = np.nan
+    decodes = False
     rec[R_SHARES:R_SHARES + N_BOUNDS] = 0.0
     for p in range(passes.shape[0]):
         k = _repeats(passes, p, sc, b)
@@ -157,13 +164,15 @@ def run(chip, ops, passes, sc, nd, b, tp, pp, rec, cost):
         role = passes[p, P_ROLE]
         if role == ROLE_PREFILL:
             ttft = t
-        elif role == ROLE_DECODE or role == ROLE_MIXED:
-            tpot = t
+        elif role == ROLE_DECODE or role == ROLE_MIXED or role == ROLE_DRAFT:
+            steps += k * t
+            decodes = True
     if sc[S_GENERATE] > 0 and b > 1.0:
         # TTFT of one request of a server: the prefill of its own prompt.
         ttft = _pass_step(chip, ops, passes, sc, int(sc[S_PREFILL_PASS]), nd, 1.0, tp, pp,
                           cost)[0]
-    rec[R_LATENCY], rec[R_TTFT], rec[R_TPOT] = latency, ttft, tpot
+    rec[R_LATENCY], rec[R_TTFT] = latency, ttft
+    rec[R_TPOT] = steps / sc[S_ITEMS] if decodes else np.nan
     rec[R_ENERGY], rec[R_FLOP], rec[R_MEM] = energy, flop, mem
 
 
@@ -176,9 +185,21 @@ def run_detail(chip, ops, passes, sc, nd, b, tp, pp, detail, cost):
               passes[p, P_P2P_ELEMS], nd, b, tp, pp, cost, detail)
 
 
+@inlined
+def _slo_time(chip, ops, passes, sc, nd, b, tp, pp, cost):
+    """The time held to the SLO at replica batch ``b``: the SLO pass's step, or a
+    speculating TPOT (verification and draft steps per generated token)."""
+    t = _pass_step(chip, ops, passes, sc, int(sc[S_SLO_PASS]), nd, b, tp, pp, cost)[0]
+    t *= sc[S_SLO_WEIGHT]
+    if sc[S_DRAFT_PASS] >= 0:
+        t += sc[S_DRAFT_WEIGHT] * _pass_step(chip, ops, passes, sc, int(sc[S_DRAFT_PASS]), nd,
+                                             b, tp, pp, cost)[0]
+    return t
+
+
 @compiled
 def batch_within_slo(chip, ops, passes, sc, nd, b_cap, tp, pp, cost):
-    """Largest replica batch <= ``b_cap`` whose SLO-bound pass (S_SLO_PASS) meets its SLO.
+    """Largest replica batch <= ``b_cap`` whose SLO-bound time (``_slo_time``) meets its SLO.
 
     Step time grows with the batch almost linearly, so regula falsi between a feasible and an
     infeasible batch converges in a few steps; each step keeps the bracket, so the answer is
@@ -188,9 +209,9 @@ def batch_within_slo(chip, ops, passes, sc, nd, b_cap, tp, pp, cost):
     hi = max(b_cap, 1.0)
     if p < 0 or hi <= 1.0:
         return hi
-    t_hi = _pass_step(chip, ops, passes, sc, p, nd, hi, tp, pp, cost)[0]
+    t_hi = _slo_time(chip, ops, passes, sc, nd, hi, tp, pp, cost)
     lo = 1.0
-    t_lo = _pass_step(chip, ops, passes, sc, p, nd, lo, tp, pp, cost)[0]
+    t_lo = _slo_time(chip, ops, passes, sc, nd, lo, tp, pp, cost)
     if t_hi <= slo:
         return hi
     if not (t_hi > slo and t_lo <= slo):
@@ -202,7 +223,7 @@ def batch_within_slo(chip, ops, passes, sc, nd, b_cap, tp, pp, cost):
         if step % 3 == 2:  # a bisection step now and then guarantees progress
             guess = (lo + hi) / 2.0
         guess = min(max(np.floor(guess), lo + 1), hi - 1)
-        t = _pass_step(chip, ops, passes, sc, p, nd, guess, tp, pp, cost)[0]
+        t = _slo_time(chip, ops, passes, sc, nd, guess, tp, pp, cost)
         if t <= slo:
             lo, t_lo = guess, t
         else:

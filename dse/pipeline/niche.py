@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from dse.evaluator.model import OUTPUTS, System
-from dse.presets import load_workload
+from dse.presets import load_plan, load_workload
 from workloads.ops import Plan
-from workloads.scenario import Scenario, build_plan, family_of, make_scenario
+from workloads.scenario import Scenario, family_of, make_scenario
 
 __all__ = ["NicheScenario", "Niche", "parse_niche", "CONSTRAINTS", "row_constraints",
            "DIRECTIONS", "candidate_scores", "score_columns"]
@@ -81,10 +81,10 @@ def _scenario(niche: str, name: str, spec: Mapping, constraints: dict) -> NicheS
             raise ValueError(f"{where}.{key} must be > 0, got {value}")
     try:
         sc = make_scenario(family_of(workload), {k: v for k, v in spec.items() if v is not None})
+        plan = load_plan(workload, sc)
     except ValueError as err:
         raise ValueError(f"{where}: {err}") from None
-    return NicheScenario(name, workload.name, sc, build_plan(workload, sc),
-                         {**constraints, **own}, **slos)
+    return NicheScenario(name, workload.name, sc, plan, {**constraints, **own}, **slos)
 
 
 def parse_niche(cfg: Mapping[str, Any]) -> Niche:
