@@ -6,6 +6,7 @@ candidates is under the calibration spread (dse.analysis.robust). Per chosen chi
 with the operators of LLM decode, LLM prefill and a CNN placed on it (the article's picture). When
 the runs hold both LLM niches: their fronts side by side on the design quantities, with the
 article's claim (a local LLM wants memory capacity and bandwidth more than compute) checked.
+A disaggregated niche also gets its pair front against one chip type colocated.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dse.analysis import disaggregated
 from dse.analysis.plots import plt, save
 from dse.analysis.query import connect, run_query
 from dse.analysis.ranking import candidate_sql, load_niche, preset_scores, run_params
@@ -244,6 +246,39 @@ def _robust_section(data: NicheData, out_dir: Path, top: int = 20, k: int = 5) -
                      f"under the leave-one-chip-out factor fits")
 
 
+def pairs_figure(comp: disaggregated.Comparison, name: str, path: Path) -> Path:
+    """The pair front against the colocated front, on generated tokens per $ and per W."""
+    fig, ax = plt.subplots(figsize=(8, 6))
+    single = comp.colocated.sort_values("colocated_tokens_per_usd")
+    ax.plot(single["colocated_tokens_per_usd"], single["colocated_tokens_per_w"], "-s",
+            color="tab:blue", ms=4, label=f"one chip type, colocated ({len(single)})")
+    pairs = comp.pairs.sort_values("tokens_per_usd")
+    ax.plot(pairs["tokens_per_usd"], pairs["tokens_per_w"], "-o", color="tab:red", ms=4,
+            label=f"prefill pool + decode pool ({len(pairs)})")
+    ax.set(xscale="log", yscale="log", xlabel="generated tokens/s per USD of system cost",
+           ylabel="generated tokens/s per W",
+           title=f"{name}: disaggregated pairs vs colocated, same SLOs")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return save(fig, path)
+
+
+def _disaggregated_section(data: NicheData, runs: list[Path], out_dir: Path) -> str:
+    """Whether a pair of chip types beats one on tokens per $, for a disaggregated niche."""
+    if not disaggregated.is_disaggregated(data.niche):
+        return ""
+    cols = ", ".join(["candidate_id", "scenario", "feasible", "throughput_per_s",
+                      "system_cost_usd", "system_power_w", *data.params])
+    rows = run_query(f"SELECT {cols} FROM rows WHERE niche = '{data.niche.name}'", runs)
+    comp = disaggregated.compare(rows, data.niche, data.params)
+    parts = [f"<h3>Disaggregated serving</h3><p>{html.escape(comp.summary())}</p>"]
+    if not comp.pairs.empty:
+        png = pairs_figure(comp, data.niche.name, out_dir / f"pairs_{data.niche.name}.png")
+        parts += [_img(png, f"{data.niche.name}: pair front vs colocated front"),
+                  _table(comp.pairs.head(15))]
+    return "\n".join(parts)
+
+
 def _img(path: Path, caption: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return (f'<figure><img src="data:image/png;base64,{data}" alt="{path.name}">'
@@ -282,6 +317,7 @@ def write_report(runs: list[Path], out_dir: Path, chips: list[str]) -> Path:
             chosen.append((chip, f"best {name} design ({cols[0]})"))
             fronts[name] = front.assign(**headline({p: front[p] for p in data.params}))
         parts.append(_robust_section(data, out_dir))
+        parts.append(_disaggregated_section(data, runs, out_dir))
         sens = sensitivity_figure(data, out_dir / f"sensitivity_{name}.png")
         if sens is not None and data.kind == "sweep":
             parts.append(_img(sens, f"{name}: sensitivity of each objective to each parameter"))

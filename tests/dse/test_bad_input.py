@@ -108,7 +108,7 @@ CLI = [  # (argv, the text the message must contain)
     (["predict", "scenario.prompt_len=5000", "workload=llama2-7b"], "max_context"),
     (["explain", "candidate=99999999", "run={sweep}"], "no candidate 99999999"),
     (["explain", "candidate=3", "run={sweep}", "scenario_name=bogus"], "scenario_name"),
-    (["sweep", "niche=nope"], "niche=nope: no such niche preset; available: edge_vision"),
+    (["sweep", "niche=nope"], "niche=nope: no such niche preset; available: disaggregated, edge_vision"),
     (["sweep", "space=nope"], "space=nope: no such space preset"),
     (["sweep", "cluster=nope"], "cluster=nope"),
     (["sweep", "space=demo", "sweep.mode=exhaustive"], "sweep.mode"),
