@@ -128,5 +128,9 @@ def _check_workload(cfg: TransformerConfig | CNNConfig) -> None:
         raise ValueError(f"workload.kind must be decoder or encoder, got {cfg.kind!r}")
     if cfg.mlp not in ("gated", "plain"):
         raise ValueError(f"workload.mlp must be gated or plain, got {cfg.mlp!r}")
+    window = cfg.sliding_window
+    if window is not None and not (cfg.kind == "decoder" and 1 <= window <= cfg.max_context):
+        raise ValueError(f"workload.sliding_window must be a whole number in [1, "
+                         f"{cfg.max_context}] (max_context) on a decoder, or null; got {window}")
     if cfg.n_experts and not 1 <= cfg.top_k <= cfg.n_experts:
         raise ValueError(f"workload.top_k must be in [1, {cfg.n_experts}], got {cfg.top_k}")

@@ -36,6 +36,9 @@ class TransformerConfig:
     n_experts: int = 0  # 0 = dense MLP
     top_k: int = 0
     max_context: int = 4096
+    # Sliding-window attention (Mistral 7B): each query attends to the last sliding_window
+    # tokens and the KV cache is a rolling buffer of that many; null = full attention.
+    sliding_window: Optional[int] = None
     source: str = ""
 
 

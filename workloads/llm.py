@@ -12,7 +12,8 @@ import dataclasses
 from workloads.config import TransformerConfig
 from workloads.ops import ATTENTION, ELEMENTWISE, MATMUL, REDUCTION, Op, OpTable, Pass
 
-__all__ = ["param_count", "head_dim", "kv_heads", "kv_elems_per_token", "prefill_pass",
+__all__ = ["param_count", "head_dim", "kv_heads", "kv_elems_per_token", "cached_tokens",
+           "prompt_keys", "prefill_pass",
            "decode_pass", "mixed_pass", "encode_pass"]
 
 # FLOP per element of a norm (mean, variance, scale, shift) and of softmax (max, exp, sum,
@@ -71,6 +72,21 @@ def param_count(cfg: TransformerConfig) -> tuple[float, float]:
 def kv_elems_per_token(cfg: TransformerConfig) -> float:
     """K and V elements of one token over all layers: 2 * n_layers * n_kv_heads * head_dim."""
     return 2.0 * cfg.n_layers * kv_heads(cfg) * head_dim(cfg)
+
+
+def cached_tokens(cfg: TransformerConfig, tokens: float) -> float:
+    """Tokens whose K and V a query reads and the cache holds: all of them, or the last
+    sliding_window (a rolling buffer)."""
+    return tokens if cfg.sliding_window is None else min(tokens, float(cfg.sliding_window))
+
+
+def prompt_keys(cfg: TransformerConfig, prompt_len: float) -> float:
+    """Mean keys per query of a causal prompt: token i attends to min(i, window) keys, so
+    the mean is (s + 1) / 2 up to the window and (w (w + 1) / 2 + (s - w) w) / s past it."""
+    s, w = prompt_len, cfg.sliding_window
+    if w is None or s <= w:
+        return (s + 1) / 2.0
+    return (w * (w + 1) / 2.0 + (s - w) * w) / s
 
 
 def _norm(name: str, cfg: TransformerConfig, tokens: float, count: float) -> Op:
@@ -151,7 +167,7 @@ def _pass(name: str, ops: list[Op], tokens: float, cfg: TransformerConfig, repea
 def prefill_pass(cfg: TransformerConfig, prompt_len: int) -> Pass:
     """Process a prompt of ``prompt_len`` tokens causally and write its KV cache."""
     kv_tok = 2.0 * kv_heads(cfg) * head_dim(cfg)
-    attn = _attention(cfg, prompt_len, (prompt_len + 1) / 2.0, 0.0, prompt_len * kv_tok,
+    attn = _attention(cfg, prompt_len, prompt_keys(cfg, prompt_len), 0.0, prompt_len * kv_tok,
                       cfg.n_layers)
     ops = [_embed(cfg, prompt_len), *_layer_ops(cfg, prompt_len, attn), *_head(cfg, prompt_len)]
     return _pass("prefill", ops, prompt_len, cfg, 1.0)
@@ -163,8 +179,8 @@ def decode_pass(cfg: TransformerConfig, context_len: float, repeats: float = 1.0
     matrix (a thin matrix product for the ``tokens`` a speculative verification checks at
     once, each with its logits); K and V of the whole context are read once."""
     kv_tok = 2.0 * kv_heads(cfg) * head_dim(cfg)
-    attn = _attention(cfg, tokens, context_len, context_len * kv_tok, tokens * kv_tok,
-                      cfg.n_layers)
+    keys = cached_tokens(cfg, context_len)
+    attn = _attention(cfg, tokens, keys, keys * kv_tok, tokens * kv_tok, cfg.n_layers)
     ops = [_embed(cfg, tokens), *_layer_ops(cfg, tokens, attn), *_head(cfg, tokens, tokens)]
     return _pass(name, ops, tokens, cfg, repeats)
 
@@ -181,9 +197,10 @@ def mixed_pass(cfg: TransformerConfig, prompt_len: int, gen_len: int) -> Pass:
     kv_tok = 2.0 * kv_heads(cfg) * head_dim(cfg)
     chunk = prompt_len / gen_len
     tokens = 1.0 + chunk
-    ctx = prompt_len + gen_len / 2.0
-    decode = _attention(cfg, 1.0, ctx, ctx * kv_tok, kv_tok, cfg.n_layers)
-    prompt = _attention(cfg, chunk, (prompt_len + 1) / 2.0, 0.0, chunk * kv_tok, cfg.n_layers)
+    keys = cached_tokens(cfg, prompt_len + gen_len / 2.0)
+    decode = _attention(cfg, 1.0, keys, keys * kv_tok, kv_tok, cfg.n_layers)
+    prompt = _attention(cfg, chunk, prompt_keys(cfg, prompt_len), 0.0, chunk * kv_tok,
+                        cfg.n_layers)
     layer = _layer_ops(cfg, tokens, decode)
     i = next(k for k, op in enumerate(layer) if op.kind == ATTENTION)
     prompt = dataclasses.replace(prompt, name="attention_prompt")

@@ -209,5 +209,5 @@ def build_plan(cfg: TransformerConfig | CNNConfig, sc: Scenario,
             if sc.batching == "continuous":
                 passes += (llm.mixed_pass(cfg, sc.prompt_len, sc.gen_len),)
         items, kv_tokens = sc.gen_len, sc.prompt_len + sc.gen_len + extra
-    return Plan(cfg.name, family, sc.phase, passes, float(items), kv_tokens=float(kv_tokens),
-                **common)
+    return Plan(cfg.name, family, sc.phase, passes, float(items),
+                kv_tokens=llm.cached_tokens(cfg, float(kv_tokens)), **common)
