@@ -120,6 +120,7 @@ class Comparison:
     pairs: pd.DataFrame  # the pair front
     colocated: pd.DataFrame  # the colocated front (candidate_id index, both objectives)
     table: pd.DataFrame  # pools()
+    params: list[str]  # the design columns of ``table``
 
     @property
     def gain(self) -> float:
@@ -134,7 +135,7 @@ class Comparison:
             return "no candidate serves both pools within the SLOs"
         best = self.pairs.iloc[0]
         single = self.colocated["colocated_tokens_per_usd"].idxmax()
-        pre, dec = (headline(self.table.loc[[int(best[k])], self._params()])
+        pre, dec = (headline(self.table.loc[[int(best[k])], self.params])
                     for k in ("prefill_id", "decode_id"))
         return (f"best pair: prefill on candidate {int(best['prefill_id'])} "
                 f"({pre['bytes_per_flop'][0]:.3g} B/FLOP), decode on candidate "
@@ -143,12 +144,7 @@ class Comparison:
                 f"{self.colocated['colocated_tokens_per_usd'].max():.4g} for the best single "
                 f"chip type colocated (candidate {single}): {self.gain:.2f}x")
 
-    def _params(self) -> list[str]:
-        return [c for c in self.table.columns if not c.startswith(("prefill_", "decode_",
-                                                                    "colocated_"))]
-
-
 def compare(rows: pd.DataFrame, niche: Niche, params: list[str]) -> Comparison:
     """Pairs vs one chip type under the same SLOs, from the niche's result rows."""
     table = pools(rows, niche, params)
-    return Comparison(pair_front(table), _front(table, "colocated"), table)
+    return Comparison(pair_front(table), _front(table, "colocated"), table, params)

@@ -185,9 +185,9 @@ def chip_columns(chips: ChipArrays, der: ChipDerived, sc: Scenario,
 def _slo_pass(plan: Plan, tpot_slo: float | None, ttft_slo: float | None) -> tuple[int, float]:
     """The pass whose time grows with the batch and is held to an SLO, with that SLO: the
     decode step (TPOT; the mixed step of a continuously batched generate, the verification
-    of a speculating one), or the prefill of
-    a ``prefill`` scenario (TTFT). A generate TTFT is one prompt's prefill, whatever the
-    batch. (-1, inf) where the batch search has nothing to hold."""
+    of a speculating one), or the prefill of a ``prefill`` scenario (TTFT). A generate TTFT
+    is one prompt's prefill, whatever the batch. (-1, inf) where the batch search has
+    nothing to hold."""
     names = [p.name for p in plan.passes]
     steps = [n for n in ("mixed", "decode", "verify") if n in names]
     if tpot_slo is not None and steps:
