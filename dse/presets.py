@@ -134,3 +134,33 @@ def _check_workload(cfg: TransformerConfig | CNNConfig) -> None:
                          f"{cfg.max_context}] (max_context) on a decoder, or null; got {window}")
     if cfg.n_experts and not 1 <= cfg.top_k <= cfg.n_experts:
         raise ValueError(f"workload.top_k must be in [1, {cfg.n_experts}], got {cfg.top_k}")
+    _check_deepseek(cfg)
+
+
+# Fields that mean something only beside another: MLA's beside kv_lora_rank, DeepSeekMoE's
+# beside n_experts.
+_NEEDS = {"kv_lora_rank": ("q_lora_rank", "qk_nope_head_dim", "v_head_dim", "qk_rope_head_dim"),
+          "n_experts": ("n_shared_experts", "moe_d_ff", "first_dense_layers")}
+
+
+def _check_deepseek(cfg: TransformerConfig) -> None:
+    """Multi-head Latent Attention and DeepSeekMoE fields (workloads/config.py)."""
+    for name in ("kv_lora_rank", "q_lora_rank", "moe_d_ff"):
+        value = getattr(cfg, name)
+        if value is not None and value < 1:
+            raise ValueError(f"workload.{name} must be a whole number >= 1, or null; got {value}")
+    for name, low in (("qk_nope_head_dim", 1), ("v_head_dim", 1), ("qk_rope_head_dim", 0)):
+        value = getattr(cfg, name)
+        if cfg.kv_lora_rank is not None and value < low:
+            raise ValueError(f"workload.{name} must be >= {low} with kv_lora_rank (MLA), "
+                             f"got {value}")
+    for base, names in _NEEDS.items():
+        for name in names:
+            if getattr(cfg, name) and not getattr(cfg, base):
+                raise ValueError(f"workload.{name} applies only where workload.{base} is set; "
+                                 f"got {getattr(cfg, name)} with {base} = {getattr(cfg, base)}")
+    if cfg.n_shared_experts < 0:
+        raise ValueError(f"workload.n_shared_experts must be >= 0, got {cfg.n_shared_experts}")
+    if not 0 <= cfg.first_dense_layers < cfg.n_layers:
+        raise ValueError(f"workload.first_dense_layers must be in [0, {cfg.n_layers - 1}] "
+                         f"(n_layers - 1), got {cfg.first_dense_layers}")

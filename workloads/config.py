@@ -39,6 +39,21 @@ class TransformerConfig:
     # Sliding-window attention (Mistral 7B): each query attends to the last sliding_window
     # tokens and the KV cache is a rolling buffer of that many; null = full attention.
     sliding_window: Optional[int] = None
+    # Multi-head Latent Attention (DeepSeek-V2, arXiv 2405.04434 section 2.1): keys and values
+    # are up-projected from one latent of kv_lora_rank (d_c) elements per token, shared by all
+    # heads, beside a RoPE key of qk_rope_head_dim (d_h^R); the KV cache holds only those two.
+    # null = standard attention (n_kv_heads, head_dim).
+    kv_lora_rank: Optional[int] = None
+    q_lora_rank: Optional[int] = None  # queries through a latent (DeepSeek-V2: 1536); null: not
+    qk_rope_head_dim: int = 0  # per-head query/key dims that carry RoPE ...
+    qk_nope_head_dim: int = 0  # ... and that do not (DeepSeek-V2: 64 and 128)
+    v_head_dim: int = 0  # per-head value dim (DeepSeek-V2: 128)
+    # DeepSeekMoE (arXiv 2401.06066; 2405.04434 section 2.2): n_shared_experts always run beside
+    # the top_k routed ones, experts are moe_d_ff wide (fine-grained; null = d_ff), and the
+    # first first_dense_layers layers keep a dense MLP of d_ff (config.json first_k_dense_replace).
+    n_shared_experts: int = 0
+    moe_d_ff: Optional[int] = None
+    first_dense_layers: int = 0
     source: str = ""
 
 

@@ -1,8 +1,10 @@
-"""Transformer operator tables: prefill, decode and encode passes (dense, GQA, MoE).
+"""Transformer operator tables: prefill, decode and encode passes (dense, GQA, MLA, MoE).
 
 Shapes follow the Megatron layout: fused QKV projection, attention (flash-style, fused score,
 softmax and value product), output projection, gated or plain MLP. One row per operator kind,
-``count = n_layers``.
+``count = n_layers`` (or the layers that have it: DeepSeek's leading dense layers).
+Multi-head Latent Attention (DeepSeek-V2, arXiv 2405.04434) replaces the QKV projection by a
+query projection and a shared latent; see ``_mla_block``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,15 @@ def head_dim(cfg: TransformerConfig) -> int:
 
 
 def kv_heads(cfg: TransformerConfig) -> int:
+    """KV heads that tensor parallelism can split the cache by. MLA's latent is shared by all
+    heads: one KV head, replicated on every chip (as MQA's)."""
+    if _is_mla(cfg):
+        return 1
     return cfg.n_kv_heads or cfg.n_heads
+
+
+def _is_mla(cfg: TransformerConfig) -> bool:
+    return cfg.kv_lora_rank is not None
 
 
 def _qkv_width(cfg: TransformerConfig) -> int:
@@ -38,20 +48,47 @@ def _mlp_matrices(cfg: TransformerConfig) -> int:
     return 3 if cfg.mlp == "gated" else 2
 
 
-def _layer_params(cfg: TransformerConfig, experts: int) -> float:
-    d, hd = cfg.d_model, head_dim(cfg)
-    attn = d * _qkv_width(cfg) + cfg.n_heads * hd * d
-    mlp = _mlp_matrices(cfg) * d * cfg.d_ff
+def _attn_params(cfg: TransformerConfig) -> int:
+    """Attention projections of one layer (MLA: its norms of the latents too)."""
+    d, h = cfg.d_model, cfg.n_heads
+    if not _is_mla(cfg):
+        return d * _qkv_width(cfg) + h * head_dim(cfg) * d
+    # q: d x h (nope + rope), or q_a: d x d_c', its norm d_c', q_b: d_c' x h (nope + rope);
+    # kv_a: d x (d_c + d_h^R), its norm d_c, kv_b: d_c x h (nope + v); o: h v x d
+    # (huggingface.co/deepseek-ai/DeepSeek-V2-Lite modeling_deepseek.py DeepseekV2Attention).
+    q_out = h * (cfg.qk_nope_head_dim + cfg.qk_rope_head_dim)
+    q = d * q_out if cfg.q_lora_rank is None else (d + 1 + q_out) * cfg.q_lora_rank
+    kv = d * (cfg.kv_lora_rank + cfg.qk_rope_head_dim) + cfg.kv_lora_rank * (
+        1 + h * (cfg.qk_nope_head_dim + cfg.v_head_dim))
+    return q + kv + h * cfg.v_head_dim * d
+
+
+def _expert_ff(cfg: TransformerConfig) -> int:
+    return cfg.moe_d_ff or cfg.d_ff
+
+
+def _moe_layers(cfg: TransformerConfig) -> int:
+    """Layers with an MoE MLP: all but the leading first_dense_layers of an MoE model."""
+    return max(0, cfg.n_layers - cfg.first_dense_layers) if cfg.n_experts else 0
+
+
+def _layer_params(cfg: TransformerConfig, experts: int) -> int:
+    """One layer with ``experts`` routed experts (0: a dense MLP of d_ff)."""
+    d = cfg.d_model
     norm = cfg.norms_per_layer * d * (2 if cfg.norm == "layernorm" else 1)
     bias = (_qkv_width(cfg) + d + (_mlp_matrices(cfg) - 1) * cfg.d_ff + d) if cfg.bias else 0
-    router = d * cfg.n_experts if cfg.n_experts else 0
-    return attn + experts * mlp + norm + bias + router
+    if not experts:
+        return _attn_params(cfg) + _mlp_matrices(cfg) * d * cfg.d_ff + norm + bias
+    mlp = _mlp_matrices(cfg) * d * _expert_ff(cfg)
+    router = d * cfg.n_experts
+    return _attn_params(cfg) + (experts + cfg.n_shared_experts) * mlp + norm + bias + router
 
 
 def param_count(cfg: TransformerConfig) -> tuple[float, float]:
     """(total, active per token) parameters, embeddings and head included.
 
-    Active counts ``top_k`` experts per MoE layer (Mixtral-8x7B: 46.7e9 total, 12.9e9 active).
+    Active counts ``top_k`` routed (and all shared) experts per MoE layer (Mixtral-8x7B:
+    46.7e9 total, 12.9e9 active).
     """
     d = cfg.d_model
     embed = (cfg.vocab + cfg.max_positions + cfg.type_vocab) * d
@@ -61,17 +98,25 @@ def param_count(cfg: TransformerConfig) -> tuple[float, float]:
     pooler = d * d + d if cfg.pooler else 0
     # BERT's embedding LayerNorm stands where a decoder has its final norm.
     emb_norm = 2 * d if cfg.kind == "encoder" else 0
-    fixed = embed + final_norm + head + pooler + emb_norm
-    total_experts = cfg.n_experts or 1
-    active_experts = cfg.top_k if cfg.n_experts else 1
-    total = fixed + cfg.n_layers * _layer_params(cfg, total_experts)
-    active = fixed + cfg.n_layers * _layer_params(cfg, active_experts)
+    moe = _moe_layers(cfg)
+    fixed = (embed + final_norm + head + pooler + emb_norm
+             + (cfg.n_layers - moe) * _layer_params(cfg, 0))
+    total = fixed + moe * _layer_params(cfg, cfg.n_experts)
+    active = fixed + moe * _layer_params(cfg, cfg.top_k)
     return float(total), float(active)
 
 
 def kv_elems_per_token(cfg: TransformerConfig) -> float:
-    """K and V elements of one token over all layers: 2 * n_layers * n_kv_heads * head_dim."""
-    return 2.0 * cfg.n_layers * kv_heads(cfg) * head_dim(cfg)
+    """K and V elements of one token over all layers: 2 * n_layers * n_kv_heads * head_dim;
+    MLA caches the latent and the RoPE key, n_layers * (d_c + d_h^R) (DeepSeek-V2 Table 1)."""
+    return cfg.n_layers * _kv_tok(cfg)
+
+
+def _kv_tok(cfg: TransformerConfig) -> float:
+    """Cached elements of one token in one layer."""
+    if _is_mla(cfg):
+        return float(cfg.kv_lora_rank + cfg.qk_rope_head_dim)
+    return 2.0 * kv_heads(cfg) * head_dim(cfg)
 
 
 def cached_tokens(cfg: TransformerConfig, tokens: float) -> float:
@@ -89,8 +134,10 @@ def prompt_keys(cfg: TransformerConfig, prompt_len: float) -> float:
     return (w * (w + 1) / 2.0 + (s - w) * w) / s
 
 
-def _norm(name: str, cfg: TransformerConfig, tokens: float, count: float) -> Op:
-    d = cfg.d_model
+def _norm(name: str, cfg: TransformerConfig, tokens: float, count: float,
+          width: float = 0) -> Op:
+    """A norm over vectors of ``width`` (0: d_model)."""
+    d = width or cfg.d_model
     return Op(name, REDUCTION, count=count, flop=_NORM_FLOP_PER_ELEM * tokens * d,
               act_in_elems=tokens * d, act_out_elems=tokens * d, reduce_len=d, tp_split=False)
 
@@ -106,38 +153,115 @@ def _matmul(name: str, tokens: float, k: float, n: float, count: float, *,
               moe=bool(moe_k), sparse=True)
 
 
+def _attn_shape(cfg: TransformerConfig, absorbed: bool) -> tuple[int, int, int, int]:
+    """(query-key dim, value dim, KV heads, query + key + value elements per token).
+
+    MLA (DeepSeek-V2 section 2.1.3): decompressed (prefill), it is MHA over nope + rope
+    query-key dims and v_head_dim values; absorbed (decode), W_UK and W_UV move to the query
+    and output sides and every head scores the d_c + d_h^R latent and averages the d_c latent:
+    2 h (d_c + d_h^R) + 2 h d_c FLOP per query per key, one KV head shared by all (as MQA).
+    """
+    if not _is_mla(cfg):
+        hd = head_dim(cfg)
+        return hd, hd, kv_heads(cfg), _qkv_width(cfg)
+    h, c, rope = cfg.n_heads, cfg.kv_lora_rank, cfg.qk_rope_head_dim
+    if absorbed:
+        return c + rope, c, 1, h * (c + rope)
+    qk = cfg.qk_nope_head_dim + rope
+    return qk, cfg.v_head_dim, h, h * (2 * qk + cfg.v_head_dim)
+
+
 def _attention(cfg: TransformerConfig, q_tokens: float, kv_len: float, kv_read: float,
-               kv_write: float, count: float) -> Op:
-    """Fused attention for ``q_tokens`` queries over ``kv_len`` keys (average, causal-aware)."""
-    hd, h, kvh = head_dim(cfg), cfg.n_heads, kv_heads(cfg)
+               kv_write: float, count: float, absorbed: bool = False) -> Op:
+    """Fused attention for ``q_tokens`` queries over ``kv_len`` keys (average, causal-aware);
+    ``absorbed``: MLA's weight-absorbed form (see _attn_shape)."""
+    h = cfg.n_heads
+    qk, v, kvh, qkv = _attn_shape(cfg, absorbed)
     return Op("attention", ATTENTION, count=count,
-              flop=(4.0 * hd + _SOFTMAX_FLOP_PER_ELEM) * h * q_tokens * kv_len,
-              m=q_tokens * h / kvh, k=hd, n=kv_len,
-              act_in_elems=q_tokens * _qkv_width(cfg), act_out_elems=q_tokens * h * hd,
+              flop=(2.0 * qk + 2.0 * v + _SOFTMAX_FLOP_PER_ELEM) * h * q_tokens * kv_len,
+              m=q_tokens * h / kvh, k=qk, n=kv_len,
+              act_in_elems=q_tokens * qkv, act_out_elems=q_tokens * h * v,
               kv_read_elems=kv_read, kv_write_elems=kv_write,
               score_elems=h * q_tokens * kv_len, reduce_len=kv_len)
 
 
-def _layer_ops(cfg: TransformerConfig, tokens: float, attention: Op) -> list[Op]:
+def _layer_ops(cfg: TransformerConfig, tokens: float, attention: Op,
+               absorbed: bool = False) -> list[Op]:
     d, L = cfg.d_model, cfg.n_layers
-    experts, top_k = cfg.n_experts, cfg.top_k
-    ff_n = cfg.d_ff * (_mlp_matrices(cfg) - 1)
-    ops = [
-        _norm("attn_norm", cfg, tokens, L),
+    attn = _mla_block(cfg, tokens, attention, absorbed) if _is_mla(cfg) else [
         _matmul("qkv", tokens, d, _qkv_width(cfg), L),
         attention,
         _matmul("attn_out", tokens, cfg.n_heads * head_dim(cfg), d, L, comm=True, d=d),
     ]
+    ops = [_norm("attn_norm", cfg, tokens, L), *attn]
     if cfg.norms_per_layer > 1:
         ops.append(_norm("mlp_norm", cfg, tokens, L))
-    if experts:
-        ops.append(Op("router", MATMUL, count=L, flop=2.0 * tokens * d * experts, m=tokens,
-                      k=d, n=experts, weight_elems=d * experts, act_in_elems=tokens * d,
-                      act_out_elems=tokens * experts))
-    ops.append(_matmul("mlp_up", tokens, d, ff_n, L, moe_k=top_k, weight_copies=experts or 1))
-    ops.append(_matmul("mlp_down", tokens, cfg.d_ff, d, L, comm=True, moe_k=top_k,
-                       weight_copies=experts or 1, d=d))
-    return ops
+    return ops + _mlp_ops(cfg, tokens)
+
+
+def _mla_block(cfg: TransformerConfig, tokens: float, attention: Op,
+               absorbed: bool) -> list[Op]:
+    """MLA's projections around ``attention`` (DeepSeek-V2 eqs. 9-19): the queries (through
+    their latent with q_lora_rank), the shared latent and RoPE key (kv_a and its norm), then
+    the up-projection of every key and value (kv_up, decompressed) or, absorbed, per head the
+    query into the latent space (q_absorb, W_UK) and the attended latent out of it (v_up,
+    W_UV); the output projection."""
+    d, h, L = cfg.d_model, cfg.n_heads, cfg.n_layers
+    c, nope, v = cfg.kv_lora_rank, cfg.qk_nope_head_dim, cfg.v_head_dim
+    q_out = h * (nope + cfg.qk_rope_head_dim)
+    if cfg.q_lora_rank is None:
+        ops = [_matmul("q", tokens, d, q_out, L)]
+    else:
+        r = cfg.q_lora_rank
+        ops = [_whole(_matmul("q_a", tokens, d, r, L)), _norm("q_norm", cfg, tokens, L, r),
+               _matmul("q_b", tokens, r, q_out, L)]
+    ops += [_whole(_matmul("kv_a", tokens, d, c + cfg.qk_rope_head_dim, L)),
+            _norm("kv_norm", cfg, tokens, L, c)]
+    if absorbed:
+        ops += [_head_matmul("q_absorb", tokens, h, nope, c, L), attention,
+                _head_matmul("v_up", tokens, h, c, v, L)]
+    else:
+        ops += [_matmul("kv_up", tokens, c, h * (nope + v), L), attention]
+    return ops + [_matmul("attn_out", tokens, h * v, d, L, comm=True, d=d)]
+
+
+def _whole(op: Op) -> Op:
+    """A projection to a latent every head reads: each tensor-parallel chip computes it all."""
+    return dataclasses.replace(op, tp_split=False)
+
+
+def _head_matmul(name: str, tokens: float, h: int, k: int, n: int, count: float) -> Op:
+    """``h`` independent products of a k x n weight each (a batched per-head matmul)."""
+    return dataclasses.replace(_matmul(name, tokens, k, h * n, count),
+                               act_in_elems=tokens * h * k)
+
+
+def _mlp_ops(cfg: TransformerConfig, tokens: float) -> list[Op]:
+    """The dense MLP of dense layers; router, shared experts (always run, summed into the
+    routed experts' all-reduce) and ``top_k`` routed experts of MoE layers."""
+    d, moe = cfg.d_model, _moe_layers(cfg)
+    ops = []
+    if cfg.n_layers > moe:
+        ops += _ffn("dense_mlp" if moe else "mlp", cfg, tokens, cfg.d_ff, cfg.n_layers - moe)
+    if not moe:
+        return ops
+    experts, width = cfg.n_experts, _expert_ff(cfg)
+    ops.append(Op("router", MATMUL, count=moe, flop=2.0 * tokens * d * experts, m=tokens,
+                  k=d, n=experts, weight_elems=d * experts, act_in_elems=tokens * d,
+                  act_out_elems=tokens * experts))
+    if cfg.n_shared_experts:
+        ops += _ffn("shared_mlp", cfg, tokens, cfg.n_shared_experts * width, moe, comm=False)
+    return ops + _ffn("mlp", cfg, tokens, width, moe, moe_k=cfg.top_k, copies=experts)
+
+
+def _ffn(name: str, cfg: TransformerConfig, tokens: float, width: int, count: float, *,
+         comm: bool = True, moe_k: int = 0, copies: int = 1) -> list[Op]:
+    """Up (gate and up when gated) and down projections of an MLP ``width`` wide."""
+    d = cfg.d_model
+    return [_matmul(f"{name}_up", tokens, d, width * (_mlp_matrices(cfg) - 1), count,
+                    moe_k=moe_k, weight_copies=copies),
+            _matmul(f"{name}_down", tokens, width, d, count, comm=comm, moe_k=moe_k,
+                    weight_copies=copies, d=d)]
 
 
 def _embed(cfg: TransformerConfig, tokens: float) -> Op:
@@ -166,7 +290,7 @@ def _pass(name: str, ops: list[Op], tokens: float, cfg: TransformerConfig, repea
 
 def prefill_pass(cfg: TransformerConfig, prompt_len: int) -> Pass:
     """Process a prompt of ``prompt_len`` tokens causally and write its KV cache."""
-    kv_tok = 2.0 * kv_heads(cfg) * head_dim(cfg)
+    kv_tok = _kv_tok(cfg)
     attn = _attention(cfg, prompt_len, prompt_keys(cfg, prompt_len), 0.0, prompt_len * kv_tok,
                       cfg.n_layers)
     ops = [_embed(cfg, prompt_len), *_layer_ops(cfg, prompt_len, attn), *_head(cfg, prompt_len)]
@@ -177,11 +301,13 @@ def decode_pass(cfg: TransformerConfig, context_len: float, repeats: float = 1.0
                 tokens: int = 1, name: str = "decode") -> Pass:
     """One step at ``context_len`` tokens of context: a matrix-vector product per weight
     matrix (a thin matrix product for the ``tokens`` a speculative verification checks at
-    once, each with its logits); K and V of the whole context are read once."""
-    kv_tok = 2.0 * kv_heads(cfg) * head_dim(cfg)
+    once, each with its logits); K and V of the whole context are read once (MLA: the latent,
+    attended in the absorbed form)."""
+    kv_tok = _kv_tok(cfg)
     keys = cached_tokens(cfg, context_len)
-    attn = _attention(cfg, tokens, keys, keys * kv_tok, tokens * kv_tok, cfg.n_layers)
-    ops = [_embed(cfg, tokens), *_layer_ops(cfg, tokens, attn), *_head(cfg, tokens, tokens)]
+    attn = _attention(cfg, tokens, keys, keys * kv_tok, tokens * kv_tok, cfg.n_layers, True)
+    ops = [_embed(cfg, tokens), *_layer_ops(cfg, tokens, attn, True),
+           *_head(cfg, tokens, tokens)]
     return _pass(name, ops, tokens, cfg, repeats)
 
 
@@ -193,15 +319,18 @@ def mixed_pass(cfg: TransformerConfig, prompt_len: int, gen_len: int) -> Pass:
     once for both, so the prompts' compute hides under the decode's weight stream.
 
     Prompt chunks attend to their own prompt's keys (mean (prompt_len + 1) / 2, as in
-    prefill); the decode token attends to the mid-generation context."""
-    kv_tok = 2.0 * kv_heads(cfg) * head_dim(cfg)
+    prefill); the decode token attends to the mid-generation context.
+
+    NOTE: MLA chunks attend in the absorbed form too, against the latent their prefix left
+    in the cache; the decompressed form of prefill would up-project that prefix per chunk."""
+    kv_tok = _kv_tok(cfg)
     chunk = prompt_len / gen_len
     tokens = 1.0 + chunk
     keys = cached_tokens(cfg, prompt_len + gen_len / 2.0)
-    decode = _attention(cfg, 1.0, keys, keys * kv_tok, kv_tok, cfg.n_layers)
+    decode = _attention(cfg, 1.0, keys, keys * kv_tok, kv_tok, cfg.n_layers, True)
     prompt = _attention(cfg, chunk, prompt_keys(cfg, prompt_len), 0.0, chunk * kv_tok,
-                        cfg.n_layers)
-    layer = _layer_ops(cfg, tokens, decode)
+                        cfg.n_layers, True)
+    layer = _layer_ops(cfg, tokens, decode, True)
     i = next(k for k, op in enumerate(layer) if op.kind == ATTENTION)
     prompt = dataclasses.replace(prompt, name="attention_prompt")
     ops = [_embed(cfg, tokens), *layer[:i + 1], prompt, *layer[i + 1:], *_head(cfg, 1.0)]
