@@ -6,7 +6,9 @@ ResNet-50 at batch 256, int8. Each timed run evaluates a fresh copy of the candi
 three scenarios in turn, as a sweep chunk does: the chips' derivation (area, cost, power) is
 paid once per batch, by the first scenario. Prints the rate of each and overall (best of 3
 runs, after a warm-up that loads the compiled kernel), then how the rate grows with the
-number of candidates and with the chips per system (the tp x pp x dp splits evaluated).
+number of candidates and with the chips per system (the tp x pp x dp splits evaluated), and
+the rate of a training step (Llama-2-70B, 1,024 sequences of 4,096 tokens: every split x ZeRO
+stage x recomputation) at 8 to 1,024 chips.
 
     python benchmarks/evaluator_speed.py [--candidates 100000] [--no-scaling]
 """
@@ -36,6 +38,7 @@ SCENARIOS = [
 ]
 SCALING_CANDIDATES = (1_000, 10_000, 100_000, 1_000_000)
 SCALING_CHIPS = (1, 8, 64, 576)
+TRAINING_CHIPS = (8, 64, 1024)
 
 
 def random_candidates(n: int, seed: int = 0):
@@ -97,6 +100,14 @@ def scaling(repeats: int) -> None:
         print(f"{n_chips:>12d}  {n_splits:>6d}  {chips.n / best:12,.0f}")
 
 
+def training(chips, repeats: int) -> None:
+    print(f"\nchips/system  llama2-70b train evaluations/s ({chips.n:,} candidates)")
+    for n_chips in TRAINING_CHIPS:
+        case = _case("llama2-70b", dict(phase="train", batch=1024, prompt_len=4096), n_chips)
+        best = min(_timed_batch(chips, [case])[0] for _ in range(repeats))
+        print(f"{n_chips:>12d}  {chips.n / best:12,.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=100_000)
@@ -108,6 +119,7 @@ def main() -> None:
     headline(chips, args.repeats)
     if not args.no_scaling:
         scaling(args.repeats)
+        training(chips, args.repeats)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,14 @@ from workloads.scenario import family_of, make_scenario
 
 __all__ = ["predict", "explain", "SYSTEM_KEYS"]
 
-SYSTEM_KEYS = ("chips", "tpot_slo_s", "ttft_slo_s", "max_num_seqs")
-_INTS = ("max_batch", "batch", "tp", "pp", "dp")
+SYSTEM_KEYS = ("chips", "tpot_slo_s", "ttft_slo_s", "max_num_seqs", "scale_up", "network_gb_s",
+               "kv_host_gb", "host_gb_s")
+_INTS = ("max_batch", "batch", "tp", "pp", "dp", "zero")
+# System figures: (lowest, highest) and whether the lowest itself is allowed (host memory
+# may be 0: no host tier; seconds and GB/s may not).
+_SYSTEM_NUMBERS = {"tpot_slo_s": (0.0, 1e9, False), "ttft_slo_s": (0.0, 1e9, False),
+                   "network_gb_s": (0.0, 1e6, False), "host_gb_s": (0.0, 1e6, False),
+                   "kv_host_gb": (0.0, 1e6, True)}
 
 
 def _whole(key: str, value: Any, high: int) -> int:
@@ -29,21 +35,33 @@ def _whole(key: str, value: Any, high: int) -> int:
     return int(value)
 
 
+def _system(system: dict) -> model.System:
+    """A validated System from the SYSTEM_KEYS a caller gave."""
+    for key, (low, high, closed) in _SYSTEM_NUMBERS.items():
+        value = system.get(key)
+        if value is None:
+            continue
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not (number and (low <= value if closed else low < value) and value <= high
+                and math.isfinite(value)):
+            raise ValueError(f"{key} must be a finite number {'>=' if closed else '>'} "
+                             f"{low:g} and <= {high:g}, got {value!r}")
+    seqs = system.get("max_num_seqs", model.MAX_NUM_SEQS)
+    numbers = {k: float(system[k]) for k in ("network_gb_s", "host_gb_s", "kv_host_gb")
+               if system.get(k) is not None}
+    return model.System(
+        chips=_whole("chips", system.get("chips", 1), MAX_CHIPS),
+        tpot_slo_s=system.get("tpot_slo_s"), ttft_slo_s=system.get("ttft_slo_s"),
+        max_num_seqs=None if seqs is None else _whole("max_num_seqs", seqs, 10_000_000),
+        scale_up=_whole("scale_up", system.get("scale_up", model.System.scale_up), MAX_CHIPS),
+        **numbers)
+
+
 def _prepare(chip: Any, workload: Any, scenario: dict):
     cfg_chip = load_chip(chip)
     cfg_work = load_workload(workload)
-    system = {k: scenario.pop(k) for k in SYSTEM_KEYS if k in scenario}
-    chips = _whole("chips", system.get("chips", 1), MAX_CHIPS)
-    for key in ("tpot_slo_s", "ttft_slo_s"):
-        value = system.get(key)
-        if value is not None and not (isinstance(value, (int, float)) and 0 < value < math.inf):
-            raise ValueError(f"{key} must be a number of seconds > 0, got {value!r}")
+    sys = _system({k: scenario.pop(k) for k in SYSTEM_KEYS if k in scenario})
     sc = make_scenario(family_of(cfg_work), scenario)
-    seqs = system.get("max_num_seqs", model.MAX_NUM_SEQS)
-    sys = model.System(chips=chips, tpot_slo_s=system.get("tpot_slo_s"),
-                       ttft_slo_s=system.get("ttft_slo_s"),
-                       max_num_seqs=None if seqs is None else _whole("max_num_seqs", seqs,
-                                                                     10_000_000))
     return from_configs([cfg_chip]), load_plan(cfg_work, sc), sc, sys
 
 
@@ -67,17 +85,19 @@ def predict(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
         efficiency: global efficiency factors (defaults: dse.evaluator.efficiency.DEFAULT).
         **scenario: phase, batch (int or "max"), prompt_len, gen_len, context_len, weights,
             activations, kv_cache, sparsity, batching, draft, spec_tokens, acceptance,
-            chips, tpot_slo_s, ttft_slo_s, max_num_seqs.
+            optimizer, zero, recompute, chips, tpot_slo_s, ttft_slo_s, max_num_seqs,
+            scale_up, network_gb_s.
 
     Returns:
-        Every output of DESIGN.md section 4 (NaN where it has no meaning).
+        Every output of DESIGN.md section 4 (NaN where it has no meaning); training adds
+        ``zero`` (the ZeRO stage) and ``recompute`` (none or full) of the fastest step.
 
     Raises:
         ValueError: naming the bad field and its allowed values or range.
     """
     chips, plan, sc, sys = _prepare(chip, workload, dict(scenario))
     out = model.evaluate(chips, plan, sc, sys, efficiency)
-    return {k: _scalar(k, out[k][0]) for k in model.OUTPUTS}
+    return {k: _scalar(k, v[0]) for k, v in out.items()}
 
 
 def explain(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
@@ -100,4 +120,4 @@ def explain(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
                 overhead_s=d["overhead_s"][j] * p.repeats,
                 bound=model.BOUNDS[int(d["bound"][j])],
             ))
-    return {k: _scalar(k, out[k][0]) for k in model.OUTPUTS}, rows
+    return {k: _scalar(k, v[0]) for k, v in out.items()}, rows

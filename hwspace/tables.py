@@ -34,6 +34,7 @@ __all__ = [
     "LINK_KIND_NAMES",
     "link_kind_column",
     "EXECUTION_MODELS",
+    "SCALE_OUT",
     "TCO",
 ]
 
@@ -223,6 +224,23 @@ _LINK_COLUMNS = _columns(LINK_KINDS, LinkKindRow)
 def link_kind_column(name: str) -> np.ndarray:
     """One field of every link kind, indexed like ``LINK_KIND_NAMES``."""
     return _LINK_COLUMNS[name]
+
+
+@dataclass(frozen=True)
+class ScaleOutDefaults:
+    """The cluster network past the chips' own links (data-parallel training traffic)."""
+
+    # DGX H100: NVLink joins 8 GPUs; past them, one 400 Gb/s InfiniBand NDR port per GPU
+    # (eight ConnectX-7, NVIDIA DGX H100 user guide, "Hardware Overview") = 50 GB/s.
+    chips_per_domain: int = 8
+    gb_s_per_chip: float = 50.0
+    # A ring all-reduce over InfiniBand moves ~0.85 of line rate, as RoCE in the ethernet
+    # row above; 52-61 us per small inter-node all-reduce (NVIDIA/nccl-tests issue #182).
+    bw_efficiency: float = 0.85
+    call_latency_s: float = 55e-6
+
+
+SCALE_OUT = ScaleOutDefaults()
 
 
 # How a chip runs a model: one kernel launch per operator (GPU-like) or a compiled dataflow

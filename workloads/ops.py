@@ -75,6 +75,12 @@ class OpTable:
             cols[f.name] = np.array([getattr(op, f.name) for op in ops], dtype=dtype)
         return cls(names=tuple(op.name for op in ops), **cols)
 
+    def to_ops(self) -> list[Op]:
+        """The rows back as ``Op``s (to derive one pass from another)."""
+        names = [f.name for f in fields(Op) if f.name != "name"]
+        return [Op(name, **{k: getattr(self, k)[i].item() for k in names})
+                for i, name in enumerate(self.names)]
+
     @property
     def n_ops(self) -> int:
         return len(self.names)
@@ -108,3 +114,6 @@ class Plan:
     n_kv_heads: int
     moe_experts: int = 0
     moe_top_k: int = 0
+    # Training: activation elements per item kept for the backward pass, (without, with full)
+    # recomputation (workloads.training.stored_activations).
+    stored_act_elems: tuple[float, float] = (0.0, 0.0)

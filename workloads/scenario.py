@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Union
 from collections.abc import Mapping
 
-from workloads import cnn, llm
+from workloads import cnn, llm, training
 from workloads.config import CNNConfig, TransformerConfig
 from workloads.ops import Plan
 from workloads.precision import SPARSITY_MODES, parse_dtype
@@ -17,18 +17,21 @@ __all__ = ["Scenario", "PHASES", "BATCHING_MODES", "make_scenario", "build_plan"
            "expected_tokens", "draft_config"]
 
 PHASES: dict[str, tuple[str, ...]] = {
-    "llm": ("generate", "prefill", "decode"),
+    "llm": ("generate", "prefill", "decode", "train"),
     "encoder": ("encode",),
     "cnn": ("infer",),
 }
 _MAX_LEN = 10_000_000
 BATCHING_MODES = ("continuous", "static")
+RECOMPUTE_MODES = ("none", "full")
+ZERO_STAGES = (0, 1, 2, 3)
 
 
 @dataclass(frozen=True)
 class Scenario:
     """What is asked of the workload. ``batch`` is the system's concurrent requests, or
-    ``"max"``: the largest batch that fits memory and the SLOs (chosen per candidate)."""
+    ``"max"``: the largest batch that fits memory and the SLOs (chosen per candidate).
+    ``train``: ``batch`` is the global batch in sequences of ``prompt_len`` tokens."""
 
     phase: str
     batch: Union[int, str] = 1
@@ -50,6 +53,13 @@ class Scenario:
     draft: Union[str, float, None] = None
     spec_tokens: int = 4
     acceptance: float = 0.7
+    # Training: the optimizer (its state bytes per parameter: workloads.training), the ZeRO
+    # stage sharding model state over data-parallel replicas (Rajbhandari et al., SC 2020:
+    # 1 optimizer state, 2 + gradients, 3 + weights, as FSDP's full sharding), and activation
+    # recomputation. None: the fastest that fits, per candidate.
+    optimizer: str = "adam"
+    zero: Union[int, None] = None
+    recompute: Union[str, None] = None
 
     @property
     def decode_context(self) -> int:
@@ -107,7 +117,32 @@ def make_scenario(family: str, values: Mapping) -> Scenario:
             f"scenario.sparsity = {vals['sparsity']!r}; allowed: {', '.join(SPARSITY_MODES)}"
         )
     _check_speculation(family, vals)
+    _check_training(vals)
     return Scenario(**vals)
+
+
+def _check_training(vals: dict) -> None:
+    train = vals["phase"] == "train"
+    if not train:
+        for key in ("zero", "recompute"):
+            if vals.get(key) is not None:
+                raise ValueError(f"scenario.{key} applies to phase train only")
+        return
+    if vals.get("batch", 1) == "max":
+        raise ValueError("scenario.batch: training needs the global batch in sequences, "
+                         "not 'max'")
+    if vals.get("sparsity", "none") != "none":
+        raise ValueError("scenario.sparsity: training runs dense (2:4 sparsity is an "
+                         "inference format); allowed for train: none")
+    if vals.get("optimizer", "adam") not in training.OPTIMIZERS:
+        raise ValueError(f"scenario.optimizer = {vals['optimizer']!r}; allowed: "
+                         f"{', '.join(training.OPTIMIZERS)}")
+    if vals.get("zero") is not None and vals["zero"] not in ZERO_STAGES:
+        raise ValueError(f"scenario.zero = {vals['zero']!r}; allowed: 0, 1, 2, 3 or null "
+                         "(the fastest that fits)")
+    if vals.get("recompute") is not None and vals["recompute"] not in RECOMPUTE_MODES:
+        raise ValueError(f"scenario.recompute = {vals['recompute']!r}; allowed: "
+                         f"{', '.join(RECOMPUTE_MODES)} or null (the fastest that fits)")
 
 
 def _check_speculation(family: str, vals: dict) -> None:
@@ -185,6 +220,12 @@ def build_plan(cfg: TransformerConfig | CNNConfig, sc: Scenario,
                     kv_tokens=0.0, **common)
     # Speculation holds up to spec_tokens unverified tokens in the KV cache.
     extra = sc.spec_tokens if speculate else 0
+    if sc.phase == "train":
+        passes = (training.forward_pass(cfg, sc.prompt_len),
+                  training.backward_pass(cfg, sc.prompt_len))
+        return Plan(cfg.name, family, sc.phase, passes, float(sc.prompt_len), kv_tokens=0.0,
+                    stored_act_elems=training.stored_activations(cfg, sc.prompt_len),
+                    **{**common, "kv_elems_per_token": 0.0})
     if sc.phase == "prefill":
         passes = (llm.prefill_pass(cfg, sc.prompt_len),)
         items = kv_tokens = sc.prompt_len

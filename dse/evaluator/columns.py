@@ -44,9 +44,11 @@ inlined = numba.njit(cache=True, error_model="numpy", _nrt=False, inline="always
 BOUNDS = ("compute", "memory", "sram", "link", "overhead")
 N_BOUNDS = len(BOUNDS)
 # Why a design cannot serve a scenario; the first failing check in this order wins.
-REASONS = ("", "area", "links", "weights", "kv_cache", "tpot_slo", "ttft_slo")
+# Training: "weights" when the model state alone does not fit, "activations" when what the
+# backward pass keeps does not fit beside it.
+REASONS = ("", "area", "links", "weights", "kv_cache", "tpot_slo", "ttft_slo", "activations")
 (FITS, REASON_AREA, REASON_LINKS, REASON_WEIGHTS, REASON_KV_CACHE, REASON_TPOT_SLO,
- REASON_TTFT_SLO) = range(len(REASONS))
+ REASON_TTFT_SLO, REASON_ACTIVATIONS) = range(len(REASONS))
 MAX_BATCH = float(1 << 20)  # a batch "as large as memory allows" stops here
 # vLLM's default KV block: 16 tokens (Kwon et al., SOSP 2023, section 7.2: "block size 16";
 # vllm engine args block_size default 16). Waste is at most one block per sequence.
@@ -100,7 +102,9 @@ KV_BLOCK_TOKENS = 16
  S_PREFILL_PASS,  # -1: none
  S_HAS_MIXED,  # a continuously batched generate
  S_GENERATE,
- N_SC) = range(25)
+ S_HOST_BYTES,  # per chip: host memory the KV cache may spill to (0: no host tier)
+ S_INV_HOST,  # s per KV byte read over the host link
+ N_SC) = range(27)
 
 # Passes, (n_passes, N_PASS): their operators are rows [start, stop) of the operator table.
 P_START, P_STOP, P_REPEATS, P_P2P_ELEMS, P_ROLE, N_PASS = range(6)
@@ -234,6 +238,11 @@ def scenario_vector(plan: Plan, sc: Scenario, sys, eff: Efficiency) -> np.ndarra
     v[S_PREFILL_PASS] = names.index("prefill") if "prefill" in names else -1
     v[S_HAS_MIXED] = "mixed" in names
     v[S_GENERATE] = plan.phase == "generate"
+    # KV offload (FlexGen, Sheng et al., ICML 2023): the blocks that do not fit on the device
+    # live in host memory and attention reads them over the host link, paged as on the
+    # device (achieved share: kv_memory).
+    v[S_HOST_BYTES] = sys.kv_host_gb * 1e9
+    v[S_INV_HOST] = 1.0 / (sys.host_gb_s * 1e9 * eff.kv_memory)
     return v
 
 

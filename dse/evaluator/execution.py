@@ -38,6 +38,7 @@ from dse.evaluator.columns import (
     S_DRAFT_WEIGHT,
     S_GENERATE,
     S_HAS_MIXED,
+    S_HOST_BYTES,
     S_ITEMS,
     S_KV_SEQ_BYTES,
     S_N_KV_HEADS,
@@ -68,12 +69,26 @@ def need(chip, sc, tp, pp):
 
 
 @inlined
-def capacity_batch(chip, weights, kv_per_seq, act_per_item, pp):
-    """Largest replica batch whose KV cache and activations fit beside the weights."""
+def capacity_batch(chip, weights, kv_per_seq, act_per_item, pp, host):
+    """Largest replica batch whose KV cache and activations fit beside the weights; the KV
+    cache may spill to ``host`` bytes of host memory, activations may not."""
     free = chip[C_CAPACITY] - weights
     per_item = kv_per_seq + act_per_item / pp
-    b = np.floor(free / per_item) if per_item > 0 else MAX_BATCH
+    b = np.floor((free + host) / per_item) if per_item > 0 else MAX_BATCH
+    if act_per_item > 0:
+        b = min(b, np.floor(free / (act_per_item / pp)))
     return min(max(b if free >= 0 else 0.0, 0.0), MAX_BATCH)
+
+
+@inlined
+def host_share(chip, sc, weights, kv_per_seq, act_per_item, b, mb):
+    """The share of the replica's KV cache that lives in host memory: what does not fit on
+    the device beside the weights and a microbatch's activations."""
+    kv = b * kv_per_seq
+    if sc[S_HOST_BYTES] <= 0 or kv <= 0:
+        return 0.0
+    room = max(chip[C_CAPACITY] - weights - mb * act_per_item, 0.0)
+    return min(max(kv - room, 0.0), sc[S_HOST_BYTES]) / kv
 
 
 @inlined
@@ -106,14 +121,16 @@ def _step(chip, ops, start, stop, sc, p2p_elems, nd, b, tp, pp, cost, detail):
     [start, stop) at replica batch ``b``; ``cost`` receives its K_* figures.
 
     Capacity decides the regime: weights are resident when they fit in SRAM beside the
-    microbatch's activations; the KV cache too when everything fits. Above TDP the chip slows
-    down by power / TDP."""
+    microbatch's activations; the KV cache too when everything fits; KV blocks past the
+    device's memory are read from the host tier. Above TDP the chip slows down by power /
+    TDP."""
     weights, kv_per_seq, act_per_item = nd
     n_micro, mb = microbatches(b, pp)
     resident, kv_on_chip = fits_sram(chip, weights, kv_per_seq, act_per_item, b, mb)
     sram_free = max(chip[C_SRAM_USABLE] - resident * weights - kv_on_chip * b * kv_per_seq,
                     0.0)
-    pass_cost(chip, ops, start, stop, sc, mb, n_micro, tp, pp, resident, kv_on_chip,
+    kv_host = host_share(chip, sc, weights, kv_per_seq, act_per_item, b, mb)
+    pass_cost(chip, ops, start, stop, sc, mb, n_micro, tp, pp, resident, kv_on_chip, kv_host,
               sram_free, p2p_elems, cost, detail)
     static_w = chip[C_STATIC_W]
     power = cost[K_ENERGY] / cost[K_TIME] + static_w

@@ -44,6 +44,7 @@ from dse.evaluator.columns import (
     REASON_TTFT_SLO,
     REASON_WEIGHTS,
     S_BATCH,
+    S_HOST_BYTES,
     S_ITEMS,
     S_MAX_SEQS,
     S_TPOT_SLO,
@@ -77,7 +78,7 @@ from workloads.ops import Plan
 from workloads.precision import parse_dtype
 from workloads.scenario import Scenario
 
-__all__ = ["best_splits", "pass_detail"]
+__all__ = ["best_splits", "pass_detail", "better"]
 
 
 def _op_tables(plan: Plan, sc: Scenario, tps: list[int], eff: Efficiency) -> np.ndarray:
@@ -146,7 +147,7 @@ def _evaluate(chips, ops, passes, sc, splits, group_start, group, out, recs, cos
         _split_record(chip, ops, passes, sc, splits, group_start[g], recs[best], alt, cost)
         for s in range(group_start[g] + 1, group_start[g + 1]):
             _split_record(chip, ops, passes, sc, splits, s, recs[trial], alt, cost)
-            if _better(recs[trial], recs[best]):
+            if better(recs[trial], recs[best]):
                 best, trial = trial, best
         if recs[best, R_PENDING] > 0:
             s = int(recs[best, R_SPLIT])
@@ -173,7 +174,7 @@ def _argmax(x):
 
 
 @inlined
-def _better(new, best):
+def better(new, best):
     """Feasible beats infeasible; then higher throughput; infeasible ones by how close they
     come to fitting (so the reported reason is the nearest miss)."""
     new_fits, best_fits = new[R_REASON] == FITS, best[R_REASON] == FITS
@@ -190,7 +191,8 @@ def _split_record(chip, ops, passes, sc, splits, s, rec, alt, cost):
     tp, pp, dp = splits[s, SPLIT_TP], splits[s, SPLIT_PP], splits[s, SPLIT_DP]
     nd = need(chip, sc, tp, pp)
     weights, kv_per_seq, act_per_item = nd
-    b_cap = min(capacity_batch(chip, weights, kv_per_seq, act_per_item, pp), sc[S_MAX_SEQS])
+    b_cap = min(capacity_batch(chip, weights, kv_per_seq, act_per_item, pp, sc[S_HOST_BYTES]),
+                sc[S_MAX_SEQS])
     asked_batch = sc[S_BATCH]
     if asked_batch > 0:
         # A fixed batch beyond what memory (or the scheduler) admits runs in waves of what
@@ -202,16 +204,27 @@ def _split_record(chip, ops, passes, sc, splits, s, rec, alt, cost):
         else:
             _at_batch(chip, ops, passes, sc, splits, s, nd, asked, asked_batch, b_cap, rec,
                       cost)
+        b = min(asked, b_cap)
+    else:
+        b = batch_within_slo(chip, ops[splits[s, SPLIT_TP_INDEX]], passes, sc, nd, b_cap, tp,
+                             pp, cost)
+        _at_batch(chip, ops, passes, sc, splits, s, nd, b, b * dp, b_cap, rec, cost)
+    # Throughput is monotone in the batch past what the device holds (each sequence more
+    # adds the same host-link time), so the best batch with a host tier is the largest or
+    # the largest that stays on the device (waves of it, for a fixed batch).
+    b_dev = capacity_batch(chip, weights, kv_per_seq, act_per_item, pp, 0.0)
+    if sc[S_HOST_BYTES] > 0 and 1.0 <= b_dev < b:
+        _at_batch(chip, ops, passes, sc, splits, s, nd, b_dev, b_dev * dp, b_cap, alt, cost)
+        if better(alt, rec):
+            _copy(alt, rec)
+    if asked_batch > 0:
         return
-    b = batch_within_slo(chip, ops[splits[s, SPLIT_TP_INDEX]], passes, sc, nd, b_cap, tp, pp,
-                         cost)
-    _at_batch(chip, ops, passes, sc, splits, s, nd, b, b * dp, b_cap, rec, cost)
     # The largest batch is not the fastest where a smaller one keeps weights and activations
     # on chip (CNNs on SRAM-rich chips: data streams through resident weights).
     b_res = resident_batch(chip, weights, act_per_item, pp)
     if 1.0 <= b_res < b:
         _at_batch(chip, ops, passes, sc, splits, s, nd, b_res, b_res * dp, b_cap, alt, cost)
-        if _better(alt, rec):
+        if better(alt, rec):
             _copy(alt, rec)
 
 
@@ -221,7 +234,9 @@ def _at_batch(chip, ops, passes, sc, splits, s, nd, b, batch, b_cap, rec, cost):
     tp, pp, dp = splits[s, SPLIT_TP], splits[s, SPLIT_PP], splits[s, SPLIT_DP]
     weights, kv_per_seq, act_per_item = nd
     mb = microbatches(b, pp)[1]
-    total = weights + b * kv_per_seq + mb * act_per_item
+    # On the device: what the host tier cannot take of the KV cache.
+    total = weights + b * kv_per_seq + mb * act_per_item - min(b * kv_per_seq,
+                                                                sc[S_HOST_BYTES])
     rec[R_BATCH], rec[R_REPLICA_BATCH], rec[R_MAX_BATCH] = batch, b, b_cap * dp
     rec[R_TP], rec[R_PP], rec[R_DP], rec[R_SPLIT] = tp, pp, dp, s
     rec[R_OVERFILL] = total / chip[C_CAPACITY]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dse.evaluator.columns import (
+    chip_columns,
     BOUNDS,
     R_BATCH,
     R_BOUND,
@@ -31,6 +32,7 @@ from dse.evaluator.columns import (
     R_TP,
     R_TPOT,
     R_TTFT,
+    REASON_ACTIVATIONS,
     REASON_AREA,
     REASON_KV_CACHE,
     REASON_LINKS,
@@ -40,11 +42,12 @@ from dse.evaluator.columns import (
 )
 from dse.evaluator.efficiency import DEFAULT, Efficiency
 from dse.evaluator.fused import best_splits, pass_detail
+from dse.evaluator.training import STRATEGY, train_splits
 from hwspace.derived import ChipDerived, derive
 from hwspace.spec import ChipArrays
-from hwspace.tables import TCO
+from hwspace.tables import SCALE_OUT, TCO
 from workloads.ops import Plan
-from workloads.scenario import Scenario
+from workloads.scenario import RECOMPUTE_MODES, Scenario
 
 __all__ = ["System", "evaluate", "explain", "OUTPUTS", "LABELS", "REASONS", "REGIMES", "BOUNDS"]
 
@@ -72,11 +75,20 @@ class System:
     # arg_utils.py @ 99d7eb5d); TensorRT-LLM's max_batch_size defaults to 2048
     # (tensorrt_llm/builder.py @ 008b2b8d). None: memory and the SLOs alone decide.
     max_num_seqs: int | None = MAX_NUM_SEQS
+    # Training: chips one set of chip links joins (tensor parallelism stays inside), and
+    # the cluster network per chip past them (hwspace.tables.SCALE_OUT: DGX H100).
+    scale_up: int = SCALE_OUT.chips_per_domain
+    network_gb_s: float = SCALE_OUT.gb_s_per_chip
+    # KV offload: host memory per chip the KV cache may spill to, and the host link per chip
+    # (default PCIe 5.0 x16, 64 GB/s per direction, PCI-SIG; GH200's NVLink-C2C: 450 GB/s,
+    # NVIDIA GH200 datasheet "900 GB/s" bidirectional). 0 GB: no host tier.
+    kv_host_gb: float = 0.0
+    host_gb_s: float = 64.0
 
 
-LABELS = {"reason": REASONS, "bound": BOUNDS, "regime": REGIMES}
+LABELS = {"reason": REASONS, "bound": BOUNDS, "regime": REGIMES, "recompute": RECOMPUTE_MODES}
 # Outcomes where the design cannot run the scenario at all: no performance figures.
-_CANNOT_RUN = (REASON_AREA, REASON_LINKS, REASON_WEIGHTS, REASON_KV_CACHE)
+_CANNOT_RUN = (REASON_AREA, REASON_LINKS, REASON_WEIGHTS, REASON_KV_CACHE, REASON_ACTIVATIONS)
 
 
 # The last batch of candidates and its derivation. Sweeps and searches evaluate one batch on
@@ -114,10 +126,17 @@ def evaluate(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System()
     Returns:
         OUTPUTS -> (n_cand,) arrays; ``reason``, ``bound`` and ``regime`` are int codes into
         ``LABELS``. Performance outputs are NaN where the design cannot run the scenario at
-        all (area, links, capacity); a missed SLO keeps its numbers and says so.
+        all (area, links, capacity); a missed SLO keeps its numbers and says so. A
+        ``train`` scenario adds its strategy (dse.evaluator.training.STRATEGY): the ZeRO
+        stage and recomputation (0/1) of the fastest step.
     """
     der = _derived(chips)
     n_sys = _system_sizes(sys, chips.n)
+    if plan.phase == "train":
+        rec, strategy = train_splits(chip_columns(chips, der, sc, eff), plan, sc, sys, eff,
+                                     n_sys)
+        return {**_outputs(rec, der, peak_flop_per_s(der, sc), n_sys),
+                **dict(zip(STRATEGY, strategy))}
     best = best_splits(chips, der, plan, sc, sys, eff, n_sys)
     return _outputs(best, der, peak_flop_per_s(der, sc), n_sys)
 
@@ -177,5 +196,6 @@ def explain(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System(),
         raise ValueError(f"explain takes one chip, got {chips.n}")
     out = evaluate(chips, plan, sc, sys, eff)
     tp, pp, dp = (int(out[k][0]) for k in ("tp", "pp", "dp"))
-    b = np.ceil(out["batch"][0] / dp)
+    # Training steps run microbatches of one sequence (dse.evaluator.training).
+    b = 1.0 if plan.phase == "train" else np.ceil(out["batch"][0] / dp)
     return out, pass_detail(chips, _derived(chips), plan, sc, sys, eff, (tp, pp), b)

@@ -33,6 +33,7 @@ from dse.evaluator.columns import (
     S_ACT_BYTES,
     S_DEQUANT,
     S_EXPERTS,
+    S_INV_HOST,
     S_LINK_PJ,
     S_M_HALF,
     S_TOP_K,
@@ -118,7 +119,7 @@ def _pass_ops(ops, tp: int, heads: tuple[int, int], act_bytes: float, kv_bytes: 
 
 @compiled
 def pass_cost(chip, ops, start, stop, sc, mb, n_micro, tp, pp, resident, kv_on_chip,
-              sram_free, p2p_elems, cost, detail):
+              kv_host, sram_free, p2p_elems, cost, detail):
     """One step of a pass for one replica: ``mb`` items per microbatch, ``n_micro``
     microbatches, each chip holding 1/pp of the layers and 1/tp of each layer.
 
@@ -127,6 +128,7 @@ def pass_cost(chip, ops, start, stop, sc, mb, n_micro, tp, pp, resident, kv_on_c
         ops: operators at this tp, (n_ops, N_OP); the pass is rows [start, stop).
         sc: scenario scalars, (N_SC,).
         resident, kv_on_chip: weights (and KV cache) stay in SRAM; sram_free: bytes left.
+        kv_host: the share of the KV cache read from host memory (S_INV_HOST).
         p2p_elems: activations per item crossing a pipeline-stage boundary.
         cost: receives the step's K_* figures, (N_COST,).
         detail: receives the DETAIL columns of operator row j at [j * N_DETAIL,
@@ -138,7 +140,7 @@ def pass_cost(chip, ops, start, stop, sc, mb, n_micro, tp, pp, resident, kv_on_c
     for j in range(start, stop):
         c = ops[j, OP_COUNT]
         f, q, q_s, comm, t_c, t_m, t_s, t_l = _op_cost(hw, ops, j, sc, mb, tp, resident,
-                                                       kv_on_chip, sram_free)
+                                                       kv_on_chip, kv_host, sram_free)
         t_max = max(max(t_c, t_m), max(t_s, t_l))
         ovh = hw[_OP_OVERHEAD] + ops[j, OP_BARRIER_S]
         time += c * (t_max + ovh)
@@ -188,7 +190,7 @@ def _write_detail(detail, j, values):
 
 
 @inlined
-def _op_cost(hw, ops, j, sc, mb, tp, resident, kv_on_chip, sram_free):
+def _op_cost(hw, ops, j, sc, mb, tp, resident, kv_on_chip, kv_host, sram_free):
     """(FLOP, off-chip bytes, SRAM bytes, all-reduce bytes, compute, memory, SRAM and link
     time) of one instance of operator row ``j``, per chip."""
     inv_peak, inv_vec = hw[_INV_PEAK], hw[_INV_VECTOR]
@@ -230,6 +232,9 @@ def _op_cost(hw, ops, j, sc, mb, tp, resident, kv_on_chip, sram_free):
         q += act
     q_kv = 0.0 if kv_on_chip else kv
     t_m = q * hw[_INV_MEM] + q_kv * hw[_INV_KV_MEM]
+    if kv_host > 0:  # the device and the host link stream their shares of the KV cache
+        t_m = q * hw[_INV_MEM] + q_kv * max((1.0 - kv_host) * hw[_INV_KV_MEM],
+                                            kv_host * sc[S_INV_HOST])
     q_s = w + act + kv
     # Ring all-reduce: 2(t-1)/t of the bytes over the links, 2(t-1) hop latencies.
     comm = mb * ops[j, OP_COMM_BYTES]

@@ -1,0 +1,279 @@
+"""Training steps: every candidate x tensor x pipeline x data split x ZeRO stage x
+recomputation, in one compiled call per scenario.
+
+Per chip, memory holds the model state (16-bit weights and gradients and the optimizer's
+fp32 state, workloads.training.STATE_BYTES; split over tp x pp, ZeRO stages shard them over
+the dp replicas) and the activations the backward pass keeps (split over tp by sequence
+parallelism; 1F1B keeps min(pp, microbatches) microbatches in flight on the first stage,
+Narayanan et al., SC 2021, section 2.2.1). Microbatches are one sequence each.
+
+Time: the forward and backward passes of one microbatch run on the roofline
+(dse.evaluator.roofline, weights streamed from memory); a full recomputation runs the forward
+twice. A step is (microbatches + pp - 1) / pp microbatch times (the 1F1B bubble, ibid.,
+section 2.2.1: (p - 1) / m), then the exposed data-parallel traffic and the optimizer's
+update. Gradients are all-reduced (ZeRO 1-2: a reduce-scatter and an all-gather, the same
+bytes) after the last backward, overlapping it; ZeRO-3 gathers the weights for every
+forward and backward and reduce-scatters every microbatch's gradients, overlapping that
+microbatch's compute (Rajbhandari et al., SC 2020, section 7: 1.5x the data-parallel
+volume). Traffic stays on the chips' links inside the scale-up domain and goes over the
+cluster network past it (hwspace.tables.SCALE_OUT).
+
+``utilization`` is MFU: the model's FLOP (3x the forward's) per second over peak (Chowdhery
+et al., PaLM, appendix B); recomputation is work but not model FLOP.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dse.evaluator.columns import (
+    C_AREA_OK,
+    C_CALL_LAT,
+    C_CAPACITY,
+    C_HAS_LINKS,
+    C_INV_LINK,
+    C_INV_MEM,
+    C_MEM_PJ,
+    C_SRAM_USABLE,
+    C_STATIC_W,
+    C_TDP_W,
+    FITS,
+    N_BOUNDS,
+    N_CHIP,
+    N_REC,
+    P_P2P_ELEMS,
+    P_START,
+    P_STOP,
+    R_BATCH,
+    R_BOUND,
+    R_DP,
+    R_ENERGY,
+    R_FLOP,
+    R_LATENCY,
+    R_MAX_BATCH,
+    R_MEM,
+    R_OVERFILL,
+    R_PENDING,
+    R_PP,
+    R_REASON,
+    R_REPLICA_BATCH,
+    R_RESIDENT,
+    R_SHARES,
+    R_SPLIT,
+    R_THROUGHPUT,
+    R_TP,
+    R_TPOT,
+    R_TTFT,
+    REASON_ACTIVATIONS,
+    REASON_AREA,
+    REASON_LINKS,
+    REASON_WEIGHTS,
+    S_ACT_BYTES,
+    S_LINK_PJ,
+    S_W_DENSE,
+    SPLIT_DP,
+    SPLIT_PP,
+    SPLIT_TP,
+    SPLIT_TP_INDEX,
+    compiled,
+    inlined,
+    pass_table,
+    scenario_vector,
+    split_table,
+)
+from dse.evaluator.efficiency import Efficiency
+from dse.evaluator.fused import better
+from dse.evaluator.roofline import (
+    K_ENERGY,
+    K_FLOP,
+    K_MEM,
+    K_SHARES,
+    K_TIME,
+    N_COST,
+    op_table,
+    pass_cost,
+)
+from hwspace.tables import SCALE_OUT
+from workloads.ops import Plan
+from workloads.precision import parse_dtype
+from workloads.scenario import RECOMPUTE_MODES, ZERO_STAGES, Scenario
+from workloads.training import STATE_BYTES
+
+__all__ = ["train_splits", "model_state_bytes", "STRATEGY"]
+
+STRATEGY = ("zero", "recompute")  # the extra outputs: ZeRO stage, recomputation (0/1)
+# Gradients are reduced in 16 bit (bf16 all-reduce, as Megatron-LM's default grad dtype
+# for bf16 training is configurable; 2 bytes is the ZeRO paper's 2 + 2 + K accounting).
+_GRAD_BYTES = 2.0
+_LINK, _MEMORY = 3, 1  # indices into BOUNDS
+_N_ZERO = len(ZERO_STAGES)
+
+# Training scalars, (N_T,).
+(T_PARAMS, T_STATE_BYTES, T_GRAD_BYTES, T_STORED, T_STORED_RECOMPUTE, T_TOKENS, T_BATCH,
+ T_ZERO, T_RECOMPUTE, T_INV_NET, T_NET_LAT, T_DOMAIN, N_T) = range(13)
+
+
+def _train_vector(plan: Plan, sc: Scenario, sys) -> np.ndarray:
+    act = parse_dtype(sc.activations, "activations").bits / 8.0
+    v = np.empty(N_T)
+    v[T_PARAMS] = plan.param_elems
+    v[T_STATE_BYTES] = STATE_BYTES[sc.optimizer]
+    v[T_GRAD_BYTES] = _GRAD_BYTES
+    v[T_STORED], v[T_STORED_RECOMPUTE] = (x * act for x in plan.stored_act_elems)
+    v[T_TOKENS] = plan.items_per_request
+    v[T_BATCH] = float(sc.batch)
+    v[T_ZERO] = -1 if sc.zero is None else sc.zero
+    v[T_RECOMPUTE] = -1 if sc.recompute is None else RECOMPUTE_MODES.index(sc.recompute)
+    v[T_INV_NET] = 1.0 / (sys.network_gb_s * 1e9 * SCALE_OUT.bw_efficiency)
+    v[T_NET_LAT] = SCALE_OUT.call_latency_s
+    v[T_DOMAIN] = sys.scale_up
+    return v
+
+
+def train_splits(chips_cols: np.ndarray, plan: Plan, sc: Scenario, sys, eff: Efficiency,
+                 n_sys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The record of each candidate's fastest training strategy, (N_REC, n_cand)
+    (dse.evaluator.columns R_*), and that strategy, (len(STRATEGY), n_cand).
+
+    Args:
+        chips_cols: C_* columns, (N_CHIP, n_cand) (dse.evaluator.columns.chip_columns).
+        plan, sc: a ``train`` scenario's passes (forward, backward) and the scenario.
+        sys: the system (dse.evaluator.model.System): network, scale-up domain, pinned tp.
+        eff: global efficiency factors.
+        n_sys: chips per system of each candidate, (n_cand,).
+    """
+    splits, group_start, group, tps = split_table(n_sys, plan, sys.tp)
+    act = parse_dtype(sc.activations, "activations").bits / 8.0
+    ops = np.stack([op_table(plan, tp, act, 0.0, eff) for tp in tps])
+    n = chips_cols.shape[1]
+    out, strategy = np.empty((N_REC, n)), np.empty((len(STRATEGY), n))
+    _train(chips_cols, ops, pass_table(plan), scenario_vector(plan, sc, sys, eff),
+           _train_vector(plan, sc, sys), splits, group_start, group, out, strategy,
+           np.empty((2, N_REC)), np.empty((2, N_COST)), np.empty(N_CHIP))
+    return out, strategy
+
+
+@compiled
+def _train(chips, ops, passes, sc, tv, splits, group_start, group, out, strategy, recs,
+           cost, chip):
+    """Candidate i's fastest feasible strategy (or its nearest miss) into out[:, i] and
+    strategy[:, i]. recs, cost, chip: scratch."""
+    for i in range(chips.shape[1]):
+        for k in range(N_CHIP):
+            chip[k] = chips[k, i]
+        g = group[i]
+        have = False
+        best_z = best_r = 0.0
+        for s in range(group_start[g], group_start[g + 1]):
+            tp, pp = splits[s, SPLIT_TP], splits[s, SPLIT_PP]
+            if tp > tv[T_DOMAIN]:
+                continue  # tensor parallelism stays inside the scale-up domain
+            t = ops[splits[s, SPLIT_TP_INDEX]]
+            _microbatch(chip, t, passes, sc, 0, tp, pp, cost[0])
+            _microbatch(chip, t, passes, sc, 1, tp, pp, cost[1])
+            for z in range(_N_ZERO):
+                if tv[T_ZERO] >= 0 and z != tv[T_ZERO]:
+                    continue
+                for r in range(2):
+                    if tv[T_RECOMPUTE] >= 0 and r != tv[T_RECOMPUTE]:
+                        continue
+                    _step(chip, sc, tv, splits, s, z, r, cost, recs[1])
+                    if not have or better(recs[1], recs[0]):
+                        for k in range(N_REC):
+                            recs[0, k] = recs[1, k]
+                        best_z, best_r, have = z, r, True
+        if not have:  # tp pinned above the scale-up domain: no split at all
+            out[:, i] = np.nan
+            out[R_REASON, i] = REASON_LINKS
+            strategy[:, i] = np.nan
+            continue
+        recs[0, R_BOUND] = np.argmax(recs[0, R_SHARES:R_SHARES + N_BOUNDS])
+        for k in range(N_REC):
+            out[k, i] = recs[0, k]
+        strategy[0, i], strategy[1, i] = best_z, best_r
+
+
+@inlined
+def _microbatch(chip, ops, passes, sc, p, tp, pp, cost):
+    """Pass ``p`` (0 forward, 1 backward) of one one-sequence microbatch, weights streamed
+    from memory, into ``cost``: K_TIME through all stages, the rest per chip."""
+    pass_cost(chip, ops, int(passes[p, P_START]), int(passes[p, P_STOP]), sc, 1.0, 1.0, tp,
+              pp, False, False, 0.0, chip[C_SRAM_USABLE], passes[p, P_P2P_ELEMS], cost,
+              cost[:0])
+
+
+@inlined
+def model_state_bytes(params, w_bytes, grad_bytes, state_bytes, zero, dp):
+    """Bytes of model state on one chip holding ``params`` parameters, at ZeRO stage
+    ``zero`` over ``dp`` replicas: stage 1 shards the optimizer state, 2 the gradients too,
+    3 the weights too (Rajbhandari et al., SC 2020, figure 1)."""
+    return params * (w_bytes * (1.0 / dp if zero >= 3 else 1.0)
+                     + grad_bytes * (1.0 / dp if zero >= 2 else 1.0)
+                     + state_bytes * (1.0 / dp if zero >= 1 else 1.0))
+
+
+@compiled
+def _step(chip, sc, tv, splits, s, z, r, cost, rec):
+    """One training step at split row ``s``, ZeRO stage ``z``, recomputation ``r`` (0/1),
+    from the microbatch costs ``cost`` (forward, backward), into ``rec``."""
+    tp, pp, dp = splits[s, SPLIT_TP], splits[s, SPLIT_PP], splits[s, SPLIT_DP]
+    n_micro = np.ceil(tv[T_BATCH] / dp)
+    shard = tv[T_PARAMS] / (tp * pp)
+    w_bytes = sc[S_W_DENSE]
+    state = model_state_bytes(shard, w_bytes, tv[T_GRAD_BYTES], tv[T_STATE_BYTES], z, dp)
+    stored = tv[T_STORED_RECOMPUTE] if r > 0 else tv[T_STORED]
+    acts = stored / tp * min(pp, n_micro) / pp
+    total = state + acts
+    cap = chip[C_CAPACITY]
+    rec[R_OVERFILL] = total / cap
+    rec[R_REASON] = FITS
+    if not chip[C_AREA_OK] > 0:
+        rec[R_REASON] = REASON_AREA
+    elif tp * pp > 1 and not chip[C_HAS_LINKS] > 0:
+        rec[R_REASON] = REASON_LINKS
+    elif state > cap:
+        rec[R_REASON] = REASON_WEIGHTS
+    elif not total <= cap:
+        rec[R_REASON] = REASON_ACTIVATIONS
+    fwd, bwd = cost[0], cost[1]
+    t_micro = (1.0 + r) * fwd[K_TIME] + bwd[K_TIME]
+    t_pipe = (n_micro + pp - 1.0) / pp * t_micro
+    # Data-parallel traffic per chip, on the links inside the domain, else the network.
+    inside = tp * pp * dp <= tv[T_DOMAIN] and chip[C_HAS_LINKS] > 0
+    inv_bw = chip[C_INV_LINK] if inside else tv[T_INV_NET]
+    call = chip[C_CALL_LAT] if inside else tv[T_NET_LAT]
+    ring = (dp - 1.0) / dp
+    grads = shard * tv[T_GRAD_BYTES]
+    if dp == 1:
+        dp_bytes = exposed = 0.0
+    elif z >= 3:
+        per_micro = ring * (2.0 * shard * w_bytes + grads)
+        dp_bytes = n_micro * per_micro
+        exposed = n_micro * max(0.0, call + per_micro * inv_bw - t_micro / pp)
+    else:
+        dp_bytes = 2.0 * ring * grads
+        exposed = max(0.0, call + dp_bytes * inv_bw - bwd[K_TIME] / pp)
+    # The optimizer reads and writes its shard of the state once per step.
+    update_bytes = 2.0 * shard * (w_bytes + tv[T_GRAD_BYTES] + tv[T_STATE_BYTES]) / (
+        dp if z >= 1 else 1.0)
+    t_update = update_bytes * chip[C_INV_MEM]
+    t = t_pipe + exposed + t_update
+    energy = (n_micro * ((1.0 + r) * fwd[K_ENERGY] + bwd[K_ENERGY])
+              + dp_bytes * 8.0 * sc[S_LINK_PJ] * 1e-12 + update_bytes * chip[C_MEM_PJ] * 1e-12)
+    power = energy / t + chip[C_STATIC_W]
+    throttle = max(1.0, power / chip[C_TDP_W])
+    t *= throttle
+    rec[R_LATENCY], rec[R_TTFT], rec[R_TPOT] = t, np.nan, np.nan
+    rec[R_ENERGY] = energy + chip[C_STATIC_W] * t
+    rec[R_FLOP] = 3.0 * fwd[K_FLOP] * tv[T_BATCH] / dp  # model FLOP per chip
+    rec[R_MEM] = n_micro * ((1.0 + r) * fwd[K_MEM] + bwd[K_MEM]) + update_bytes
+    rec[R_RESIDENT] = 0.0
+    rec[R_BATCH], rec[R_REPLICA_BATCH], rec[R_MAX_BATCH] = tv[T_BATCH], n_micro, np.nan
+    rec[R_TP], rec[R_PP], rec[R_DP], rec[R_SPLIT] = tp, pp, dp, s
+    rec[R_PENDING] = 0.0
+    rec[R_THROUGHPUT] = tv[T_BATCH] * tv[T_TOKENS] / t
+    scale = throttle * (n_micro + pp - 1.0) / pp
+    for q in range(N_BOUNDS):
+        rec[R_SHARES + q] = scale * ((1.0 + r) * fwd[K_SHARES + q] + bwd[K_SHARES + q])
+    rec[R_SHARES + _LINK] += throttle * exposed
+    rec[R_SHARES + _MEMORY] += throttle * t_update
