@@ -100,6 +100,14 @@ def _label(column: str, item: str) -> str:
     return _LABELS.get(column, column).format(item=item)
 
 
+def best_size(refs: pd.DataFrame, niche) -> pd.DataFrame:
+    """Each chip of ``refs`` (ranking.preset_scores) at its best system size by the niche's
+    first objective; sizes it cannot run (NaN) are never picked over one it can."""
+    column, direction = niche.objectives[0]
+    ordered = refs.sort_values(column, ascending=direction == "max", na_position="first")
+    return ordered.groupby("chip").tail(1)
+
+
 def pareto_figure(data: NicheData, refs: pd.DataFrame, path: Path) -> Path:
     (x, _), (y, _) = data.niche.objectives
     fig, ax = plt.subplots(figsize=(8, 6))
@@ -301,8 +309,7 @@ def write_report(runs: list[Path], out_dir: Path, chips: list[str]) -> Path:
             if "chips" in data.candidates else [1]
         refs = preset_scores(data.niche, sizes)
         cols = [c for c, _ in data.niche.objectives]
-        refs = refs.sort_values(cols[0]).groupby("chip").tail(1)
-        png = pareto_figure(data, refs, out_dir / f"pareto_{name}.png")
+        png = pareto_figure(data, best_size(refs, data.niche), out_dir / f"pareto_{name}.png")
         front = data.front
         parts.append(f"<h2>{name}</h2><p>{len(data.candidates):,} candidates, "
                      f"{len(data.feasible):,} feasible, {len(front)} on the Pareto front "

@@ -15,8 +15,12 @@ update. Gradients are all-reduced (ZeRO 1-2: a reduce-scatter and an all-gather,
 bytes) after the last backward, overlapping it; ZeRO-3 gathers the weights for every
 forward and backward and reduce-scatters every microbatch's gradients, overlapping that
 microbatch's compute (Rajbhandari et al., SC 2020, section 7: 1.5x the data-parallel
-volume). Traffic stays on the chips' links inside the scale-up domain and goes over the
-cluster network past it (hwspace.tables.SCALE_OUT).
+volume). Every stage combines with pipelines, as the best software does: Llama 3 shards
+optimizer state and gradients under pipeline parallelism (arXiv 2407.21783, section 3.3.2),
+though DeepSpeed asserts "ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism"
+(deepspeed/runtime/pipe/engine.py). Traffic stays on the chips' links
+inside the scale-up domain and goes over the cluster network past it
+(hwspace.tables.SCALE_OUT).
 
 ``utilization`` is MFU: the model's FLOP (3x the forward's) per second over peak (Chowdhery
 et al., PaLM, appendix B); recomputation is work but not model FLOP.

@@ -134,3 +134,18 @@ def test_report_writes_pngs_and_an_html_page_that_references_them(runs, tmp_path
         assert png.stat().st_size > 20_000
         assert png.name in page
     assert page.count("data:image/png;base64,") >= len(pngs) - 1  # self-contained
+
+
+def test_report_places_each_chip_at_its_best_size():
+    # A chip that cannot run the niche at its smaller sizes (NaN objectives) is placed at
+    # the size it runs best, for a "max" and a "min" first objective alike.
+    from types import SimpleNamespace
+
+    from dse.analysis.report import best_size
+
+    refs = pd.DataFrame(dict(chip=["a", "a", "a", "b", "b"], chips=[4, 8, 16, 4, 8],
+                             score=[np.nan, 2.0, 1.0, 3.0, np.nan]))
+    for direction, want in (("max", {"a": 8, "b": 4}), ("min", {"a": 16, "b": 4})):
+        niche = SimpleNamespace(objectives=(("score", direction), ("other", "max")))
+        picked = best_size(refs, niche)
+        assert dict(zip(picked["chip"], picked["chips"])) == want
