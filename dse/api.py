@@ -18,8 +18,8 @@ from workloads.scenario import family_of, make_scenario
 __all__ = ["predict", "explain", "SYSTEM_KEYS"]
 
 SYSTEM_KEYS = ("chips", "tpot_slo_s", "ttft_slo_s", "max_num_seqs", "scale_up", "network_gb_s",
-               "kv_host_gb", "host_gb_s")
-_INTS = ("max_batch", "batch", "tp", "pp", "dp", "zero")
+               "kv_host_gb", "host_gb_s", "tp", "pp")
+_INTS = ("max_batch", "batch", "tp", "pp", "dp", "zero", "interleave")
 # System figures: (lowest, highest) and whether the lowest itself is allowed (host memory
 # may be 0: no host tier; seconds and GB/s may not).
 _SYSTEM_NUMBERS = {"tpot_slo_s": (0.0, 1e9, False), "ttft_slo_s": (0.0, 1e9, False),
@@ -54,6 +54,8 @@ def _system(system: dict) -> model.System:
         tpot_slo_s=system.get("tpot_slo_s"), ttft_slo_s=system.get("ttft_slo_s"),
         max_num_seqs=None if seqs is None else _whole("max_num_seqs", seqs, 10_000_000),
         scale_up=_whole("scale_up", system.get("scale_up", model.System.scale_up), MAX_CHIPS),
+        **{k: _whole(k, system[k], MAX_CHIPS) for k in ("tp", "pp")
+           if system.get(k) is not None},
         **numbers)
 
 
@@ -85,12 +87,14 @@ def predict(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
         efficiency: global efficiency factors (defaults: dse.evaluator.efficiency.DEFAULT).
         **scenario: phase, batch (int or "max"), prompt_len, gen_len, context_len, weights,
             activations, kv_cache, sparsity, batching, draft, spec_tokens, acceptance,
-            optimizer, zero, recompute, chips, tpot_slo_s, ttft_slo_s, max_num_seqs,
-            scale_up, network_gb_s.
+            optimizer, zero, recompute, interleave, chips, tpot_slo_s, ttft_slo_s,
+            max_num_seqs, scale_up, network_gb_s, kv_host_gb, host_gb_s, tp and pp (pin
+            the split: a published setup).
 
     Returns:
         Every output of DESIGN.md section 4 (NaN where it has no meaning); training adds
-        ``zero`` (the ZeRO stage) and ``recompute`` (none or full) of the fastest step.
+        ``zero`` (the ZeRO stage), ``recompute`` (none or full) and ``interleave`` (virtual
+        pipeline stages per chip) of the fastest step.
 
     Raises:
         ValueError: naming the bad field and its allowed values or range.

@@ -60,6 +60,7 @@ class Scenario:
     optimizer: str = "adam"
     zero: Union[int, None] = None
     recompute: Union[str, None] = None
+    interleave: Union[int, None] = None  # virtual pipeline stages per chip (1: plain 1F1B)
 
     @property
     def decode_context(self) -> int:
@@ -124,7 +125,7 @@ def make_scenario(family: str, values: Mapping) -> Scenario:
 def _check_training(vals: dict) -> None:
     train = vals["phase"] == "train"
     if not train:
-        for key in ("zero", "recompute"):
+        for key in ("zero", "recompute", "interleave"):
             if vals.get(key) is not None:
                 raise ValueError(f"scenario.{key} applies to phase train only")
         return
@@ -140,6 +141,8 @@ def _check_training(vals: dict) -> None:
     if vals.get("zero") is not None and vals["zero"] not in ZERO_STAGES:
         raise ValueError(f"scenario.zero = {vals['zero']!r}; allowed: 0, 1, 2, 3 or null "
                          "(the fastest that fits)")
+    if vals.get("interleave") is not None:
+        vals["interleave"] = _check_int("interleave", vals["interleave"], 1, 64)
     if vals.get("recompute") is not None and vals["recompute"] not in RECOMPUTE_MODES:
         raise ValueError(f"scenario.recompute = {vals['recompute']!r}; allowed: "
                          f"{', '.join(RECOMPUTE_MODES)} or null (the fastest that fits)")

@@ -258,13 +258,14 @@ def pass_table(plan: Plan) -> np.ndarray:
     return table
 
 
-def split_table(n_sys: np.ndarray, plan: Plan, tp_pin: int | None):
+def split_table(n_sys: np.ndarray, plan: Plan, tp_pin: int | None,
+                pp_pin: int | None = None):
     """Every tp x pp x dp split of each distinct system size.
 
     Args:
         n_sys: chips per system of each candidate, (n_cand,) whole numbers >= 1.
         plan: bounds tp by the attention heads and pp by the layers.
-        tp_pin: keep only this tensor-parallel degree (None: all).
+        tp_pin, pp_pin: keep only this tensor- or pipeline-parallel degree (None: all).
 
     Returns:
         (splits (n_splits, N_SPLIT) int, group_start (n_groups + 1,): the splits of group g
@@ -275,10 +276,10 @@ def split_table(n_sys: np.ndarray, plan: Plan, tp_pin: int | None):
     rows, starts = [], [0]
     for c in sizes:
         found = [s for s in splits(int(c), plan.n_heads, plan.n_layers)
-                 if tp_pin is None or s[0] == tp_pin]
+                 if (tp_pin is None or s[0] == tp_pin) and (pp_pin is None or s[1] == pp_pin)]
         if not found:
-            raise ValueError(f"tp = {tp_pin} does not divide {int(c)} chips or exceeds "
-                             f"{plan.n_heads} heads")
+            raise ValueError(f"tp = {tp_pin}, pp = {pp_pin}: no split of {int(c)} chips with "
+                             f"tp <= {plan.n_heads} heads and pp <= {plan.n_layers} layers")
         rows += found
         starts.append(len(rows))
     tps = sorted({tp for tp, _, _ in rows})

@@ -99,7 +99,7 @@ def best_splits(chips: ChipArrays, der: ChipDerived, plan: Plan, sc: Scenario, s
         eff: global efficiency factors.
         n_sys: chips per system of each candidate, (n_cand,).
     """
-    splits, group_start, group, tps = split_table(n_sys, plan, sys.tp)
+    splits, group_start, group, tps = split_table(n_sys, plan, sys.tp, sys.pp)
     out = np.empty((N_REC, chips.n))
     # Scratch for the compiled code, which allocates nothing: two records that swap roles
     # (best so far, trial), one for the resident-batch alternative, a step's cost, a chip.

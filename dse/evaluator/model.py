@@ -70,6 +70,7 @@ class System:
     tpot_slo_s: float | None = None
     ttft_slo_s: float | None = None
     tp: int | None = None  # pin the tensor-parallel degree (validation of stated setups)
+    pp: int | None = None  # and the pipeline-parallel degree
     # A serving engine's cap on concurrent sequences per replica, for ``batch="max"``: vLLM's
     # default max_num_seqs is 256 (V0; V1 on A100 and GPUs under 70 GiB: vllm/engine/
     # arg_utils.py @ 99d7eb5d); TensorRT-LLM's max_batch_size defaults to 2048

@@ -37,6 +37,7 @@ from dse.evaluator.columns import (
     C_HAS_LINKS,
     C_INV_LINK,
     C_INV_MEM,
+    C_LINK_LAT,
     C_MEM_PJ,
     C_SRAM_USABLE,
     C_STATIC_W,
@@ -105,7 +106,11 @@ from workloads.training import STATE_BYTES
 
 __all__ = ["train_splits", "model_state_bytes", "STRATEGY"]
 
-STRATEGY = ("zero", "recompute")  # the extra outputs: ZeRO stage, recomputation (0/1)
+# The extra outputs: ZeRO stage, recomputation (0/1), virtual stages per pipeline stage.
+STRATEGY = ("zero", "recompute", "interleave")
+# Virtual pipeline stages tried (Narayanan et al., SC 2021, section 2.2.2: the interleaved
+# schedule gives each chip v chunks of layers, cutting the bubble v-fold for v-fold sends).
+_INTERLEAVE = (1, 2, 4, 8)
 # Gradients are reduced in 16 bit (bf16 all-reduce, as Megatron-LM's default grad dtype
 # for bf16 training is configurable; 2 bytes is the ZeRO paper's 2 + 2 + K accounting).
 _GRAD_BYTES = 2.0
@@ -114,7 +119,7 @@ _N_ZERO = len(ZERO_STAGES)
 
 # Training scalars, (N_T,).
 (T_PARAMS, T_STATE_BYTES, T_GRAD_BYTES, T_STORED, T_STORED_RECOMPUTE, T_TOKENS, T_BATCH,
- T_ZERO, T_RECOMPUTE, T_INV_NET, T_NET_LAT, T_DOMAIN, N_T) = range(13)
+ T_ZERO, T_RECOMPUTE, T_INV_NET, T_NET_LAT, T_DOMAIN, T_LAYERS, T_P2P_BYTES, N_T) = range(15)
 
 
 def _train_vector(plan: Plan, sc: Scenario, sys) -> np.ndarray:
@@ -131,6 +136,8 @@ def _train_vector(plan: Plan, sc: Scenario, sys) -> np.ndarray:
     v[T_INV_NET] = 1.0 / (sys.network_gb_s * 1e9 * SCALE_OUT.bw_efficiency)
     v[T_NET_LAT] = SCALE_OUT.call_latency_s
     v[T_DOMAIN] = sys.scale_up
+    v[T_LAYERS] = plan.n_layers
+    v[T_P2P_BYTES] = plan.passes[0].p2p_elems * act  # one sequence across a stage boundary
     return v
 
 
@@ -146,20 +153,23 @@ def train_splits(chips_cols: np.ndarray, plan: Plan, sc: Scenario, sys, eff: Eff
         eff: global efficiency factors.
         n_sys: chips per system of each candidate, (n_cand,).
     """
-    splits, group_start, group, tps = split_table(n_sys, plan, sys.tp)
+    splits, group_start, group, tps = split_table(n_sys, plan, sys.tp, sys.pp)
     act = parse_dtype(sc.activations, "activations").bits / 8.0
     ops = np.stack([op_table(plan, tp, act, 0.0, eff) for tp in tps])
     n = chips_cols.shape[1]
     out, strategy = np.empty((N_REC, n)), np.empty((len(STRATEGY), n))
+    # Pipelines try the interleave asked for, else each of _INTERLEAVE.
+    interleaves = np.array(_INTERLEAVE if sc.interleave is None else (sc.interleave,),
+                           dtype=np.float64)
     _train(chips_cols, ops, pass_table(plan), scenario_vector(plan, sc, sys, eff),
-           _train_vector(plan, sc, sys), splits, group_start, group, out, strategy,
+           _train_vector(plan, sc, sys), interleaves, splits, group_start, group, out, strategy,
            np.empty((2, N_REC)), np.empty((2, N_COST)), np.empty(N_CHIP))
     return out, strategy
 
 
 @compiled
-def _train(chips, ops, passes, sc, tv, splits, group_start, group, out, strategy, recs,
-           cost, chip):
+def _train(chips, ops, passes, sc, tv, interleaves, splits, group_start, group, out,
+           strategy, recs, cost, chip):
     """Candidate i's fastest feasible strategy (or its nearest miss) into out[:, i] and
     strategy[:, i]. recs, cost, chip: scratch."""
     for i in range(chips.shape[1]):
@@ -167,7 +177,7 @@ def _train(chips, ops, passes, sc, tv, splits, group_start, group, out, strategy
             chip[k] = chips[k, i]
         g = group[i]
         have = False
-        best_z = best_r = 0.0
+        best_z = best_r = best_v = 0.0
         for s in range(group_start[g], group_start[g + 1]):
             tp, pp = splits[s, SPLIT_TP], splits[s, SPLIT_PP]
             if tp > tv[T_DOMAIN]:
@@ -175,17 +185,22 @@ def _train(chips, ops, passes, sc, tv, splits, group_start, group, out, strategy
             t = ops[splits[s, SPLIT_TP_INDEX]]
             _microbatch(chip, t, passes, sc, 0, tp, pp, cost[0])
             _microbatch(chip, t, passes, sc, 1, tp, pp, cost[1])
-            for z in range(_N_ZERO):
-                if tv[T_ZERO] >= 0 and z != tv[T_ZERO]:
-                    continue
-                for r in range(2):
-                    if tv[T_RECOMPUTE] >= 0 and r != tv[T_RECOMPUTE]:
+            for vi in range(interleaves.shape[0] if pp > 1 else 1):
+                v = interleaves[vi] if pp > 1 else 1.0  # no pipeline, nothing to interleave
+                if v > 1 and (pp * v > tv[T_LAYERS]
+                              or np.ceil(tv[T_BATCH] / splits[s, SPLIT_DP]) < pp):
+                    continue  # interleaving needs a layer per chunk and pp microbatches
+                for z in range(_N_ZERO):
+                    if tv[T_ZERO] >= 0 and z != tv[T_ZERO]:
                         continue
-                    _step(chip, sc, tv, splits, s, z, r, cost, recs[1])
-                    if not have or better(recs[1], recs[0]):
-                        for k in range(N_REC):
-                            recs[0, k] = recs[1, k]
-                        best_z, best_r, have = z, r, True
+                    for r in range(2):
+                        if tv[T_RECOMPUTE] >= 0 and r != tv[T_RECOMPUTE]:
+                            continue
+                        _step(chip, sc, tv, splits, s, z, r, v, cost, recs[1])
+                        if not have or better(recs[1], recs[0]):
+                            for k in range(N_REC):
+                                recs[0, k] = recs[1, k]
+                            best_z, best_r, best_v, have = z, r, v, True
         if not have:  # tp pinned above the scale-up domain: no split at all
             out[:, i] = np.nan
             out[R_REASON, i] = REASON_LINKS
@@ -194,16 +209,16 @@ def _train(chips, ops, passes, sc, tv, splits, group_start, group, out, strategy
         recs[0, R_BOUND] = np.argmax(recs[0, R_SHARES:R_SHARES + N_BOUNDS])
         for k in range(N_REC):
             out[k, i] = recs[0, k]
-        strategy[0, i], strategy[1, i] = best_z, best_r
+        strategy[0, i], strategy[1, i], strategy[2, i] = best_z, best_r, best_v
 
 
 @inlined
 def _microbatch(chip, ops, passes, sc, p, tp, pp, cost):
     """Pass ``p`` (0 forward, 1 backward) of one one-sequence microbatch, weights streamed
-    from memory, into ``cost``: K_TIME through all stages, the rest per chip."""
+    from memory, into ``cost``: K_TIME through all stages, the rest per chip. The stage
+    boundaries' sends are the step's (``_step``), not the pass's."""
     pass_cost(chip, ops, int(passes[p, P_START]), int(passes[p, P_STOP]), sc, 1.0, 1.0, tp,
-              pp, False, False, 0.0, chip[C_SRAM_USABLE], passes[p, P_P2P_ELEMS], cost,
-              cost[:0])
+              pp, False, False, 0.0, chip[C_SRAM_USABLE], 0.0, cost, cost[:0])
 
 
 @inlined
@@ -217,9 +232,10 @@ def model_state_bytes(params, w_bytes, grad_bytes, state_bytes, zero, dp):
 
 
 @compiled
-def _step(chip, sc, tv, splits, s, z, r, cost, rec):
+def _step(chip, sc, tv, splits, s, z, r, v, cost, rec):
     """One training step at split row ``s``, ZeRO stage ``z``, recomputation ``r`` (0/1),
-    from the microbatch costs ``cost`` (forward, backward), into ``rec``."""
+    ``v`` virtual stages per chip, from the microbatch costs ``cost`` (forward, backward),
+    into ``rec``."""
     tp, pp, dp = splits[s, SPLIT_TP], splits[s, SPLIT_PP], splits[s, SPLIT_DP]
     n_micro = np.ceil(tv[T_BATCH] / dp)
     shard = tv[T_PARAMS] / (tp * pp)
@@ -227,6 +243,8 @@ def _step(chip, sc, tv, splits, s, z, r, cost, rec):
     state = model_state_bytes(shard, w_bytes, tv[T_GRAD_BYTES], tv[T_STATE_BYTES], z, dp)
     stored = tv[T_STORED_RECOMPUTE] if r > 0 else tv[T_STORED]
     acts = stored / tp * min(pp, n_micro) / pp
+    if v > 1:  # the first stage runs ahead by (p - 1) / (p v) more (Korthikanti, 4.2.3)
+        acts *= 1.0 + (pp - 1.0) / (pp * v)
     total = state + acts
     cap = chip[C_CAPACITY]
     rec[R_OVERFILL] = total / cap
@@ -240,8 +258,23 @@ def _step(chip, sc, tv, splits, s, z, r, cost, rec):
     elif not total <= cap:
         rec[R_REASON] = REASON_ACTIVATIONS
     fwd, bwd = cost[0], cost[1]
-    t_micro = (1.0 + r) * fwd[K_TIME] + bwd[K_TIME]
-    t_pipe = (n_micro + pp - 1.0) / pp * t_micro
+    # A microbatch runs in p v chunks per pass, each followed by a send to the next stage;
+    # a send overlaps the next chunk's compute (Megatron-LM overlaps p2p communication) and
+    # each of the tp chips sends its 1/tp (Narayanan et al., section 4.1, scatter/gather).
+    # Boundaries between nodes (a pipeline spans ceil(tp pp / domain)) use the network.
+    part = tv[T_P2P_BYTES] / tp
+    on_links = part * chip[C_INV_LINK] + chip[C_LINK_LAT] + chip[C_CALL_LAT]
+    on_net = part * tv[T_INV_NET] + tv[T_NET_LAT]
+    across = (np.ceil(tp * pp / tv[T_DOMAIN]) - 1.0) / max(pp - 1.0, 1.0)
+    send = 0.0 if pp == 1 else (1.0 - across) * on_links + across * on_net
+    chunks = pp * v
+    t_micro = chunks * (max((1.0 + r) * fwd[K_TIME] / chunks, send)
+                        + max(bwd[K_TIME] / chunks, send))
+    bubble = (pp - 1.0) / v
+    # Layers that do not divide into pp x v chunks leave the fullest chunk setting the pace
+    # (Llama 3 405B: 126 layers on 16 stages).
+    chunk = tv[T_LAYERS] / (pp * v)
+    t_pipe = (n_micro + bubble) / pp * t_micro * np.ceil(chunk) / chunk
     # Data-parallel traffic per chip, on the links inside the domain, else the network.
     inside = tp * pp * dp <= tv[T_DOMAIN] and chip[C_HAS_LINKS] > 0
     inv_bw = chip[C_INV_LINK] if inside else tv[T_INV_NET]
@@ -276,7 +309,7 @@ def _step(chip, sc, tv, splits, s, z, r, cost, rec):
     rec[R_TP], rec[R_PP], rec[R_DP], rec[R_SPLIT] = tp, pp, dp, s
     rec[R_PENDING] = 0.0
     rec[R_THROUGHPUT] = tv[T_BATCH] * tv[T_TOKENS] / t
-    scale = throttle * (n_micro + pp - 1.0) / pp
+    scale = throttle * (n_micro + bubble) / pp * np.ceil(chunk) / chunk
     for q in range(N_BOUNDS):
         rec[R_SHARES + q] = scale * ((1.0 + r) * fwd[K_SHARES + q] + bwd[K_SHARES + q])
     rec[R_SHARES + _LINK] += throttle * exposed

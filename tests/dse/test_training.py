@@ -50,24 +50,40 @@ def test_70b_on_1024_h100s_lands_at_published_mfu():
 
 
 def test_llama3_405b_step_matches_its_paper():
-    # Llama 3 (arXiv 2407.21783) Table 4: 405B on 8,192 H100s, TP 8, PP 16, DP 64, 8,192
-    # tokens per sequence, 32 sequences per DP rank (2,048 in all): 430 TFLOP/s per GPU,
-    # 43 % BF16 MFU. The evaluator finds the same tensor-parallel degree by itself.
-    out = _train("h100", "llama3-405b", 8192, 2048, 8192)
-    assert out["tp"] == 8
-    assert out["utilization"] == pytest.approx(0.43, abs=0.05)
+    # Llama 3 (arXiv 2407.21783) Table 4: 405B, 8,192 tokens per sequence, 2,048 sequences
+    # per step (16M tokens), TP 8, PP 16 with the interleaved schedule: 43 % BF16 MFU on
+    # 8,192 H100s, 41 % on 16,384. The evaluator finds the tensor-parallel degree itself.
+    for chips, mfu in ((8192, 0.43), (16384, 0.41)):
+        out = _train("h100", "llama3-405b", chips, 2048, 8192)
+        assert out["tp"] == 8 and out["interleave"] > 1
+        assert out["utilization"] == pytest.approx(mfu, abs=0.03)
+    # Pinned to the paper's split on 8,192 chips.
+    pinned = _train("h100", "llama3-405b", 8192, 2048, 8192, tp=8, pp=16)
+    assert pinned["utilization"] == pytest.approx(0.43, abs=0.03)
+
+
+def test_interleaving_cuts_the_pipeline_bubble():
+    # Narayanan et al., SC 2021, section 2.2.2: v chunks per chip cut the bubble from
+    # (p - 1) to (p - 1) / v microbatch times: 16 microbatches on 8 stages take 16 + 7 of
+    # them plain and 16 + 3.5 with v = 2 (80 layers: 5 per chunk, no stage waits on another).
+    kw = dict(tp=8, pp=8, zero=1, recompute="none")
+    plain, two = (_train("h100", "llama2-70b", 64, 16, 4096, interleave=v, **kw)
+                  for v in (1, 2))
+    speedup = two["throughput_per_s"] / plain["throughput_per_s"]
+    assert speedup == pytest.approx(23 / 19.5, rel=0.01)
 
 
 def test_megatron_trillion_parameter_run_within_the_models_error():
     # Narayanan et al., SC 2021 (arXiv 2104.04473), Table 1: a 1T GPT (128 layers, hidden
     # 25,600, 160 heads, vocabulary 51,200, 2,048 tokens) on 3,072 A100s, batch 3,072, full
     # recomputation: 163 TFLOP/s per GPU counting the recomputed forward, 52 % of peak.
-    # The model runs optimistic at this scale (kernels at the inference-fitted compute_max):
-    # held within 15 % of the published figure.
+    # Tensor 8 x pipeline 64 as published, plain 1F1B. The model runs optimistic (kernels at
+    # the inference-fitted compute_max): held within 15 % of the published figure.
     gpt_1t = dict(name="gpt-1t", n_layers=128, d_model=25600, n_heads=160, d_ff=102400,
                   mlp="plain", norm="layernorm", vocab=51200, max_positions=2048, bias=True,
                   max_context=2048)
-    out = _train("a100", gpt_1t, 3072, 3072, 2048, recompute="full")
+    out = _train("a100", gpt_1t, 3072, 3072, 2048, recompute="full", tp=8, pp=64,
+                 interleave=1)
     hardware = out["utilization"] * 4 / 3  # four forwards' work per step, three counted
     assert hardware == pytest.approx(0.52, rel=0.15)
 

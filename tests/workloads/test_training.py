@@ -63,6 +63,7 @@ def test_stored_activations_follow_korthikanti():
     (dict(optimizer="lion"), "scenario.optimizer"),
     (dict(zero=4), "scenario.zero"),
     (dict(recompute="selective"), "scenario.recompute"),
+    (dict(interleave=0), "scenario.interleave"),
     (dict(sparsity="2:4"), "scenario.sparsity"),
 ])
 def test_bad_training_fields_are_named(values, field):
