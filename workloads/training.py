@@ -17,7 +17,7 @@ import dataclasses
 
 from workloads import llm
 from workloads.config import TransformerConfig
-from workloads.ops import ATTENTION, MATMUL, Op, OpTable, Pass
+from workloads.ops import ATTENTION, MATMUL, OpTable, Pass
 
 __all__ = ["OPTIMIZERS", "STATE_BYTES", "forward_pass", "backward_pass", "stored_activations"]
 

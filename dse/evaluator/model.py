@@ -137,7 +137,7 @@ def evaluate(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System()
         rec, strategy = train_splits(chip_columns(chips, der, sc, eff), plan, sc, sys, eff,
                                      n_sys)
         return {**_outputs(rec, der, peak_flop_per_s(der, sc), n_sys),
-                **dict(zip(STRATEGY, strategy))}
+                **dict(zip(STRATEGY, strategy, strict=True))}
     best = best_splits(chips, der, plan, sc, sys, eff, n_sys)
     return _outputs(best, der, peak_flop_per_s(der, sc), n_sys)
 

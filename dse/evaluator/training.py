@@ -1,5 +1,5 @@
 """Training steps: every candidate x tensor x pipeline x data split x ZeRO stage x
-recomputation, in one compiled call per scenario.
+recomputation x pipeline interleave, in one compiled call per scenario.
 
 Per chip, memory holds the model state (16-bit weights and gradients and the optimizer's
 fp32 state, workloads.training.STATE_BYTES; split over tp x pp, ZeRO stages shard them over
@@ -9,8 +9,9 @@ Narayanan et al., SC 2021, section 2.2.1). Microbatches are one sequence each.
 
 Time: the forward and backward passes of one microbatch run on the roofline
 (dse.evaluator.roofline, weights streamed from memory); a full recomputation runs the forward
-twice. A step is (microbatches + pp - 1) / pp microbatch times (the 1F1B bubble, ibid.,
-section 2.2.1: (p - 1) / m), then the exposed data-parallel traffic and the optimizer's
+twice. A step is (m + (p - 1) / v) / p microbatch times: the 1F1B bubble (ibid., 2.2.1),
+cut v-fold by v interleaved chunks per chip (2.2.2), each chunk's send to the next stage
+overlapping the next chunk; then the exposed data-parallel traffic and the optimizer's
 update. Gradients are all-reduced (ZeRO 1-2: a reduce-scatter and an all-gather, the same
 bytes) after the last backward, overlapping it; ZeRO-3 gathers the weights for every
 forward and backward and reduce-scatters every microbatch's gradients, overlapping that
@@ -18,9 +19,8 @@ microbatch's compute (Rajbhandari et al., SC 2020, section 7: 1.5x the data-para
 volume). Every stage combines with pipelines, as the best software does: Llama 3 shards
 optimizer state and gradients under pipeline parallelism (arXiv 2407.21783, section 3.3.2),
 though DeepSpeed asserts "ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism"
-(deepspeed/runtime/pipe/engine.py). Traffic stays on the chips' links
-inside the scale-up domain and goes over the cluster network past it
-(hwspace.tables.SCALE_OUT).
+(deepspeed/runtime/pipe/engine.py). Traffic stays on the chips' links inside the scale-up
+domain and goes over the cluster network past it (hwspace.tables.SCALE_OUT).
 
 ``utilization`` is MFU: the model's FLOP (3x the forward's) per second over peak (Chowdhery
 et al., PaLM, appendix B); recomputation is work but not model FLOP.
@@ -46,7 +46,6 @@ from dse.evaluator.columns import (
     N_BOUNDS,
     N_CHIP,
     N_REC,
-    P_P2P_ELEMS,
     P_START,
     P_STOP,
     R_BATCH,
@@ -73,7 +72,6 @@ from dse.evaluator.columns import (
     REASON_AREA,
     REASON_LINKS,
     REASON_WEIGHTS,
-    S_ACT_BYTES,
     S_LINK_PJ,
     S_W_DENSE,
     SPLIT_DP,
@@ -111,8 +109,7 @@ STRATEGY = ("zero", "recompute", "interleave")
 # Virtual pipeline stages tried (Narayanan et al., SC 2021, section 2.2.2: the interleaved
 # schedule gives each chip v chunks of layers, cutting the bubble v-fold for v-fold sends).
 _INTERLEAVE = (1, 2, 4, 8)
-# Gradients are reduced in 16 bit (bf16 all-reduce, as Megatron-LM's default grad dtype
-# for bf16 training is configurable; 2 bytes is the ZeRO paper's 2 + 2 + K accounting).
+# Gradients are kept and reduced in 16 bit: the ZeRO paper's 2 + 2 + K bytes per parameter.
 _GRAD_BYTES = 2.0
 _LINK, _MEMORY = 3, 1  # indices into BOUNDS
 _N_ZERO = len(ZERO_STAGES)

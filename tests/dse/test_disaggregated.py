@@ -57,7 +57,8 @@ def test_pair_front_equals_the_brute_force_front_over_all_pairs():
     front = disaggregated.pair_front(pools)
     brute = []
     for p, d in itertools.product(pools.index, pools.index):
-        usd = 1 / (1 / pools.at[p, "prefill_tokens_per_usd"] + 1 / pools.at[d, "decode_tokens_per_usd"])
+        usd = 1 / (1 / pools.at[p, "prefill_tokens_per_usd"]
+                   + 1 / pools.at[d, "decode_tokens_per_usd"])
         w = 1 / (1 / pools.at[p, "prefill_tokens_per_w"] + 1 / pools.at[d, "decode_tokens_per_w"])
         brute.append((usd, w))
     brute = np.array([b for b in brute if np.isfinite(b).all()])

@@ -148,4 +148,4 @@ def test_report_places_each_chip_at_its_best_size():
     for direction, want in (("max", {"a": 8, "b": 4}), ("min", {"a": 16, "b": 4})):
         niche = SimpleNamespace(objectives=(("score", direction), ("other", "max")))
         picked = best_size(refs, niche)
-        assert dict(zip(picked["chip"], picked["chips"])) == want
+        assert dict(zip(picked["chip"], picked["chips"], strict=True)) == want

@@ -78,7 +78,7 @@ def test_decode_attends_to_the_latent_in_the_absorbed_form():
 
 def test_dense_first_layer_and_shared_experts_are_rows_with_counts():
     ops = llm.decode_pass(LITE, 1).ops
-    counts = dict(zip(ops.names, ops.count))
+    counts = dict(zip(ops.names, ops.count, strict=True))
     assert counts["dense_mlp_up"] == 1 and counts["mlp_up"] == counts["router"] == 26
     assert counts["shared_mlp_down"] == 26 and counts["attention"] == 27
     # Two shared experts of 1408 run for every token: one dense matmul 2816 wide.
