@@ -138,9 +138,9 @@ def _check_training(vals: dict) -> None:
     if vals.get("optimizer", "adam") not in training.OPTIMIZERS:
         raise ValueError(f"scenario.optimizer = {vals['optimizer']!r}; allowed: "
                          f"{', '.join(training.OPTIMIZERS)}")
-    if vals.get("zero") is not None and vals["zero"] not in ZERO_STAGES:
-        raise ValueError(f"scenario.zero = {vals['zero']!r}; allowed: 0, 1, 2, 3 or null "
-                         "(the fastest that fits)")
+    # null: the fastest that fits
+    if vals.get("zero") is not None:
+        vals["zero"] = _check_int("zero", vals["zero"], ZERO_STAGES[0], ZERO_STAGES[-1])
     if vals.get("interleave") is not None:
         vals["interleave"] = _check_int("interleave", vals["interleave"], 1, 64)
     if vals.get("recompute") is not None and vals["recompute"] not in RECOMPUTE_MODES:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from dse.evaluator.columns import (
-    chip_columns,
     BOUNDS,
     R_BATCH,
     R_BOUND,
@@ -38,6 +37,7 @@ from dse.evaluator.columns import (
     REASON_LINKS,
     REASON_WEIGHTS,
     REASONS,
+    chip_columns,
     peak_flop_per_s,
 )
 from dse.evaluator.efficiency import DEFAULT, Efficiency
@@ -129,7 +129,7 @@ def evaluate(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System()
         ``LABELS``. Performance outputs are NaN where the design cannot run the scenario at
         all (area, links, capacity); a missed SLO keeps its numbers and says so. A
         ``train`` scenario adds its strategy (dse.evaluator.training.STRATEGY): the ZeRO
-        stage and recomputation (0/1) of the fastest step.
+        stage, recomputation (0/1) and pipeline interleave of the fastest step.
     """
     der = _derived(chips)
     n_sys = _system_sizes(sys, chips.n)

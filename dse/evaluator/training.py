@@ -198,7 +198,7 @@ def _train(chips, ops, passes, sc, tv, interleaves, splits, group_start, group, 
                             for k in range(N_REC):
                                 recs[0, k] = recs[1, k]
                             best_z, best_r, best_v, have = z, r, v, True
-        if not have:  # tp pinned above the scale-up domain: no split at all
+        if not have:  # pins leave no split (tp past the domain, interleave past the layers)
             out[:, i] = np.nan
             out[R_REASON, i] = REASON_LINKS
             strategy[:, i] = np.nan
