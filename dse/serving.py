@@ -22,6 +22,7 @@ whole-step times keeps the evaluator the one owner of the physics.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -167,15 +168,26 @@ def _nan_outputs(reason: str, **known: float) -> dict[str, Any]:
     return {**out, "fits": False, "reason": reason, **known}
 
 
+def _engine(replica: _Evaluator, unit: Requests, seqs: int, budget: int, dp: int,
+            routing: str) -> Engine:
+    """The engine of one replica; its KV capacity is the evaluator's largest decode batch
+    at the mean request length, in whole blocks (dse.evaluator.columns.KV_BLOCK_TOKENS)."""
+    if not (isinstance(budget, int) and 1 <= budget <= 1_000_000):
+        raise ValueError(f"max_num_batched_tokens must be a whole number in [1, 1,000,000], "
+                         f"got {budget!r}")
+    ref_ctx = int(round(np.mean(unit.prompt_len + unit.gen_len))) - 1
+    per_seq = replica.outputs(phase="decode", batch="max", context_len=ref_ctx)["max_batch"]
+    return Engine(int(per_seq) * -(-(ref_ctx + 1) // KV_BLOCK_TOKENS), seqs, budget, dp,
+                  routing)
+
+
 def serve(chip: Any, workload: Any, *, request_rate: float | None,
           prompt_len: Any = 512, gen_len: Any = 128, trace: Any = None,
-          ttft_slo_s: float = 1.0, tpot_slo_s: float = 0.05, chips: int = 1,
-          tp: int | None = None, pp: int | None = None,
-          max_num_seqs: int = model.MAX_NUM_SEQS,
+          system: model.System | None = None,
           max_num_batched_tokens: int = MAX_NUM_BATCHED_TOKENS, routing: str = "round_robin",
           n_requests: int = 10_000, seed: int = 0, find_max_rate: bool = True,
           efficiency: Efficiency = DEFAULT, **precision: Any) -> dict[str, Any]:
-    """Serve requests at a rate on a system of ``chips`` chips and report the SLO figures.
+    """Serve requests at a rate on ``system`` and report the SLO figures.
 
     Args:
         chip, workload: as dse.api.predict (preset name, dict or YAML path); a decoder LLM.
@@ -184,10 +196,11 @@ def serve(chip: Any, workload: Any, *, request_rate: float | None,
         prompt_len, gen_len: tokens: a whole number, or a distribution
             (dse.evaluator.scheduler.draw_lengths); ignored with a trace.
         trace: a CSV path or (n, 3) rows of (arrival_s, prompt_len, gen_len).
-        ttft_slo_s, tpot_slo_s: the SLOs, s, that goodput and max_rate_per_s hold at P99.
-        chips, tp, pp: the system; tp and pp pin the split, else the evaluator's best split
-            for continuous generation picks them; dp = chips / (tp * pp) replicas.
-        max_num_seqs, max_num_batched_tokens, routing: the engine (scheduler.Engine).
+        system: (default model.System()) chips, the SLOs (ttft_slo_s and tpot_slo_s, held
+            at P99; None: not held), max_num_seqs (the engine's cap per replica; None: the
+            token budget), tp and pp (pinned, else the evaluator's best split for continuous
+            generation), and the rest as dse.api.predict; dp = chips / (tp * pp) replicas.
+        max_num_batched_tokens, routing: the engine (dse.evaluator.scheduler.Engine).
         n_requests, seed: how many requests to simulate, and their seed.
         find_max_rate: False skips the bisection for max_rate_per_s (NaN).
         **precision: weights, activations, kv_cache, sparsity (scenario keys).
@@ -195,10 +208,12 @@ def serve(chip: Any, workload: Any, *, request_rate: float | None,
     Returns:
         SERVE_OUTPUTS: latencies s, rates requests/s (throughput_per_s: generated tokens/s),
         ``capacity_per_s`` the analytical steady state (the evaluator's continuous
-        generation at the largest batch, per mean gen_len), ``kv_blocks`` per replica,
-        ``max_rate_per_usd`` the niche objective "requests/s per $ at SLO". ``fits`` False
-        with a reason and NaN figures where the system cannot serve the workload.
+        generation at the largest batch, without SLOs, per mean gen_len), ``kv_blocks`` per
+        replica, ``max_rate_per_usd`` the niche objective "requests/s per $ at SLO"
+        (max_rate_per_s NaN where neither SLO is set). ``fits`` False with a reason and NaN
+        figures where the system cannot serve the workload.
     """
+    system = system or model.System()
     cfg_chip, work = load_chip(chip), load_workload(workload)
     if family_of(work) != "llm":
         raise ValueError(f"workload: phase serve needs a decoder LLM, got {work.name!r}")
@@ -208,29 +223,30 @@ def serve(chip: Any, workload: Any, *, request_rate: float | None,
     if total.max() > work.max_context:
         raise ValueError(f"prompt_len + gen_len must be <= {work.name}'s max_context = "
                          f"{work.max_context}, got {int(total.max())}")
-    mean = dict(prompt_len=int(round(unit.prompt_len.mean())),
-                gen_len=max(1, int(round(unit.gen_len.mean()))))
-    chips_arr = from_configs([cfg_chip])
-    system = model.System(chips=chips, tp=tp, pp=pp, max_num_seqs=max_num_seqs)
-    whole = _Evaluator(chips_arr, work, system, efficiency, precision)
-    best = whole.outputs(phase="generate", batch="max", **mean)
+    chips = from_configs([cfg_chip])
+    # The evaluator runs without the SLOs: the simulation holds them, at P99.
+    free = dataclasses.replace(system, ttft_slo_s=None, tpot_slo_s=None)
+    mean_gen = max(1, int(round(unit.gen_len.mean())))
+    best = _Evaluator(chips, work, free, efficiency, precision).outputs(
+        phase="generate", batch="max", prompt_len=int(round(unit.prompt_len.mean())),
+        gen_len=mean_gen)
     cost = dict(system_cost_usd=best["system_cost_usd"])
     if not best["fits"]:
-        return _nan_outputs(model.REASONS[int(best["reason"])] or "serve", **cost)
+        return _nan_outputs(model.REASONS[int(best["reason"])], **cost)
     split = {k: int(best[k]) for k in ("tp", "pp", "dp")}
-    replica = _Evaluator(chips_arr, work, model.System(
-        chips=split["tp"] * split["pp"], tp=split["tp"], pp=split["pp"], max_num_seqs=None),
-        efficiency, precision)
-    ref_ctx = int(round(total.mean())) - 1
-    per_seq = replica.outputs(phase="decode", batch="max", context_len=ref_ctx)["max_batch"]
-    engine = Engine(int(per_seq) * -(-(ref_ctx + 1) // KV_BLOCK_TOKENS), max_num_seqs,
-                    max_num_batched_tokens, split["dp"], routing)
+    replica = _Evaluator(chips, work, dataclasses.replace(
+        free, chips=split["tp"] * split["pp"], tp=split["tp"], pp=split["pp"],
+        max_num_seqs=None), efficiency, precision)
+    engine = _engine(replica, unit, system.max_num_seqs or max_num_batched_tokens,
+                     max_num_batched_tokens, split["dp"], routing)
     steps = build_step_times(replica, engine, int(total.max()), unit.prompt_len)
+    slo = (system.ttft_slo_s or np.inf, system.tpot_slo_s or np.inf)
     req = Requests(unit.arrival_s / rate, unit.prompt_len, unit.gen_len)
-    out = summarize(req, *simulate(req, steps, engine), rate, ttft_slo_s, tpot_slo_s)
-    capacity = best["throughput_per_s"] / mean["gen_len"]
-    top = (max_rate(unit.arrival_s, unit.prompt_len, unit.gen_len, steps, engine, ttft_slo_s,
-                    tpot_slo_s, 1.2 * capacity) if find_max_rate else np.nan)
+    out = summarize(req, *simulate(req, steps, engine), rate, *slo)
+    capacity = best["throughput_per_s"] / mean_gen
+    find_max_rate = find_max_rate and np.isfinite(slo).any()
+    top = (max_rate(unit.arrival_s, unit.prompt_len, unit.gen_len, steps, engine, *slo,
+                    1.2 * capacity) if find_max_rate else np.nan)
     return dict(fits=True, reason="", **out, max_rate_per_s=top, capacity_per_s=capacity,
                 **split, kv_blocks=engine.kv_blocks, **cost,
                 max_rate_per_usd=top / cost["system_cost_usd"])

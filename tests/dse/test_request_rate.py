@@ -1,6 +1,7 @@
 """Serving at a request rate (issue 21, item 1): the scheduler's queueing against closed forms,
 its step model against the evaluator's own steps, and the SLO outputs."""
 
+import dataclasses
 import re
 
 import numpy as np
@@ -16,7 +17,8 @@ from hwspace.spec import from_configs
 
 # The figure the issue asks for: H100, Llama-3-8B bf16, prompt 1,024, 256 generated tokens,
 # P99 TTFT <= 0.5 s and P99 TPOT <= 50 ms.
-_H100 = dict(prompt_len=1024, gen_len=256, ttft_slo_s=0.5, tpot_slo_s=0.05)
+_SLO = model.System(ttft_slo_s=0.5, tpot_slo_s=0.05)
+_H100 = dict(prompt_len=1024, gen_len=256, system=_SLO)
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +109,8 @@ def test_same_seed_same_answer_and_replicas_share_the_load():
     # Two replicas at twice the rate see one replica's load whichever way requests are
     # routed, and the system's capacity doubles.
     for routing in ("round_robin", "shortest_queue"):
-        two = _serve(20.0, 2000, chips=2, tp=1, routing=routing)
+        two = _serve(20.0, 2000, system=dataclasses.replace(_SLO, chips=2, tp=1),
+                     routing=routing)
         assert two["dp"] == 2
         assert two["capacity_per_s"] == pytest.approx(2 * one["capacity_per_s"], rel=0.01)
         for key in ("ttft_p50_s", "tpot_p50_s"):
@@ -121,7 +124,7 @@ def test_a_trace_replays_its_requests(tmp_path):
     req = read_trace(path)
     assert list(req.arrival_s) == [0.0, 0.2, 0.5, 3.0] and list(req.gen_len) == [64, 16, 128, 1]
     out = serve("h100", "llama3-8b", request_rate=None, trace=path, find_max_rate=False,
-                ttft_slo_s=0.5, tpot_slo_s=0.05)
+                system=_SLO)
     assert out["n_requests"] == 4 and out["goodput_per_s"] == pytest.approx(1.0)
 
 
@@ -138,7 +141,8 @@ def test_a_request_larger_than_the_kv_cache_is_refused_not_queued_forever():
     (dict(request_rate=0.0), "request_rate"),
     (dict(request_rate=1.0, routing="random"), "routing"),
     (dict(request_rate=1.0, prompt_len=dict(dist="normal", mean=5)), "prompt_len"),
-    (dict(request_rate=1.0, max_num_seqs=4096), "max_num_seqs"),
+    (dict(request_rate=1.0, system=model.System(max_num_seqs=4096)), "max_num_seqs"),
+    (dict(request_rate=1.0, max_num_batched_tokens=0.5), "max_num_batched_tokens"),
     (dict(request_rate=1.0, prompt_len=8000, gen_len=500), "prompt_len + gen_len"),
 ])
 def test_bad_input_names_the_field(kw, field):
