@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dse.evaluator.columns import KV_BLOCK_TOKENS, compiled
+from dse.evaluator.model import MAX_NUM_SEQS
 
 __all__ = ["Engine", "StepTimes", "Requests", "ROUTINGS", "MAX_NUM_BATCHED_TOKENS",
            "poisson_arrivals", "draw_lengths", "simulate", "summarize", "max_rate"]
@@ -34,7 +35,7 @@ class Engine:
     """One serving engine per data-parallel replica: its caps and its KV capacity."""
 
     kv_blocks: int  # KV cache per replica, in blocks of KV_BLOCK_TOKENS tokens
-    max_num_seqs: int = 256
+    max_num_seqs: int = MAX_NUM_SEQS
     max_num_batched_tokens: int = MAX_NUM_BATCHED_TOKENS
     replicas: int = 1
     routing: str = "round_robin"  # or "shortest_queue": fewest requests waiting or running
@@ -66,31 +67,35 @@ class Requests:
 
 def poisson_arrivals(rate_per_s: float, n: int, seed: int) -> np.ndarray:
     """Arrival times, s, (n,), of a Poisson process of ``rate_per_s`` starting at 0."""
-    if not (np.isfinite(rate_per_s) and rate_per_s > 0):
+    if not (_is_number(rate_per_s) and np.isfinite(rate_per_s) and rate_per_s > 0):
         raise ValueError(f"request_rate must be a finite number > 0, got {rate_per_s!r}")
     gaps = np.random.default_rng(seed).exponential(1.0, n)
     return (np.cumsum(gaps) - gaps[0]) / rate_per_s
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
 
 
 def draw_lengths(field: str, spec, n: int, seed: int, high: int) -> np.ndarray:
     """Token counts, (n,) int64, in [1, high]: ``spec`` is a whole number (fixed), or
     {"dist": "uniform", "low", "high"}, or {"dist": "lognormal", "mean", "sigma"} (the
     mean of the tokens, sigma of their log; rounded, clipped to [1, high])."""
-    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
-        if not 1 <= spec <= high:
-            raise ValueError(f"{field} must be in [1, {high}], got {spec!r}")
+    if _is_number(spec) and spec == int(spec) and 1 <= spec <= high:
         return np.full(n, int(spec), np.int64)
-    dist = spec.get("dist") if isinstance(spec, dict) else None
+    given = spec if isinstance(spec, dict) else {}
+    values = [given.get(k) for k in ("low", "high", "mean", "sigma")]
+    low, top, mean, sigma = (float(v) if _is_number(v) else np.nan for v in values)
     rng = np.random.default_rng(seed)
-    if dist == "uniform" and 1 <= spec.get("low", 0) <= spec.get("high", 0) <= high:
-        return rng.integers(spec["low"], spec["high"] + 1, n).astype(np.int64)
-    if dist == "lognormal" and spec.get("mean", 0) >= 1 and spec.get("sigma", -1) >= 0:
+    if given.get("dist") == "uniform" and 1 <= low <= top <= high:
+        return rng.integers(int(low), int(top) + 1, n).astype(np.int64)
+    if given.get("dist") == "lognormal" and 1 <= mean <= high and 0 <= sigma <= 10:
         # E[exp(N(mu, s^2))] = exp(mu + s^2 / 2): mu puts the mean where asked.
-        mu = np.log(spec["mean"]) - spec["sigma"] ** 2 / 2.0
-        return np.clip(np.rint(rng.lognormal(mu, spec["sigma"], n)), 1, high).astype(np.int64)
+        mu = np.log(mean) - sigma ** 2 / 2.0
+        return np.clip(np.rint(rng.lognormal(mu, sigma, n)), 1, high).astype(np.int64)
     raise ValueError(f"{field} must be a whole number in [1, {high}], {{dist: uniform, low, "
-                     f"high}} with 1 <= low <= high <= {high}, or {{dist: lognormal, mean >= 1, "
-                     f"sigma >= 0}}; got {spec!r}")
+                     f"high}} with 1 <= low <= high <= {high}, or {{dist: lognormal, mean in "
+                     f"[1, {high}], sigma in [0, 10]}}; got {spec!r}")
 
 
 def simulate(req: Requests, steps: StepTimes, engine: Engine) -> tuple[np.ndarray, np.ndarray]:
@@ -206,6 +211,9 @@ def _form_step(r, t0, prompt, gen, blocks, attn, linear_s, kv_s, ctx_step, budge
             _pop(r, per_req, per_rep)
             per_rep[4, r] -= 1
             continue
+        # NOTE: a request reserves the KV blocks of its whole answer on admission. vLLM
+        # allocates blocks as tokens come and preempts a sequence when they run out; the
+        # reservation never preempts, and admits fewer sequences only while KV is the limit.
         if blocks[j] > per_rep[3, r]:
             break  # FIFO: the head waits for KV room, the requests behind it too
         _pop(r, per_req, per_rep)

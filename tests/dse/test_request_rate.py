@@ -10,7 +10,14 @@ import pytest
 from dse.api import predict
 from dse.evaluator import model
 from dse.evaluator.efficiency import DEFAULT
-from dse.evaluator.scheduler import Engine, Requests, StepTimes, poisson_arrivals, simulate
+from dse.evaluator.scheduler import (
+    Engine,
+    Requests,
+    StepTimes,
+    draw_lengths,
+    poisson_arrivals,
+    simulate,
+)
 from dse.presets import load_chip, load_workload
 from dse.serving import _Evaluator, build_step_times, read_trace, serve, shortlist
 from hwspace.spec import from_configs
@@ -139,6 +146,7 @@ def test_a_request_larger_than_the_kv_cache_is_refused_not_queued_forever():
 
 @pytest.mark.parametrize("kw, field", [
     (dict(request_rate=0.0), "request_rate"),
+    (dict(request_rate=None), "request_rate"),
     (dict(request_rate=1.0, routing="random"), "routing"),
     (dict(request_rate=1.0, prompt_len=dict(dist="normal", mean=5)), "prompt_len"),
     (dict(request_rate=1.0, system=model.System(max_num_seqs=4096)), "max_num_seqs"),
@@ -149,6 +157,14 @@ def test_bad_input_names_the_field(kw, field):
     with pytest.raises(ValueError, match=re.escape(field)) as err:
         serve("h100", "llama3-8b", n_requests=10, find_max_rate=False, **kw)
     assert "\n" not in str(err.value)
+
+
+def test_drawn_lengths_have_the_mean_and_range_asked():
+    logn = draw_lengths("gen_len", dict(dist="lognormal", mean=256, sigma=0.8), 20_000, 0, 8191)
+    assert np.mean(logn) == pytest.approx(256, rel=0.03) and logn.min() >= 1
+    uni = draw_lengths("prompt_len", dict(dist="uniform", low=10, high=20), 5000, 0, 8191)
+    assert uni.min() == 10 and uni.max() == 20
+    assert np.array_equal(draw_lengths("gen_len", 64, 3, 0, 8191), [64, 64, 64])
 
 
 def test_shortlist_keeps_the_candidates_near_the_analytical_front():
