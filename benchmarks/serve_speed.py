@@ -31,7 +31,7 @@ from dse.evaluator.scheduler import (  # noqa: E402
     simulate,
 )
 from dse.presets import load_chip, load_workload  # noqa: E402
-from dse.serving import _Evaluator, build_step_times, serve  # noqa: E402
+from dse.serving import ChipModel, build_step_times, serve  # noqa: E402
 from hwspace.spec import from_configs  # noqa: E402
 
 SLO = model.System(ttft_slo_s=0.5, tpot_slo_s=0.05)
@@ -56,7 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=100_000)
     n = parser.parse_args().requests
-    ev = _Evaluator(from_configs([load_chip("h100")]), load_workload("llama3-8b"),
+    ev = ChipModel(from_configs([load_chip("h100")]), load_workload("llama3-8b"),
                     model.System(max_num_seqs=None), DEFAULT, {})
     one = serve("h100", "llama3-8b", request_rate=1.0, prompt_len=1024, gen_len=256,
                 system=SLO, n_requests=10_000)

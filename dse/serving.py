@@ -48,7 +48,8 @@ from hwspace.spec import ChipArrays, from_configs
 from workloads.config import TransformerConfig
 from workloads.scenario import family_of, make_scenario
 
-__all__ = ["serve", "build_step_times", "read_trace", "shortlist", "SERVE_OUTPUTS"]
+__all__ = ["serve", "ChipModel", "build_step_times", "read_trace", "shortlist",
+           "SERVE_OUTPUTS", "PRECISION_KEYS"]
 
 SERVE_OUTPUTS = ("fits", "reason", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s",
                  "goodput_per_s", "max_rate_per_s", "capacity_per_s", "requests_per_s",
@@ -57,11 +58,14 @@ SERVE_OUTPUTS = ("fits", "reason", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tp
 _GRID_RATIO = 2 ** 0.25  # spacing of the batch and token grids: step times bend smoothly
 _N_CTX = 5  # context grid points: KV reads are linear in the context
 _N_PROMPT = 6  # prompt-length grid points
+# Scenario keys a served workload takes besides its lengths. Speculative decoding is not one:
+# the scheduler advances a sequence by one token per step.
+PRECISION_KEYS = ("weights", "activations", "kv_cache", "sparsity")
 
 
-class _Evaluator:
-    """The evaluator on one chip and workload at one split: ``step(phase, batch, **keys)``
-    gives (its step time, s, or NaN where the batch was cut or does not fit)."""
+class ChipModel:
+    """The evaluator on one chip, workload, system and precision: ``outputs`` of a scenario,
+    and ``step``: the time of one step, s (NaN where the batch was cut or does not fit)."""
 
     def __init__(self, chips: ChipArrays, work: TransformerConfig, sys: model.System,
                  eff: Efficiency, precision: dict):
@@ -86,8 +90,9 @@ def _grid(high: int, low: int = 1) -> np.ndarray:
 
 
 def _filled(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``y`` at ``x`` (increasing) with NaN (cut batches) past the last number extended
-    linearly through the origin: KV reads grow in proportion to the sequences."""
+    """``y`` at ``x`` (increasing) with the NaN past its last number (batches the evaluator
+    cut to fit memory) extended in proportion to ``x``: KV reads grow with the sequences,
+    and passes that large are compute-bound, growing with the tokens."""
     ok = np.flatnonzero(~np.isnan(y))
     if len(ok) == 0:
         return np.zeros_like(y)
@@ -95,7 +100,7 @@ def _filled(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.where(np.arange(len(y)) <= last, np.nan_to_num(y), y[last] * x / x[last])
 
 
-def build_step_times(ev: _Evaluator, engine: Engine, max_len: int,
+def build_step_times(ev: ChipModel, engine: Engine, max_len: int,
                      prompt_lens: np.ndarray) -> StepTimes:
     """The scheduler's step-time tables (module docstring) from evaluator calls on grids:
     tokens up to the budget and the longest prompt, sequences up to the cap, contexts up to
@@ -152,9 +157,10 @@ def _unit_requests(work: TransformerConfig, request_rate, prompt_len, gen_len, t
         own = (len(req.arrival_s) - 1) / req.arrival_s[-1]
         unit = Requests(req.arrival_s * own, req.prompt_len, req.gen_len)
         return unit, own if request_rate is None else request_rate
-    if not isinstance(n_requests, int) or not 1 <= n_requests <= 10_000_000:
-        raise ValueError(f"n_requests must be a whole number in [1, 10,000,000], "
-                         f"got {n_requests!r}")
+    for key, value, low in (("n_requests", n_requests, 1), ("seed", seed, 0)):
+        if not (isinstance(value, int) and low <= value <= 10_000_000):
+            raise ValueError(f"{key} must be a whole number in [{low}, 10,000,000], "
+                             f"got {value!r}")
     high = work.max_context - 1
     unit = Requests(poisson_arrivals(1.0, n_requests, seed),
                     draw_lengths("prompt_len", prompt_len, n_requests, seed + 1, high),
@@ -168,7 +174,7 @@ def _nan_outputs(reason: str, **known: float) -> dict[str, Any]:
     return {**out, "fits": False, "reason": reason, **known}
 
 
-def _engine(replica: _Evaluator, unit: Requests, seqs: int, budget: int, dp: int,
+def _engine(replica: ChipModel, unit: Requests, seqs: int, budget: int, dp: int,
             routing: str) -> Engine:
     """The engine of one replica; its KV capacity is the evaluator's largest decode batch
     at the mean request length, in whole blocks (dse.evaluator.columns.KV_BLOCK_TOKENS)."""
@@ -213,6 +219,10 @@ def serve(chip: Any, workload: Any, *, request_rate: float | None,
         (max_rate_per_s NaN where neither SLO is set). ``fits`` False with a reason and NaN
         figures where the system cannot serve the workload.
     """
+    unknown = sorted(set(precision) - set(PRECISION_KEYS))
+    if unknown:
+        raise ValueError(f"phase serve: unknown scenario key(s) {unknown}; allowed besides "
+                         f"the lengths: {', '.join(PRECISION_KEYS)}")
     system = system or model.System()
     cfg_chip, work = load_chip(chip), load_workload(workload)
     if family_of(work) != "llm":
@@ -227,14 +237,14 @@ def serve(chip: Any, workload: Any, *, request_rate: float | None,
     # The evaluator runs without the SLOs: the simulation holds them, at P99.
     free = dataclasses.replace(system, ttft_slo_s=None, tpot_slo_s=None)
     mean_gen = max(1, int(round(unit.gen_len.mean())))
-    best = _Evaluator(chips, work, free, efficiency, precision).outputs(
+    best = ChipModel(chips, work, free, efficiency, precision).outputs(
         phase="generate", batch="max", prompt_len=int(round(unit.prompt_len.mean())),
         gen_len=mean_gen)
     cost = dict(system_cost_usd=best["system_cost_usd"])
     if not best["fits"]:
         return _nan_outputs(model.REASONS[int(best["reason"])], **cost)
     split = {k: int(best[k]) for k in ("tp", "pp", "dp")}
-    replica = _Evaluator(chips, work, dataclasses.replace(
+    replica = ChipModel(chips, work, dataclasses.replace(
         free, chips=split["tp"] * split["pp"], tp=split["tp"], pp=split["pp"],
         max_num_seqs=None), efficiency, precision)
     engine = _engine(replica, unit, system.max_num_seqs or max_num_batched_tokens,

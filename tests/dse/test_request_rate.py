@@ -19,7 +19,7 @@ from dse.evaluator.scheduler import (
     simulate,
 )
 from dse.presets import load_chip, load_workload
-from dse.serving import _Evaluator, build_step_times, read_trace, serve, shortlist
+from dse.serving import ChipModel, build_step_times, read_trace, serve, shortlist
 from hwspace.spec import from_configs
 
 # The figure the issue asks for: H100, Llama-3-8B bf16, prompt 1,024, 256 generated tokens,
@@ -44,7 +44,7 @@ def test_step_model_matches_the_evaluators_mixed_step():
     # The evaluator's continuous generate at batch b is one mixed step of b decode tokens at
     # the mid-generation context and b * prompt_len / gen_len prompt tokens (workloads/llm.py
     # mixed_pass); the serving tables rebuild it from decode and prefill steps alone.
-    ev = _Evaluator(from_configs([load_chip("h100")]), load_workload("llama3-8b"),
+    ev = ChipModel(from_configs([load_chip("h100")]), load_workload("llama3-8b"),
                     model.System(max_num_seqs=None), DEFAULT, {})
     steps = build_step_times(ev, Engine(10**6, 64, 2048), 2048, np.array([512, 1024]))
     for b, prompt, gen in ((8, 1024, 256), (64, 1024, 256), (32, 512, 128)):
@@ -66,9 +66,9 @@ def test_low_load_ttft_is_an_isolated_requests_ttft():
 def test_one_sequence_at_a_time_is_an_md1_queue(rho):
     # max_num_seqs = 1 and fixed lengths: each request is served alone in the same time D,
     # so waiting follows M/D/1, Wq = rho D / (2 (1 - rho)) (Pollaczek-Khinchine with zero
-    # service variance; Kleinrock, Queueing Systems vol. 1, 1975, eq. 5.85). TTFT = Wq + the
-    # prefill step.
-    step_s, prompt, gen, n = 0.01, 512, 64, 100_000
+    # service variance: the Pollaczek-Khinchine mean-value formula, Kleinrock, Queueing
+    # Systems vol. 1, 1975, chapter 5). TTFT = Wq + the prefill step.
+    step_s, prompt, gen, n = 0.01, 512, 8, 200_000
     steps = StepTimes(np.full(prompt + 1, step_s), np.zeros((2, 2)), 1e6, np.array([1.0]),
                       np.array([0.0]))
     service_s = gen * step_s  # one prefill step and gen - 1 decode steps
@@ -151,6 +151,8 @@ def test_a_request_larger_than_the_kv_cache_is_refused_not_queued_forever():
     (dict(request_rate=1.0, prompt_len=dict(dist="normal", mean=5)), "prompt_len"),
     (dict(request_rate=1.0, system=model.System(max_num_seqs=4096)), "max_num_seqs"),
     (dict(request_rate=1.0, max_num_batched_tokens=0.5), "max_num_batched_tokens"),
+    (dict(request_rate=1.0, seed=-1), "seed"),
+    (dict(request_rate=1.0, draft="llama3-8b"), "draft"),
     (dict(request_rate=1.0, prompt_len=8000, gen_len=500), "prompt_len + gen_len"),
 ])
 def test_bad_input_names_the_field(kw, field):
