@@ -105,7 +105,7 @@ def simulate(req: Requests, steps: StepTimes, engine: Engine) -> tuple[np.ndarra
         (first_s, finish_s), each (n,): when each request's first token and last token left
         the engine, s; inf for a request whose KV cache exceeds a whole replica's.
     """
-    _check(engine, steps)
+    _check(req, engine, steps)
     n, r, s = len(req.arrival_s), engine.replicas, engine.max_num_seqs
     blocks = -(-(req.prompt_len + req.gen_len) // KV_BLOCK_TOKENS)
     attn = np.interp(req.prompt_len, steps.prompt_tokens, steps.prompt_s_per_token)
@@ -121,8 +121,11 @@ def simulate(req: Requests, steps: StepTimes, engine: Engine) -> tuple[np.ndarra
     return out[0], out[1]
 
 
-def _check(engine: Engine, steps: StepTimes) -> None:
-    """ValueError naming the engine field that cannot run."""
+def _check(req: Requests, engine: Engine, steps: StepTimes) -> None:
+    """ValueError naming the request or engine field that cannot run."""
+    if len(req.arrival_s) and (np.any(np.diff(req.arrival_s) < 0)
+                               or min(req.prompt_len.min(), req.gen_len.min()) < 1):
+        raise ValueError("requests: arrival_s must be sorted and prompt_len and gen_len >= 1")
     if engine.routing not in ROUTINGS:
         raise ValueError(f"routing = {engine.routing!r}; allowed: {', '.join(ROUTINGS)}")
     if not 1 <= engine.max_num_seqs <= engine.max_num_batched_tokens:
@@ -155,8 +158,7 @@ def _run(arrival, prompt, gen, blocks, attn, linear_s, kv_s, ctx_step, budget, k
                                          per_rep, slots)
             i += 1
         elif step_end[r] < np.inf:
-            _end_step(r, step_end[r], arrival, prompt, gen, blocks, out, per_req, per_rep,
-                      slots)
+            _end_step(r, step_end[r], prompt, gen, blocks, out, per_req, per_rep, slots)
             step_end[r] = _form_step(r, step_end[r], prompt, gen, blocks, attn, linear_s,
                                      kv_s, ctx_step, budget, kv_total, out, per_req, per_rep,
                                      slots)
@@ -251,7 +253,7 @@ def _kv_time(kv_s, ctx_step, decodes, ctx_sum):
 
 
 @compiled
-def _end_step(r, t, arrival, prompt, gen, blocks, out, per_req, per_rep, slots):
+def _end_step(r, t, prompt, gen, blocks, out, per_req, per_rep, slots):
     """Account replica ``r``'s step ending at ``t``: tokens out, first tokens when a prompt
     completes, finished requests leave and free their KV blocks (order kept)."""
     kept = 0
