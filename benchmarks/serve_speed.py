@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100_000)
     n = parser.parse_args().requests
     ev = ChipModel(from_configs([load_chip("h100")]), load_workload("llama3-8b"),
-                    model.System(max_num_seqs=None), DEFAULT, {})
+                   model.System(max_num_seqs=None), DEFAULT, {})
     one = serve("h100", "llama3-8b", request_rate=1.0, prompt_len=1024, gen_len=256,
                 system=SLO, n_requests=10_000)
     capacity = one["capacity_per_s"]

@@ -45,7 +45,7 @@ def test_step_model_matches_the_evaluators_mixed_step():
     # the mid-generation context and b * prompt_len / gen_len prompt tokens (workloads/llm.py
     # mixed_pass); the serving tables rebuild it from decode and prefill steps alone.
     ev = ChipModel(from_configs([load_chip("h100")]), load_workload("llama3-8b"),
-                    model.System(max_num_seqs=None), DEFAULT, {})
+                   model.System(max_num_seqs=None), DEFAULT, {})
     steps = build_step_times(ev, Engine(10**6, 64, 2048), 2048, np.array([512, 1024]))
     for b, prompt, gen in ((8, 1024, 256), (64, 1024, 256), (32, 512, 128)):
         mixed = ev.outputs(phase="generate", batch=b, prompt_len=prompt, gen_len=gen)["tpot_s"]
