@@ -7,9 +7,8 @@ scenario scalars (``S_*``), tensor x pipeline x data splits (``SPLIT_*``), and t
 one candidate on one split (``R_*``). The builders turn the model's Python objects into them
 once per scenario.
 
-NOTE: numba caches each compiled function by its own source file; after editing the layout
-here, delete the ``__pycache__`` ``*.nbi``/``*.nbc`` files of dse/evaluator/ (numba's documented
-limit: changes to what a cached function reads from other modules are not detected).
+numba caches each compiled function by its own source file; dse.evaluator.kernel_cache keys
+the evaluator's kernels on this layout too, so editing it recompiles them.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from dse.evaluator import kernel_cache
 from dse.evaluator.efficiency import Efficiency
 from dse.evaluator.parallel import splits
 from hwspace.compute import COMPUTE_CLASSES
@@ -37,6 +37,7 @@ __all__ = ["compiled", "inlined", "BOUNDS", "N_BOUNDS", "REASONS", "chip_columns
 # and decrements; they took over half the evaluator's time (perf: one hot refcount routine,
 # 44 % of samples), and inlining every callee instead took 40 s to compile and kept most of
 # them. The price: compiled code here allocates nothing; the Python wrappers pass scratch.
+kernel_cache.install()
 compiled = numba.njit(cache=True, error_model="numpy", _nrt=False)
 # Small helpers called per operator, pass or split: inlined at numba's IR level.
 inlined = numba.njit(cache=True, error_model="numpy", _nrt=False, inline="always")
