@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwspace.tables import memory_column
+from hwspace.tables import MEMORY_TYPES, memory_column
 
 __all__ = ["derive_memory", "memory_pj_per_byte", "memory_cost_usd"]
+
+_NONE = MEMORY_TYPES.index("none")
 
 
 def derive_memory(
@@ -16,7 +18,8 @@ def derive_memory(
     bandwidth_tb_s: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Capacity (GB) and bandwidth (TB/s): given figures where present (not NaN), else the
-    per-stack figures of the memory table times the stack count. All arrays (n_cand,)."""
+    per-stack figures of the memory table times the stack count; type ``none`` (an SRAM-only
+    chip) has neither, whatever else is given. All arrays (n_cand,)."""
     cap = np.where(
         np.isnan(capacity_gb), stacks * memory_column("capacity_gb_per_stack")[mem_idx], capacity_gb
     )
@@ -25,7 +28,8 @@ def derive_memory(
         stacks * memory_column("bw_gb_s_per_stack")[mem_idx] / 1e3,
         bandwidth_tb_s,
     )
-    return cap, bw
+    none = mem_idx == _NONE
+    return np.where(none, 0.0, cap), np.where(none, 0.0, bw)
 
 
 def memory_pj_per_byte(mem_idx: np.ndarray) -> np.ndarray:
