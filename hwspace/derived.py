@@ -68,8 +68,8 @@ def derive(chips: ChipArrays) -> ChipDerived:
     per_die = area / chips.dies
     area_ok = np.where(chips.wafer_scale, area <= WAFER_SCALE_MAX_MM2, per_die <= RETICLE_MM2)
     link_bw = chips.link_count * chips.link_bw_bytes_per_s
-    # Memory with no bandwidth holds nothing the chip can use: it is not free memory.
-    mem_capacity = np.where(chips.mem_bw_bytes_per_s > 0, chips.mem_capacity_bytes, 0.0)
+    mem_capacity = memory.usable_capacity_bytes(chips.mem_idx, chips.mem_capacity_bytes,
+                                                chips.mem_bw_bytes_per_s)
     mem_pj = memory.memory_pj_per_byte(chips.mem_idx)
     sram_pj = power.sram_pj_per_byte(chips.node_idx)
     flop_pj = power.flop_pj(chips.node_idx)

@@ -6,7 +6,7 @@ import numpy as np
 
 from hwspace.tables import MEMORY_TYPES, memory_column
 
-__all__ = ["derive_memory", "memory_pj_per_byte", "memory_cost_usd"]
+__all__ = ["derive_memory", "usable_capacity_bytes", "memory_pj_per_byte", "memory_cost_usd"]
 
 _NONE = MEMORY_TYPES.index("none")
 
@@ -30,6 +30,13 @@ def derive_memory(
     )
     none = mem_idx == _NONE
     return np.where(none, 0.0, cap), np.where(none, 0.0, bw)
+
+
+def usable_capacity_bytes(mem_idx: np.ndarray, capacity_bytes: np.ndarray,
+                          bw_bytes_per_s: np.ndarray) -> np.ndarray:
+    """Off-chip bytes the chip can use (n_cand,): none for type ``none``, and none where the
+    bandwidth is 0 (memory it cannot read is no memory, never free memory)."""
+    return np.where((mem_idx != _NONE) & (bw_bytes_per_s > 0), capacity_bytes, 0.0)
 
 
 def memory_pj_per_byte(mem_idx: np.ndarray) -> np.ndarray:

@@ -54,11 +54,12 @@ REASONS = ("", "area", "links", "weights", "kv_cache", "tpot_slo", "ttft_slo", "
 (FITS, REASON_AREA, REASON_LINKS, REASON_WEIGHTS, REASON_KV_CACHE, REASON_TPOT_SLO,
  REASON_TTFT_SLO, REASON_ACTIVATIONS, REASON_POWER) = range(len(REASONS))
 # What set the served batch: nothing (the batch asked, or the largest the model tries), the
-# KV cache (memory), the scheduler's max_num_seqs, an SLO, or SRAM (a smaller batch that
-# keeps the weights resident is faster).
-BATCH_LIMITS = ("", "kv_cache", "max_num_seqs", "tpot_slo", "ttft_slo", "sram")
-(LIMIT_NONE, LIMIT_KV_CACHE, LIMIT_MAX_NUM_SEQS, LIMIT_TPOT_SLO, LIMIT_TTFT_SLO,
- LIMIT_SRAM) = range(len(BATCH_LIMITS))
+# KV cache (memory), the scheduler's max_num_seqs, an SLO, SRAM (a smaller batch that keeps
+# the weights resident is faster), or static batching (one sequence per replica of a
+# generate beats continuous batching's mixed steps).
+BATCH_LIMITS = ("", "kv_cache", "max_num_seqs", "tpot_slo", "ttft_slo", "sram", "static_batch")
+(LIMIT_NONE, LIMIT_KV_CACHE, LIMIT_MAX_NUM_SEQS, LIMIT_TPOT_SLO, LIMIT_TTFT_SLO, LIMIT_SRAM,
+ LIMIT_STATIC) = range(len(BATCH_LIMITS))
 MAX_BATCH = float(1 << 20)  # a batch "as large as memory allows" stops here
 # vLLM's default KV block: 16 tokens (Kwon et al., SOSP 2023, section 7.2: "block size 16";
 # vllm engine args block_size default 16). Waste is at most one block per sequence.

@@ -23,6 +23,7 @@ from dse.evaluator.columns import (
     LIMIT_MAX_NUM_SEQS,
     LIMIT_NONE,
     LIMIT_SRAM,
+    LIMIT_STATIC,
     MAX_BATCH,
     N_BOUNDS,
     N_CHIP,
@@ -53,6 +54,7 @@ from dse.evaluator.columns import (
     REASON_TTFT_SLO,
     REASON_WEIGHTS,
     S_BATCH,
+    S_HAS_MIXED,
     S_HOST_BYTES,
     S_ITEMS,
     S_MAX_SEQS,
@@ -240,6 +242,14 @@ def _split_record(chip, ops, passes, sc, splits, s, rec, alt, cost):
     if 1.0 <= b_res < b:
         _at_batch(chip, ops, passes, sc, splits, s, nd, b_res, b_res * dp, b_cap, alt, cost,
                   LIMIT_SRAM)
+        if better(alt, rec):
+            _copy(alt, rec)
+    # Nor where one sequence per replica, served as a static batch, beats the mixed steps
+    # (each carrying prompt work) continuous batching runs at two or more: the largest
+    # batch was then chosen by more resources and ran slower (tests/dse/test_properties.py).
+    if sc[S_HAS_MIXED] > 0 and b > 1.0:
+        _at_batch(chip, ops, passes, sc, splits, s, nd, 1.0, dp, b_cap, alt, cost,
+                  LIMIT_STATIC)
         if better(alt, rec):
             _copy(alt, rec)
 
