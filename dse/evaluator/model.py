@@ -160,8 +160,14 @@ def _outputs(best: np.ndarray, der: ChipDerived, peak: np.ndarray, chips: np.nda
     out.update(batch_asked=asked, batch_limit=best[R_BATCH_LIMIT].astype(np.int64))
     # NOTE: a figure with no finite value (intensity without off-chip bytes, a rate over zero
     # time) has no meaning: NaN, never inf, so stores, JSON and comparisons stay sound.
-    return {k: (np.where(np.isinf(out[k]), np.nan, out[k]) if out[k].dtype.kind == "f"
-                else out[k]) for k in OUTPUTS}
+    return {k: _no_inf(out[k]) for k in OUTPUTS}
+
+
+def _no_inf(x: np.ndarray) -> np.ndarray:
+    # Scan first: a copy of every output would cost the fast scenarios ~15 % of their time.
+    if x.dtype.kind == "f" and np.isinf(x).any():
+        return np.where(np.isinf(x), np.nan, x)
+    return x
 
 
 def _figures(best: np.ndarray, der: ChipDerived, peak: np.ndarray,
