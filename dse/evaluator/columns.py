@@ -28,8 +28,8 @@ from workloads.precision import parse_dtype, sparse_weight_bits
 from workloads.scenario import Scenario
 
 __all__ = ["compiled", "inlined", "BOUNDS", "N_BOUNDS", "REASONS", "BATCH_LIMITS",
-           "chip_columns", "peak_flop_per_s", "scenario_vector", "pass_table", "split_table", "MAX_BATCH",
-           "KV_BLOCK_TOKENS"]
+           "chip_columns", "peak_flop_per_s", "scenario_vector", "pass_table", "split_table",
+           "MAX_BATCH", "KV_BLOCK_TOKENS"]
 
 # Every compiled function: cached on disk; IEEE division (x / 0 = inf, 0 / 0 = NaN) as in the
 # numpy model, not ZeroDivisionError; and no reference counting (numba's ``_nrt`` flag).

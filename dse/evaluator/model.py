@@ -58,7 +58,8 @@ __all__ = ["System", "evaluate", "explain", "OUTPUTS", "LABELS", "REASONS", "REG
 REGIMES = ("weights_resident", "weights_streamed")
 OUTPUTS = (
     "fits", "reason", "throughput_per_s", "ttft_s", "tpot_s", "latency_s", "max_batch",
-    "batch", "batch_asked", "batch_limit", "tp", "pp", "dp", "bound", "arithmetic_intensity", "utilization", "regime",
+    "batch", "batch_asked", "batch_limit", "tp", "pp", "dp", "bound", "arithmetic_intensity",
+    "utilization", "regime",
     "power_w", "energy_per_item_j", "die_area_mm2", "die_cost_usd", "unit_cost_usd",
     "system_cost_usd", "throughput_per_usd", "throughput_per_w", "usd_per_million_items",
 )
