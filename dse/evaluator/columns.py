@@ -295,9 +295,12 @@ def split_table(n_sys: np.ndarray, plan: Plan, tp_pin: int | None,
     rows, starts = [], [0]
     for c in sizes:
         used = [int(c)] if max_dp is None else divisors(int(c))
-        found = [s for u in used for s in splits(u, plan.n_heads, plan.n_layers)
-                 if (tp_pin is None or s[0] == tp_pin) and (pp_pin is None or s[1] == pp_pin)
-                 and (max_dp is None or s[2] <= max_dp)]
+        # Sorted: the splits of one (tp, pp) follow each other, so training times each
+        # pair's microbatch once (dse.evaluator.training).
+        found = sorted(s for u in used for s in splits(u, plan.n_heads, plan.n_layers)
+                       if (tp_pin is None or s[0] == tp_pin)
+                       and (pp_pin is None or s[1] == pp_pin)
+                       and (max_dp is None or s[2] <= max_dp))
         if not found:
             raise ValueError(f"tp = {tp_pin}, pp = {pp_pin}: no split of {int(c)} chips with "
                              f"tp <= {plan.n_heads} heads and pp <= {plan.n_layers} layers")

@@ -181,13 +181,16 @@ def _train(chips, ops, passes, sc, tv, interleaves, splits, group_start, group, 
         g = group[i]
         have = False
         best_z = best_r = best_v = 0.0
+        timed_tp = timed_pp = 0
         for s in range(group_start[g], group_start[g + 1]):
             tp, pp = splits[s, SPLIT_TP], splits[s, SPLIT_PP]
             if tp > tv[T_DOMAIN]:
                 continue  # tensor parallelism stays inside the scale-up domain
-            t = ops[splits[s, SPLIT_TP_INDEX]]
-            _microbatch(chip, t, passes, sc, 0, tp, pp, cost[0])
-            _microbatch(chip, t, passes, sc, 1, tp, pp, cost[1])
+            if tp != timed_tp or pp != timed_pp:  # rows run in (tp, pp) order: time once
+                t = ops[splits[s, SPLIT_TP_INDEX]]
+                _microbatch(chip, t, passes, sc, 0, tp, pp, cost[0])
+                _microbatch(chip, t, passes, sc, 1, tp, pp, cost[1])
+                timed_tp, timed_pp = tp, pp
             for vi in range(interleaves.shape[0] if pp > 1 else 1):
                 v = interleaves[vi] if pp > 1 else 1.0  # no pipeline, nothing to interleave
                 if v > 1 and (pp * v > tv[T_LAYERS]
