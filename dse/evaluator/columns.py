@@ -60,6 +60,10 @@ REASONS = ("", "area", "links", "weights", "kv_cache", "tpot_slo", "ttft_slo", "
 BATCH_LIMITS = ("", "kv_cache", "max_num_seqs", "tpot_slo", "ttft_slo", "sram", "static_batch")
 (LIMIT_NONE, LIMIT_KV_CACHE, LIMIT_MAX_NUM_SEQS, LIMIT_TPOT_SLO, LIMIT_TTFT_SLO, LIMIT_SRAM,
  LIMIT_STATIC) = range(len(BATCH_LIMITS))
+# Training systems try every smaller size up to this many chips, and every divisor beyond
+# (split_table): small systems are where a tester compares 3 with 4 chips; every size up to
+# 1,024 would cost ~10x the splits.
+IDLE_SIZES_UP_TO = 16
 MAX_BATCH = float(1 << 20)  # a batch "as large as memory allows" stops here
 # vLLM's default KV block: 16 tokens (Kwon et al., SOSP 2023, section 7.2: "block size 16";
 # vllm engine args block_size default 16). Waste is at most one block per sequence.
@@ -283,8 +287,9 @@ def split_table(n_sys: np.ndarray, plan: Plan, tp_pin: int | None,
         tp_pin, pp_pin: keep only this tensor- or pipeline-parallel degree (None: all).
         max_dp: None: splits of all the system's chips. Else (training, where a replica
             without a sequence is idle, not faster) splits with dp <= max_dp of every
-            divisor of the system size, the other chips idle: a system then has every
-            split of the systems it is a multiple of, so more chips are never slower.
+            divisor of the system size and of every size up to IDLE_SIZES_UP_TO, the other
+            chips idle: a system then has every split of the smaller systems and of those it
+            is a multiple of, so it is never slower than they are.
 
     Returns:
         (splits (n_splits, N_SPLIT) int, group_start (n_groups + 1,): the splits of group g
@@ -294,7 +299,8 @@ def split_table(n_sys: np.ndarray, plan: Plan, tp_pin: int | None,
     sizes, group = np.unique(n_sys, return_inverse=True)
     rows, starts = [], [0]
     for c in sizes:
-        used = [int(c)] if max_dp is None else divisors(int(c))
+        used = [int(c)] if max_dp is None else sorted(
+            set(divisors(int(c))) | set(range(1, min(int(c), IDLE_SIZES_UP_TO) + 1)))
         # Sorted: the splits of one (tp, pp) follow each other, so training times each
         # pair's microbatch once (dse.evaluator.training).
         found = sorted(s for u in used for s in splits(u, plan.n_heads, plan.n_layers)

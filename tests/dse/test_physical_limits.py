@@ -151,12 +151,16 @@ def test_memory_type_none_has_no_capacity_bandwidth_or_cost():
 def test_training_never_counts_idle_replicas():
     # gpt2 at a global batch of one sequence: 8 chips were 1.47x one chip (8 replicas, 7
     # without data); 16 chips were slower than 8.
-    rate = {n: predict("h100", "gpt2", phase="train", batch=1, chips=n) for n in (1, 2, 8, 16)}
+    sizes = (1, 2, 3, 4, 8, 16)
+    rate = {n: predict("h100", "gpt2", phase="train", batch=1, chips=n) for n in sizes}
     assert all(out["dp"] == 1 for out in rate.values())
-    for few, many in ((1, 2), (2, 8), (8, 16)):
+    for few, many in zip(sizes, sizes[1:]):
         assert rate[many]["throughput_per_s"] >= rate[few]["throughput_per_s"] * (1 - 1e-9)
-    # one sequence cannot run faster than one replica of it at its best split
-    assert rate[8]["tp"] * rate[8]["pp"] <= 8
+    # Three sequences: 4 chips keep one idle rather than run a fourth, empty replica.
+    three = {n: predict("h100", "gpt2", phase="train", batch=3, chips=n) for n in (3, 4, 5)}
+    assert all(out["dp"] <= 3 for out in three.values())
+    assert three[4]["throughput_per_s"] >= three[3]["throughput_per_s"] * (1 - 1e-9)
+    assert three[5]["throughput_per_s"] >= three[4]["throughput_per_s"] * (1 - 1e-9)
 
 
 def test_training_with_idle_chips_pays_for_them():
