@@ -50,9 +50,18 @@ from dse.evaluator.columns import (
     compiled,
     inlined,
 )
-from dse.evaluator.roofline import K_ENERGY, K_FLOP, K_MEM, K_SHARES, K_TIME, pass_cost
+from dse.evaluator.roofline import (
+    K_ENERGY,
+    K_FLOP,
+    K_MEM,
+    K_SHARES,
+    K_TIME,
+    OP_ACT_BYTES,
+    pass_cost,
+)
 
-__all__ = ["need", "capacity_batch", "resident_batch", "microbatches", "fits_sram",
+__all__ = ["need", "capacity_batch", "resident_batch", "spill_free_batch", "microbatches",
+           "fits_sram",
            "throttled_time", "run", "run_detail", "batch_within_slo"]
 
 _SEARCH_STEPS = 10  # regula falsi steps of the SLO batch search
@@ -98,6 +107,21 @@ def resident_batch(chip, weights, act_per_item, pp):
     free = chip[C_SRAM_USABLE] - weights
     per_micro = np.floor(free / act_per_item) if act_per_item > 0 else MAX_BATCH
     return min(max(per_micro * pp if free > 0 else 0.0, 0.0), MAX_BATCH)
+
+
+@inlined
+def spill_free_batch(chip, ops, passes, sc, pp):
+    """Largest replica batch at which every operator of the SLO-bound pass keeps its
+    activations in SRAM while the weights stream: an operator's activations round-trip
+    memory whole once they pass the free SRAM (dse.evaluator.roofline), so step time jumps
+    there and a larger batch within the SLO can serve less."""
+    p = int(sc[S_SLO_PASS])
+    widest = 0.0
+    for j in range(int(passes[p, P_START]), int(passes[p, P_STOP])):
+        widest = max(widest, ops[j, OP_ACT_BYTES])
+    if widest <= 0.0:
+        return MAX_BATCH
+    return min(np.floor(chip[C_SRAM_USABLE] / widest) * pp, MAX_BATCH)
 
 
 @inlined

@@ -59,6 +59,7 @@ from dse.evaluator.columns import (
     S_ITEMS,
     S_MAX_SEQS,
     S_SLO_LIMIT,
+    S_SLO_PASS,
     S_TPOT_SLO,
     S_TTFT_SLO,
     SPLIT_DP,
@@ -82,6 +83,7 @@ from dse.evaluator.execution import (
     resident_batch,
     run,
     run_detail,
+    spill_free_batch,
 )
 from dse.evaluator.roofline import DETAIL, N_COST, op_table
 from hwspace.derived import ChipDerived
@@ -244,6 +246,15 @@ def _split_record(chip, ops, passes, sc, splits, s, rec, alt, cost):
                   LIMIT_SRAM)
         if better(alt, rec):
             _copy(alt, rec)
+    # Nor, under an SLO, past the batch where activations start to spill: the search takes
+    # the largest batch within the SLO, which more resources then made slower.
+    if sc[S_SLO_PASS] >= 0:
+        b_ns = spill_free_batch(chip, ops[splits[s, SPLIT_TP_INDEX]], passes, sc, pp)
+        if 1.0 <= b_ns < b:
+            _at_batch(chip, ops, passes, sc, splits, s, nd, b_ns, b_ns * dp, b_cap, alt, cost,
+                      LIMIT_SRAM)
+            if better(alt, rec):
+                _copy(alt, rec)
     # Nor where one sequence per replica, served as a static batch, beats the mixed steps
     # (each carrying prompt work) continuous batching runs at two or more: the largest
     # batch was then chosen by more resources and ran slower (tests/dse/test_properties.py).
