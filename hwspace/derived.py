@@ -23,6 +23,7 @@ class ChipDerived:
     flop_pj_cls: np.ndarray
     sram_bw_bytes_per_s: np.ndarray
     link_bw_bytes_per_s: np.ndarray  # all links of one chip, one direction
+    mem_capacity_bytes: np.ndarray  # off-chip memory the chip can read (0: none)
     capacity_bytes: np.ndarray  # off-chip memory + SRAM
     mem_pj_per_byte: np.ndarray
     sram_pj_per_byte: np.ndarray
@@ -67,6 +68,8 @@ def derive(chips: ChipArrays) -> ChipDerived:
     per_die = area / chips.dies
     area_ok = np.where(chips.wafer_scale, area <= WAFER_SCALE_MAX_MM2, per_die <= RETICLE_MM2)
     link_bw = chips.link_count * chips.link_bw_bytes_per_s
+    mem_capacity = memory.usable_capacity_bytes(chips.mem_idx, chips.mem_capacity_bytes,
+                                                chips.mem_bw_bytes_per_s)
     mem_pj = memory.memory_pj_per_byte(chips.mem_idx)
     sram_pj = power.sram_pj_per_byte(chips.node_idx)
     flop_pj = power.flop_pj(chips.node_idx)
@@ -92,7 +95,8 @@ def derive(chips: ChipArrays) -> ChipDerived:
         flop_pj_cls=flop_pj,
         sram_bw_bytes_per_s=sram_bw,
         link_bw_bytes_per_s=link_bw,
-        capacity_bytes=chips.mem_capacity_bytes + chips.sram_bytes,
+        mem_capacity_bytes=mem_capacity,
+        capacity_bytes=mem_capacity + chips.sram_bytes,
         mem_pj_per_byte=mem_pj,
         sram_pj_per_byte=sram_pj,
         die_area_mm2=area,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwspace.tables import memory_column
+from hwspace.tables import MEMORY_TYPES, memory_column
 
-__all__ = ["derive_memory", "memory_pj_per_byte", "memory_cost_usd"]
+__all__ = ["derive_memory", "usable_capacity_bytes", "memory_pj_per_byte", "memory_cost_usd"]
+
+_NONE = MEMORY_TYPES.index("none")
 
 
 def derive_memory(
@@ -16,7 +18,8 @@ def derive_memory(
     bandwidth_tb_s: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Capacity (GB) and bandwidth (TB/s): given figures where present (not NaN), else the
-    per-stack figures of the memory table times the stack count. All arrays (n_cand,)."""
+    per-stack figures of the memory table times the stack count; type ``none`` (an SRAM-only
+    chip) has neither, whatever else is given. All arrays (n_cand,)."""
     cap = np.where(
         np.isnan(capacity_gb), stacks * memory_column("capacity_gb_per_stack")[mem_idx], capacity_gb
     )
@@ -25,7 +28,15 @@ def derive_memory(
         stacks * memory_column("bw_gb_s_per_stack")[mem_idx] / 1e3,
         bandwidth_tb_s,
     )
-    return cap, bw
+    none = mem_idx == _NONE
+    return np.where(none, 0.0, cap), np.where(none, 0.0, bw)
+
+
+def usable_capacity_bytes(mem_idx: np.ndarray, capacity_bytes: np.ndarray,
+                          bw_bytes_per_s: np.ndarray) -> np.ndarray:
+    """Off-chip bytes the chip can use (n_cand,): none for type ``none``, and none where the
+    bandwidth is 0 (memory it cannot read is no memory, never free memory)."""
+    return np.where((mem_idx != _NONE) & (bw_bytes_per_s > 0), capacity_bytes, 0.0)
 
 
 def memory_pj_per_byte(mem_idx: np.ndarray) -> np.ndarray:

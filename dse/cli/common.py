@@ -42,8 +42,16 @@ def plain(node) -> dict:
     return OmegaConf.to_container(node, resolve=True)
 
 
-def json_safe(out: dict) -> dict:
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in out.items()}
+def json_safe(value):
+    """``value`` with every NaN or infinite float, at any depth of dicts and lists, as None:
+    JSON has no NaN or Infinity (json.dumps would write them, and strict parsers refuse)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def run_folder(cfg: DictConfig, verb: str) -> tuple[Path, DictConfig]:

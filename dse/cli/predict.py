@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import sys
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -40,6 +42,14 @@ def _run_candidate(cfg: DictConfig) -> tuple[dict, object, dict]:
     return chip, ns.workload, {k: v for k, v in scenario.items() if v is not None}
 
 
+def _warn_cut_batch(out: dict) -> None:
+    """One line on stderr where the system serves fewer sequences than asked."""
+    asked = out.get("batch_asked")
+    if isinstance(asked, float) and math.isfinite(asked) and out["batch"] < asked:
+        print(f"warning: batch {asked:g} asked, {out['batch']:g} served "
+              f"({out['batch_limit'] or 'capacity'})", file=sys.stderr)
+
+
 def run(cfg: DictConfig) -> None:
     from dse import api
     from dse.analysis.report_text import print_prediction, print_rows
@@ -61,6 +71,7 @@ def run(cfg: DictConfig) -> None:
             out, rows = api.predict(chip, workload, **scenario), None
     except ValueError as err:
         fail(str(err))
+    _warn_cut_batch(out)
     if cfg.output == "json":
         doc = dict(out, operators=rows) if rows is not None else out
         print(json.dumps(json_safe(doc), indent=2))

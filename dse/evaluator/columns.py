@@ -7,9 +7,8 @@ scenario scalars (``S_*``), tensor x pipeline x data splits (``SPLIT_*``), and t
 one candidate on one split (``R_*``). The builders turn the model's Python objects into them
 once per scenario.
 
-NOTE: numba caches each compiled function by its own source file; after editing the layout
-here, delete the ``__pycache__`` ``*.nbi``/``*.nbc`` files of dse/evaluator/ (numba's documented
-limit: changes to what a cached function reads from other modules are not detected).
+numba caches each compiled function by its own source file; dse.evaluator.kernel_cache keys
+the evaluator's kernels on this layout too, so editing it recompiles them.
 """
 
 from __future__ import annotations
@@ -17,8 +16,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from dse.evaluator import kernel_cache
 from dse.evaluator.efficiency import Efficiency
-from dse.evaluator.parallel import splits
+from dse.evaluator.parallel import divisors, splits
 from hwspace.compute import COMPUTE_CLASSES
 from hwspace.derived import ChipDerived
 from hwspace.spec import ChipArrays
@@ -27,9 +27,9 @@ from workloads.ops import Plan
 from workloads.precision import parse_dtype, sparse_weight_bits
 from workloads.scenario import Scenario
 
-__all__ = ["compiled", "inlined", "BOUNDS", "N_BOUNDS", "REASONS", "chip_columns",
-           "peak_flop_per_s", "scenario_vector", "pass_table", "split_table", "MAX_BATCH",
-           "KV_BLOCK_TOKENS"]
+__all__ = ["compiled", "inlined", "BOUNDS", "N_BOUNDS", "REASONS", "BATCH_LIMITS",
+           "chip_columns", "peak_flop_per_s", "scenario_vector", "pass_table", "split_table",
+           "MAX_BATCH", "KV_BLOCK_TOKENS"]
 
 # Every compiled function: cached on disk; IEEE division (x / 0 = inf, 0 / 0 = NaN) as in the
 # numpy model, not ZeroDivisionError; and no reference counting (numba's ``_nrt`` flag).
@@ -37,18 +37,33 @@ __all__ = ["compiled", "inlined", "BOUNDS", "N_BOUNDS", "REASONS", "chip_columns
 # and decrements; they took over half the evaluator's time (perf: one hot refcount routine,
 # 44 % of samples), and inlining every callee instead took 40 s to compile and kept most of
 # them. The price: compiled code here allocates nothing; the Python wrappers pass scratch.
+kernel_cache.install()
 compiled = numba.njit(cache=True, error_model="numpy", _nrt=False)
 # Small helpers called per operator, pass or split: inlined at numba's IR level.
 inlined = numba.njit(cache=True, error_model="numpy", _nrt=False, inline="always")
 
 BOUNDS = ("compute", "memory", "sram", "link", "overhead")
 N_BOUNDS = len(BOUNDS)
-# Why a design cannot serve a scenario; the first failing check in this order wins.
-# Training: "weights" when the model state alone does not fit, "activations" when what the
-# backward pass keeps does not fit beside it.
-REASONS = ("", "area", "links", "weights", "kv_cache", "tpot_slo", "ttft_slo", "activations")
+# Why a design cannot serve a scenario; the first failing check wins, in the order area,
+# power, links, weights, kv_cache (activations), SLOs. New reasons are appended, so stored
+# codes keep their meaning. Training: "weights" when the model state alone does not fit,
+# "activations" when what the backward pass keeps does not fit beside it. "power": static
+# power alone reaches TDP, no throttling leaves room for any work.
+REASONS = ("", "area", "links", "weights", "kv_cache", "tpot_slo", "ttft_slo", "activations",
+           "power")
 (FITS, REASON_AREA, REASON_LINKS, REASON_WEIGHTS, REASON_KV_CACHE, REASON_TPOT_SLO,
- REASON_TTFT_SLO, REASON_ACTIVATIONS) = range(len(REASONS))
+ REASON_TTFT_SLO, REASON_ACTIVATIONS, REASON_POWER) = range(len(REASONS))
+# What set the served batch: nothing (the batch asked, or the largest the model tries), the
+# KV cache (memory), the scheduler's max_num_seqs, an SLO, SRAM (a smaller batch that keeps
+# the weights resident is faster), or static batching (one sequence per replica of a
+# generate beats continuous batching's mixed steps).
+BATCH_LIMITS = ("", "kv_cache", "max_num_seqs", "tpot_slo", "ttft_slo", "sram", "static_batch")
+(LIMIT_NONE, LIMIT_KV_CACHE, LIMIT_MAX_NUM_SEQS, LIMIT_TPOT_SLO, LIMIT_TTFT_SLO, LIMIT_SRAM,
+ LIMIT_STATIC) = range(len(BATCH_LIMITS))
+# Training systems try every smaller size up to this many chips, and every divisor beyond
+# (split_table): small systems are where a tester compares 3 with 4 chips; every size up to
+# 1,024 would cost ~10x the splits.
+IDLE_SIZES_UP_TO = 16
 MAX_BATCH = float(1 << 20)  # a batch "as large as memory allows" stops here
 # vLLM's default KV block: 16 tokens (Kwon et al., SOSP 2023, section 7.2: "block size 16";
 # vllm engine args block_size default 16). Waste is at most one block per sequence.
@@ -104,7 +119,8 @@ KV_BLOCK_TOKENS = 16
  S_GENERATE,
  S_HOST_BYTES,  # per chip: host memory the KV cache may spill to (0: no host tier)
  S_INV_HOST,  # s per KV byte read over the host link
- N_SC) = range(27)
+ S_SLO_LIMIT,  # the BATCH_LIMITS code of the SLO the batch search holds
+ N_SC) = range(28)
 
 # Passes, (n_passes, N_PASS): their operators are rows [start, stop) of the operator table.
 P_START, P_STOP, P_REPEATS, P_P2P_ELEMS, P_ROLE, N_PASS = range(6)
@@ -132,7 +148,8 @@ SPLIT_TP, SPLIT_PP, SPLIT_DP, SPLIT_TP_INDEX, N_SPLIT = range(5)
  R_SPLIT,  # row of the split table
  R_PENDING,  # 1: cannot run (reason 1-4); the passes are timed only if this split wins
  R_BOUND,  # the bound with the largest time share (index into BOUNDS), of the winner
- R_SHARES) = range(20)  # then N_BOUNDS columns: time attributed to each bound
+ R_BATCH_LIMIT,  # what set the served batch (index into BATCH_LIMITS)
+ R_SHARES) = range(21)  # then N_BOUNDS columns: time attributed to each bound
 N_REC = R_SHARES + N_BOUNDS
 
 
@@ -155,7 +172,7 @@ def chip_columns(chips: ChipArrays, der: ChipDerived, sc: Scenario,
     dataflow = chips.execution_idx == EXECUTION_MODELS.index("dataflow")
     collective_bw = (der.link_bw_bytes_per_s
                      * link_kind_column("bw_efficiency")[chips.link_kind_idx])
-    has_memory = chips.mem_capacity_bytes > 0
+    has_memory = der.mem_capacity_bytes > 0
     with np.errstate(divide="ignore"):
         inv_mem = np.where(has_memory, 1.0 / (chips.mem_bw_bytes_per_s * eff.memory), 0.0)
         inv_link = 1.0 / collective_bw
@@ -186,19 +203,20 @@ def chip_columns(chips: ChipArrays, der: ChipDerived, sc: Scenario,
     return cols
 
 
-def _slo_pass(plan: Plan, tpot_slo: float | None, ttft_slo: float | None) -> tuple[int, float]:
+def _slo_pass(plan: Plan, tpot_slo: float | None,
+              ttft_slo: float | None) -> tuple[int, float, int]:
     """The pass whose time grows with the batch and is held to an SLO, with that SLO: the
     decode step (TPOT; the mixed step of a continuously batched generate, the verification
     of a speculating one), or the prefill of a ``prefill`` scenario (TTFT). A generate TTFT
     is one prompt's prefill, whatever the batch. (-1, inf) where the batch search has
-    nothing to hold."""
+    nothing to hold. Third: the BATCH_LIMITS code of that SLO."""
     names = [p.name for p in plan.passes]
     steps = [n for n in ("mixed", "decode", "verify") if n in names]
     if tpot_slo is not None and steps:
-        return names.index(steps[0]), tpot_slo
+        return names.index(steps[0]), tpot_slo, LIMIT_TPOT_SLO
     if ttft_slo is not None and plan.phase == "prefill":
-        return names.index("prefill"), ttft_slo
-    return -1, np.inf
+        return names.index("prefill"), ttft_slo, LIMIT_TTFT_SLO
+    return -1, np.inf, LIMIT_NONE
 
 
 def scenario_vector(plan: Plan, sc: Scenario, sys, eff: Efficiency) -> np.ndarray:
@@ -210,7 +228,7 @@ def scenario_vector(plan: Plan, sc: Scenario, sys, eff: Efficiency) -> np.ndarra
     # A paged KV cache holds whole blocks: a sequence's last block is partly empty.
     kv_tokens = np.ceil(plan.kv_tokens / KV_BLOCK_TOKENS) * KV_BLOCK_TOKENS
     names = [p.name for p in plan.passes]
-    slo_pass, slo = _slo_pass(plan, sys.tpot_slo_s, sys.ttft_slo_s)
+    slo_pass, slo, slo_limit = _slo_pass(plan, sys.tpot_slo_s, sys.ttft_slo_s)
     v = np.empty(N_SC)
     v[S_W_DENSE] = w.bits / 8.0
     v[S_ACT_BYTES] = a.bits / 8.0
@@ -228,6 +246,7 @@ def scenario_vector(plan: Plan, sc: Scenario, sys, eff: Efficiency) -> np.ndarra
     v[S_TPOT_SLO] = np.inf if sys.tpot_slo_s is None else sys.tpot_slo_s
     v[S_TTFT_SLO] = np.inf if sys.ttft_slo_s is None else sys.ttft_slo_s
     v[S_SLO_PASS], v[S_SLO] = slo_pass, slo
+    v[S_SLO_LIMIT] = slo_limit
     # TPOT of speculative decoding: (verify step + spec_tokens draft steps) per step's tokens.
     v[S_SLO_WEIGHT], v[S_DRAFT_PASS], v[S_DRAFT_WEIGHT] = 1.0, -1, 0.0
     if "draft" in names and slo_pass >= 0 and names[slo_pass] == "verify":
@@ -259,13 +278,18 @@ def pass_table(plan: Plan) -> np.ndarray:
 
 
 def split_table(n_sys: np.ndarray, plan: Plan, tp_pin: int | None,
-                pp_pin: int | None = None):
+                pp_pin: int | None = None, max_dp: float | None = None):
     """Every tp x pp x dp split of each distinct system size.
 
     Args:
         n_sys: chips per system of each candidate, (n_cand,) whole numbers >= 1.
         plan: bounds tp by the attention heads and pp by the layers.
         tp_pin, pp_pin: keep only this tensor- or pipeline-parallel degree (None: all).
+        max_dp: None: splits of all the system's chips. Else (training, where a replica
+            without a sequence is idle, not faster) splits with dp <= max_dp of every
+            divisor of the system size and of every size up to IDLE_SIZES_UP_TO, the other
+            chips idle: a system then has every split of the smaller systems and of those it
+            is a multiple of, so it is never slower than they are.
 
     Returns:
         (splits (n_splits, N_SPLIT) int, group_start (n_groups + 1,): the splits of group g
@@ -275,8 +299,14 @@ def split_table(n_sys: np.ndarray, plan: Plan, tp_pin: int | None,
     sizes, group = np.unique(n_sys, return_inverse=True)
     rows, starts = [], [0]
     for c in sizes:
-        found = [s for s in splits(int(c), plan.n_heads, plan.n_layers)
-                 if (tp_pin is None or s[0] == tp_pin) and (pp_pin is None or s[1] == pp_pin)]
+        used = [int(c)] if max_dp is None else sorted(
+            set(divisors(int(c))) | set(range(1, min(int(c), IDLE_SIZES_UP_TO) + 1)))
+        # Sorted: the splits of one (tp, pp) follow each other, so training times each
+        # pair's microbatch once (dse.evaluator.training).
+        found = sorted(s for u in used for s in splits(u, plan.n_heads, plan.n_layers)
+                       if (tp_pin is None or s[0] == tp_pin)
+                       and (pp_pin is None or s[1] == pp_pin)
+                       and (max_dp is None or s[2] <= max_dp))
         if not found:
             raise ValueError(f"tp = {tp_pin}, pp = {pp_pin}: no split of {int(c)} chips with "
                              f"tp <= {plan.n_heads} heads and pp <= {plan.n_layers} layers")

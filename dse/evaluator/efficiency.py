@@ -18,23 +18,23 @@ __all__ = ["Efficiency", "DEFAULT"]
 class Efficiency:
     # Achieved fraction of peak FLOP/s of large matrix products end to end. cuBLAS reaches
     # 80-86 % on large bf16 GEMMs of A100/H100; serving engines' fp8 and fused kernels less.
-    compute_max: float = 0.704
+    compute_max: float = 0.695
     # Rows of a matrix product at which it reaches half of ``compute_max``: small-M products
     # (decode) leave tensor cores idle. eta(M) = compute_max * max(M / (M + m_half),
     # vector_ratio): a matrix-vector product can always run on the chip's vector units.
-    m_half: float = 162.0
+    m_half: float = 156.0
     # Achieved fraction of peak memory bandwidth (copies reach ~90 %).
-    memory: float = 0.770
+    memory: float = 0.756
     # Fixed cost of every operator instance on a chip that launches kernels: launch,
     # synchronisation, framework. A CUDA graph replays a kernel node in ~1-2 us; an eager
     # launch through a framework costs ~5-10 us (sources in dse/analysis/calibration.py BOUNDS).
     # Dataflow chips (hwspace.tables.EXECUTION_MODELS) pay none.
-    op_overhead_s: float = 8.47e-6
+    op_overhead_s: float = 8.34e-6
     # Extra latency of a reduction barrier (softmax, norms).
     reduction_latency_s: float = 1e-6
     # Achieved fraction of peak memory bandwidth of attention reading the KV cache: paged,
     # per-sequence blocks gather worse than a weight stream (sources in calibration.BOUNDS).
-    kv_memory: float = 0.685
+    kv_memory: float = 0.692
     # Vector-unit FLOP per weight to dequantise weight-only formats (int4 weights under 16-bit
     # activations): llama.cpp Q4_0 is y = (q - 8) * d per weight (ggml-quants.c
     # dequantize_row_q4_0): unpack a nibble, convert, subtract, scale = 4 operations.

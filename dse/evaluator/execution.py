@@ -50,10 +50,19 @@ from dse.evaluator.columns import (
     compiled,
     inlined,
 )
-from dse.evaluator.roofline import K_ENERGY, K_FLOP, K_MEM, K_SHARES, K_TIME, pass_cost
+from dse.evaluator.roofline import (
+    K_ENERGY,
+    K_FLOP,
+    K_MEM,
+    K_SHARES,
+    K_TIME,
+    OP_ACT_BYTES,
+    pass_cost,
+)
 
-__all__ = ["need", "capacity_batch", "resident_batch", "microbatches", "fits_sram",
-           "run", "run_detail", "batch_within_slo"]
+__all__ = ["need", "capacity_batch", "resident_batch", "spill_free_batch", "microbatches",
+           "fits_sram",
+           "throttled_time", "run", "run_detail", "batch_within_slo"]
 
 _SEARCH_STEPS = 10  # regula falsi steps of the SLO batch search
 
@@ -101,6 +110,21 @@ def resident_batch(chip, weights, act_per_item, pp):
 
 
 @inlined
+def spill_free_batch(chip, ops, passes, sc, pp):
+    """Largest replica batch at which every operator of the SLO-bound pass keeps its
+    activations in SRAM while the weights stream: an operator's activations round-trip
+    memory whole once they pass the free SRAM (dse.evaluator.roofline), so step time jumps
+    there and a larger batch within the SLO can serve less."""
+    p = int(sc[S_SLO_PASS])
+    widest = 0.0
+    for j in range(int(passes[p, P_START]), int(passes[p, P_STOP])):
+        widest = max(widest, ops[j, OP_ACT_BYTES])
+    if widest <= 0.0:
+        return MAX_BATCH
+    return min(np.floor(chip[C_SRAM_USABLE] / widest) * pp, MAX_BATCH)
+
+
+@inlined
 def microbatches(b, pp):
     """(microbatches in flight, items per microbatch) of a replica batch on pp stages."""
     n_micro = min(pp, max(b, 1.0))
@@ -116,14 +140,27 @@ def fits_sram(chip, weights, kv_per_seq, act_per_item, b, mb):
 
 
 @inlined
+def throttled_time(t, dynamic_j, static_w, tdp_w):
+    """Seconds of work that takes ``t`` at full clock and ``dynamic_j`` joules, capped at TDP.
+
+    Throttling slows the clock, not the work: the dynamic energy stays, so the time stretches
+    until dynamic plus static power fits, E / t' + static = TDP, t' = max(t, E / (TDP -
+    static)). Where static power alone reaches TDP nothing fits (reason power, checked
+    before any timing); the time is left at ``t``.
+    """
+    headroom_w = tdp_w - static_w
+    return max(t, dynamic_j / headroom_w) if headroom_w > 0 else t
+
+
+@inlined
 def _step(chip, ops, start, stop, sc, p2p_elems, nd, b, tp, pp, cost, detail):
     """(time, energy incl. static) of one step of the pass whose operators are rows
     [start, stop) at replica batch ``b``; ``cost`` receives its K_* figures.
 
     Capacity decides the regime: weights are resident when they fit in SRAM beside the
     microbatch's activations; the KV cache too when everything fits; KV blocks past the
-    device's memory are read from the host tier. Above TDP the chip slows down by power /
-    TDP."""
+    device's memory are read from the host tier. Above TDP the chip throttles
+    (``throttled_time``)."""
     weights, kv_per_seq, act_per_item = nd
     n_micro, mb = microbatches(b, pp)
     resident, kv_on_chip = fits_sram(chip, weights, kv_per_seq, act_per_item, b, mb)
@@ -133,8 +170,7 @@ def _step(chip, ops, start, stop, sc, p2p_elems, nd, b, tp, pp, cost, detail):
     pass_cost(chip, ops, start, stop, sc, mb, n_micro, tp, pp, resident, kv_on_chip, kv_host,
               sram_free, p2p_elems, cost, detail)
     static_w = chip[C_STATIC_W]
-    power = cost[K_ENERGY] / cost[K_TIME] + static_w
-    t = cost[K_TIME] * np.maximum(1.0, power / chip[C_TDP_W])
+    t = throttled_time(cost[K_TIME], cost[K_ENERGY], static_w, chip[C_TDP_W])
     return t, cost[K_ENERGY] + static_w * t
 
 

@@ -16,11 +16,20 @@ from dse.evaluator.columns import (
     C_AREA_OK,
     C_CAPACITY,
     C_HAS_LINKS,
+    C_STATIC_W,
+    C_TDP_W,
     FITS,
+    LIMIT_KV_CACHE,
+    LIMIT_MAX_NUM_SEQS,
+    LIMIT_NONE,
+    LIMIT_SRAM,
+    LIMIT_STATIC,
+    MAX_BATCH,
     N_BOUNDS,
     N_CHIP,
     N_REC,
     R_BATCH,
+    R_BATCH_LIMIT,
     R_BOUND,
     R_DP,
     R_LATENCY,
@@ -40,13 +49,17 @@ from dse.evaluator.columns import (
     REASON_AREA,
     REASON_KV_CACHE,
     REASON_LINKS,
+    REASON_POWER,
     REASON_TPOT_SLO,
     REASON_TTFT_SLO,
     REASON_WEIGHTS,
     S_BATCH,
+    S_HAS_MIXED,
     S_HOST_BYTES,
     S_ITEMS,
     S_MAX_SEQS,
+    S_SLO_LIMIT,
+    S_SLO_PASS,
     S_TPOT_SLO,
     S_TTFT_SLO,
     SPLIT_DP,
@@ -70,6 +83,7 @@ from dse.evaluator.execution import (
     resident_batch,
     run,
     run_detail,
+    spill_free_batch,
 )
 from dse.evaluator.roofline import DETAIL, N_COST, op_table
 from hwspace.derived import ChipDerived
@@ -191,8 +205,10 @@ def _split_record(chip, ops, passes, sc, splits, s, rec, alt, cost):
     tp, pp, dp = splits[s, SPLIT_TP], splits[s, SPLIT_PP], splits[s, SPLIT_DP]
     nd = need(chip, sc, tp, pp)
     weights, kv_per_seq, act_per_item = nd
-    b_cap = min(capacity_batch(chip, weights, kv_per_seq, act_per_item, pp, sc[S_HOST_BYTES]),
-                sc[S_MAX_SEQS])
+    b_mem = capacity_batch(chip, weights, kv_per_seq, act_per_item, pp, sc[S_HOST_BYTES])
+    b_cap = min(b_mem, sc[S_MAX_SEQS])
+    cap_limit = (LIMIT_NONE if b_cap >= MAX_BATCH
+                 else LIMIT_MAX_NUM_SEQS if sc[S_MAX_SEQS] < b_mem else LIMIT_KV_CACHE)
     asked_batch = sc[S_BATCH]
     if asked_batch > 0:
         # A fixed batch beyond what memory (or the scheduler) admits runs in waves of what
@@ -200,21 +216,24 @@ def _split_record(chip, ops, passes, sc, splits, s, rec, alt, cost):
         # no room for one sequence cannot serve it (reason kv_cache).
         asked = np.ceil(asked_batch / dp)
         if 1.0 <= b_cap < asked:
-            _at_batch(chip, ops, passes, sc, splits, s, nd, b_cap, b_cap * dp, b_cap, rec, cost)
+            _at_batch(chip, ops, passes, sc, splits, s, nd, b_cap, b_cap * dp, b_cap, rec, cost,
+                      cap_limit)
         else:
             _at_batch(chip, ops, passes, sc, splits, s, nd, asked, asked_batch, b_cap, rec,
-                      cost)
+                      cost, LIMIT_NONE)
         b = min(asked, b_cap)
     else:
         b = batch_within_slo(chip, ops[splits[s, SPLIT_TP_INDEX]], passes, sc, nd, b_cap, tp,
                              pp, cost)
-        _at_batch(chip, ops, passes, sc, splits, s, nd, b, b * dp, b_cap, rec, cost)
+        _at_batch(chip, ops, passes, sc, splits, s, nd, b, b * dp, b_cap, rec, cost,
+                  sc[S_SLO_LIMIT] if b < max(b_cap, 1.0) else cap_limit)
     # Throughput is monotone in the batch past what the device holds (each sequence more
     # adds the same host-link time), so the best batch with a host tier is the largest or
     # the largest that stays on the device (waves of it, for a fixed batch).
     b_dev = capacity_batch(chip, weights, kv_per_seq, act_per_item, pp, 0.0)
     if sc[S_HOST_BYTES] > 0 and 1.0 <= b_dev < b:
-        _at_batch(chip, ops, passes, sc, splits, s, nd, b_dev, b_dev * dp, b_cap, alt, cost)
+        _at_batch(chip, ops, passes, sc, splits, s, nd, b_dev, b_dev * dp, b_cap, alt, cost,
+                  LIMIT_KV_CACHE)
         if better(alt, rec):
             _copy(alt, rec)
     if asked_batch > 0:
@@ -223,14 +242,33 @@ def _split_record(chip, ops, passes, sc, splits, s, rec, alt, cost):
     # on chip (CNNs on SRAM-rich chips: data streams through resident weights).
     b_res = resident_batch(chip, weights, act_per_item, pp)
     if 1.0 <= b_res < b:
-        _at_batch(chip, ops, passes, sc, splits, s, nd, b_res, b_res * dp, b_cap, alt, cost)
+        _at_batch(chip, ops, passes, sc, splits, s, nd, b_res, b_res * dp, b_cap, alt, cost,
+                  LIMIT_SRAM)
+        if better(alt, rec):
+            _copy(alt, rec)
+    # Nor, under an SLO, past the batch where activations start to spill: the search takes
+    # the largest batch within the SLO, which more resources then made slower.
+    if sc[S_SLO_PASS] >= 0:
+        b_ns = spill_free_batch(chip, ops[splits[s, SPLIT_TP_INDEX]], passes, sc, pp)
+        if 1.0 <= b_ns < b:
+            _at_batch(chip, ops, passes, sc, splits, s, nd, b_ns, b_ns * dp, b_cap, alt, cost,
+                      LIMIT_SRAM)
+            if better(alt, rec):
+                _copy(alt, rec)
+    # Nor where one sequence per replica, served as a static batch, beats the mixed steps
+    # (each carrying prompt work) continuous batching runs at two or more: the largest
+    # batch was then chosen by more resources and ran slower (tests/dse/test_properties.py).
+    if sc[S_HAS_MIXED] > 0 and b > 1.0:
+        _at_batch(chip, ops, passes, sc, splits, s, nd, 1.0, dp, b_cap, alt, cost,
+                  LIMIT_STATIC)
         if better(alt, rec):
             _copy(alt, rec)
 
 
 @inlined
-def _at_batch(chip, ops, passes, sc, splits, s, nd, b, batch, b_cap, rec, cost):
-    """Split row ``s`` at replica batch ``b`` (system batch ``batch``) into ``rec``."""
+def _at_batch(chip, ops, passes, sc, splits, s, nd, b, batch, b_cap, rec, cost, limit):
+    """Split row ``s`` at replica batch ``b`` (system batch ``batch``, set by ``limit``, a
+    BATCH_LIMITS code) into ``rec``."""
     tp, pp, dp = splits[s, SPLIT_TP], splits[s, SPLIT_PP], splits[s, SPLIT_DP]
     weights, kv_per_seq, act_per_item = nd
     mb = microbatches(b, pp)[1]
@@ -238,6 +276,7 @@ def _at_batch(chip, ops, passes, sc, splits, s, nd, b, batch, b_cap, rec, cost):
     total = weights + b * kv_per_seq + mb * act_per_item - min(b * kv_per_seq,
                                                                 sc[S_HOST_BYTES])
     rec[R_BATCH], rec[R_REPLICA_BATCH], rec[R_MAX_BATCH] = batch, b, b_cap * dp
+    rec[R_BATCH_LIMIT] = limit
     rec[R_TP], rec[R_PP], rec[R_DP], rec[R_SPLIT] = tp, pp, dp, s
     rec[R_OVERFILL] = total / chip[C_CAPACITY]
     rec[R_RESIDENT] = fits_sram(chip, weights, kv_per_seq, act_per_item, b, mb)[0]
@@ -255,9 +294,11 @@ def _at_batch(chip, ops, passes, sc, splits, s, nd, b, batch, b_cap, rec, cost):
 
 @inlined
 def _cannot_run(chip, weights, total, chips_per_replica):
-    """The capacity checks, in REASONS order: the first that fails (FITS: none)."""
+    """The checks of a design that cannot run: the first that fails (FITS: none)."""
     if not chip[C_AREA_OK] > 0:
         return REASON_AREA
+    if not chip[C_STATIC_W] < chip[C_TDP_W]:
+        return REASON_POWER
     if chips_per_replica > 1 and not chip[C_HAS_LINKS] > 0:
         return REASON_LINKS
     if weights > chip[C_CAPACITY]:

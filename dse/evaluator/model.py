@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from dse.evaluator.columns import (
+    BATCH_LIMITS,
     BOUNDS,
     R_BATCH,
+    R_BATCH_LIMIT,
     R_BOUND,
     R_DP,
     R_ENERGY,
@@ -35,6 +37,7 @@ from dse.evaluator.columns import (
     REASON_AREA,
     REASON_KV_CACHE,
     REASON_LINKS,
+    REASON_POWER,
     REASON_WEIGHTS,
     REASONS,
     chip_columns,
@@ -49,12 +52,14 @@ from hwspace.tables import SCALE_OUT, TCO
 from workloads.ops import Plan
 from workloads.scenario import RECOMPUTE_MODES, Scenario
 
-__all__ = ["System", "evaluate", "explain", "OUTPUTS", "LABELS", "REASONS", "REGIMES", "BOUNDS"]
+__all__ = ["System", "evaluate", "explain", "OUTPUTS", "LABELS", "REASONS", "REGIMES", "BOUNDS",
+           "BATCH_LIMITS"]
 
 REGIMES = ("weights_resident", "weights_streamed")
 OUTPUTS = (
     "fits", "reason", "throughput_per_s", "ttft_s", "tpot_s", "latency_s", "max_batch",
-    "batch", "tp", "pp", "dp", "bound", "arithmetic_intensity", "utilization", "regime",
+    "batch", "batch_asked", "batch_limit", "tp", "pp", "dp", "bound", "arithmetic_intensity",
+    "utilization", "regime",
     "power_w", "energy_per_item_j", "die_area_mm2", "die_cost_usd", "unit_cost_usd",
     "system_cost_usd", "throughput_per_usd", "throughput_per_w", "usd_per_million_items",
 )
@@ -87,9 +92,11 @@ class System:
     host_gb_s: float = 64.0
 
 
-LABELS = {"reason": REASONS, "bound": BOUNDS, "regime": REGIMES, "recompute": RECOMPUTE_MODES}
+LABELS = {"reason": REASONS, "bound": BOUNDS, "regime": REGIMES, "recompute": RECOMPUTE_MODES,
+          "batch_limit": BATCH_LIMITS}
 # Outcomes where the design cannot run the scenario at all: no performance figures.
-_CANNOT_RUN = (REASON_AREA, REASON_LINKS, REASON_WEIGHTS, REASON_KV_CACHE, REASON_ACTIVATIONS)
+_CANNOT_RUN = (REASON_AREA, REASON_LINKS, REASON_WEIGHTS, REASON_KV_CACHE, REASON_ACTIVATIONS,
+               REASON_POWER)
 
 
 # The last batch of candidates and its derivation. Sweeps and searches evaluate one batch on
@@ -125,42 +132,66 @@ def evaluate(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System()
         eff: global efficiency factors.
 
     Returns:
-        OUTPUTS -> (n_cand,) arrays; ``reason``, ``bound`` and ``regime`` are int codes into
-        ``LABELS``. Performance outputs are NaN where the design cannot run the scenario at
-        all (area, links, capacity); a missed SLO keeps its numbers and says so. A
+        OUTPUTS -> (n_cand,) arrays, finite or NaN; ``reason``, ``bound``, ``regime`` and
+        ``batch_limit`` are int codes into ``LABELS``. Performance outputs are NaN where the
+        design cannot run the scenario at all (area, power, links, capacity); a missed SLO
+        keeps its numbers and says so. ``batch`` is the system batch served,
+        ``batch_asked`` the one asked (NaN: "max"), ``batch_limit`` what set ``batch``
+        (a fixed batch cut by memory or the scheduler runs in waves: it still fits). A
         ``train`` scenario adds its strategy (dse.evaluator.training.STRATEGY): the ZeRO
         stage, recomputation (0/1) and pipeline interleave of the fastest step.
     """
     der = _derived(chips)
     n_sys = _system_sizes(sys, chips.n)
+    asked = np.full(chips.n, np.nan if sc.batch == "max" else float(sc.batch))
     if plan.phase == "train":
         rec, strategy = train_splits(chip_columns(chips, der, sc, eff), plan, sc, sys, eff,
                                      n_sys)
-        return {**_outputs(rec, der, peak_flop_per_s(der, sc), n_sys),
+        return {**_outputs(rec, der, peak_flop_per_s(der, sc), n_sys, asked),
                 **dict(zip(STRATEGY, strategy, strict=True))}
     best = best_splits(chips, der, plan, sc, sys, eff, n_sys)
-    return _outputs(best, der, peak_flop_per_s(der, sc), n_sys)
+    return _outputs(best, der, peak_flop_per_s(der, sc), n_sys, asked)
 
 
-def _outputs(best: np.ndarray, der: ChipDerived, peak: np.ndarray,
-             chips: np.ndarray) -> dict[str, np.ndarray]:
+def _outputs(best: np.ndarray, der: ChipDerived, peak: np.ndarray, chips: np.ndarray,
+             asked: np.ndarray) -> dict[str, np.ndarray]:
     """OUTPUTS from the records of the winning splits, (N_REC, n_cand)
-    (dse.evaluator.columns R_*)."""
+    (dse.evaluator.columns R_*), and the batch asked, (n_cand,)."""
+    out = _figures(best, der, peak, chips)
+    out.update(batch_asked=asked, batch_limit=best[R_BATCH_LIMIT].astype(np.int64))
+    # NOTE: a figure with no finite value (intensity without off-chip bytes, a rate over zero
+    # time) has no meaning: NaN, never inf, so stores, JSON and comparisons stay sound.
+    return {k: _no_inf(out[k]) for k in OUTPUTS}
+
+
+def _no_inf(x: np.ndarray) -> np.ndarray:
+    # Scan first: a copy of every output would cost the fast scenarios ~15 % of their time.
+    if x.dtype.kind == "f" and np.isinf(x).any():
+        return np.where(np.isinf(x), np.nan, x)
+    return x
+
+
+def _figures(best: np.ndarray, der: ChipDerived, peak: np.ndarray,
+             chips: np.ndarray) -> dict[str, np.ndarray]:
+    """OUTPUTS but the batch asked and its limit. Chips a training split leaves idle draw
+    static power and count in the cost; ``power_w`` and ``utilization`` are per chip of the
+    whole system."""
     reason = best[R_REASON].astype(np.int8)
     runs = ~np.isin(reason, _CANNOT_RUN)
     latency, flop, mem = best[R_LATENCY], best[R_FLOP], best[R_MEM]
+    busy = best[R_TP] * best[R_PP] * best[R_DP] / chips  # share of the chips in use
 
     def perf(x: np.ndarray) -> np.ndarray:
         return np.where(runs, x, np.nan)
 
     with np.errstate(divide="ignore", invalid="ignore"):
         throughput = perf(best[R_THROUGHPUT])
-        power = perf(best[R_ENERGY] / latency)
+        power = perf(busy * best[R_ENERGY] / latency + (1.0 - busy) * der.static_w)
         system_cost = chips * der.unit_cost_usd * TCO.server_cost_factor
         system_w = chips * power
         life_s = TCO.life_years * _SECONDS_PER_YEAR
         energy_usd = system_w * TCO.pue * life_s / 3.6e6 * TCO.usd_per_kwh
-        intensity = np.where(mem > 0, flop / mem, np.inf)
+        intensity = np.where(mem > 0, flop / mem, np.nan)
         return dict(
             fits=(reason == 0).astype(float),
             reason=reason,
@@ -175,7 +206,7 @@ def _outputs(best: np.ndarray, der: ChipDerived, peak: np.ndarray,
             dp=best[R_DP],
             bound=best[R_BOUND].astype(np.int64),
             arithmetic_intensity=perf(intensity),
-            utilization=perf(flop / latency / peak),
+            utilization=perf(busy * flop / latency / peak),
             regime=np.where(best[R_RESIDENT] > 0, 0, 1),
             power_w=power,
             energy_per_item_j=system_w / throughput,

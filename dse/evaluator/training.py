@@ -43,12 +43,14 @@ from dse.evaluator.columns import (
     C_STATIC_W,
     C_TDP_W,
     FITS,
+    LIMIT_NONE,
     N_BOUNDS,
     N_CHIP,
     N_REC,
     P_START,
     P_STOP,
     R_BATCH,
+    R_BATCH_LIMIT,
     R_BOUND,
     R_DP,
     R_ENERGY,
@@ -71,6 +73,7 @@ from dse.evaluator.columns import (
     REASON_ACTIVATIONS,
     REASON_AREA,
     REASON_LINKS,
+    REASON_POWER,
     REASON_WEIGHTS,
     S_LINK_PJ,
     S_W_DENSE,
@@ -85,6 +88,7 @@ from dse.evaluator.columns import (
     split_table,
 )
 from dse.evaluator.efficiency import Efficiency
+from dse.evaluator.execution import throttled_time
 from dse.evaluator.fused import better
 from dse.evaluator.roofline import (
     K_ENERGY,
@@ -150,7 +154,9 @@ def train_splits(chips_cols: np.ndarray, plan: Plan, sc: Scenario, sys, eff: Eff
         eff: global efficiency factors.
         n_sys: chips per system of each candidate, (n_cand,).
     """
-    splits, group_start, group, tps = split_table(n_sys, plan, sys.tp, sys.pp)
+    # At most one replica per sequence of the global batch (DESIGN.md section 8).
+    splits, group_start, group, tps = split_table(n_sys, plan, sys.tp, sys.pp,
+                                                  max_dp=float(sc.batch))
     act = parse_dtype(sc.activations, "activations").bits / 8.0
     ops = np.stack([op_table(plan, tp, act, 0.0, eff) for tp in tps])
     n = chips_cols.shape[1]
@@ -175,13 +181,16 @@ def _train(chips, ops, passes, sc, tv, interleaves, splits, group_start, group, 
         g = group[i]
         have = False
         best_z = best_r = best_v = 0.0
+        timed_tp = timed_pp = 0
         for s in range(group_start[g], group_start[g + 1]):
             tp, pp = splits[s, SPLIT_TP], splits[s, SPLIT_PP]
             if tp > tv[T_DOMAIN]:
                 continue  # tensor parallelism stays inside the scale-up domain
-            t = ops[splits[s, SPLIT_TP_INDEX]]
-            _microbatch(chip, t, passes, sc, 0, tp, pp, cost[0])
-            _microbatch(chip, t, passes, sc, 1, tp, pp, cost[1])
+            if tp != timed_tp or pp != timed_pp:  # rows run in (tp, pp) order: time once
+                t = ops[splits[s, SPLIT_TP_INDEX]]
+                _microbatch(chip, t, passes, sc, 0, tp, pp, cost[0])
+                _microbatch(chip, t, passes, sc, 1, tp, pp, cost[1])
+                timed_tp, timed_pp = tp, pp
             for vi in range(interleaves.shape[0] if pp > 1 else 1):
                 v = interleaves[vi] if pp > 1 else 1.0  # no pipeline, nothing to interleave
                 if v > 1 and (pp * v > tv[T_LAYERS]
@@ -248,6 +257,8 @@ def _step(chip, sc, tv, splits, s, z, r, v, cost, rec):
     rec[R_REASON] = FITS
     if not chip[C_AREA_OK] > 0:
         rec[R_REASON] = REASON_AREA
+    elif not chip[C_STATIC_W] < chip[C_TDP_W]:
+        rec[R_REASON] = REASON_POWER
     elif tp * pp > 1 and not chip[C_HAS_LINKS] > 0:
         rec[R_REASON] = REASON_LINKS
     elif state > cap:
@@ -294,15 +305,16 @@ def _step(chip, sc, tv, splits, s, z, r, v, cost, rec):
     t = t_pipe + exposed + t_update
     energy = (n_micro * ((1.0 + r) * fwd[K_ENERGY] + bwd[K_ENERGY])
               + dp_bytes * 8.0 * sc[S_LINK_PJ] * 1e-12 + update_bytes * chip[C_MEM_PJ] * 1e-12)
-    power = energy / t + chip[C_STATIC_W]
-    throttle = max(1.0, power / chip[C_TDP_W])
-    t *= throttle
+    t_full = t
+    t = throttled_time(t_full, energy, chip[C_STATIC_W], chip[C_TDP_W])
+    throttle = t / t_full
     rec[R_LATENCY], rec[R_TTFT], rec[R_TPOT] = t, np.nan, np.nan
     rec[R_ENERGY] = energy + chip[C_STATIC_W] * t
     rec[R_FLOP] = 3.0 * fwd[K_FLOP] * tv[T_BATCH] / dp  # model FLOP per chip
     rec[R_MEM] = n_micro * ((1.0 + r) * fwd[K_MEM] + bwd[K_MEM]) + update_bytes
     rec[R_RESIDENT] = 0.0
     rec[R_BATCH], rec[R_REPLICA_BATCH], rec[R_MAX_BATCH] = tv[T_BATCH], n_micro, np.nan
+    rec[R_BATCH_LIMIT] = LIMIT_NONE
     rec[R_TP], rec[R_PP], rec[R_DP], rec[R_SPLIT] = tp, pp, dp, s
     rec[R_PENDING] = 0.0
     rec[R_THROUGHPUT] = tv[T_BATCH] * tv[T_TOKENS] / t
