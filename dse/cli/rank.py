@@ -15,6 +15,8 @@ def run(cfg: DictConfig) -> None:
     from dse.analysis.report_text import print_rows
 
     top = whole("top", cfg.top)
+    robust_top = whole("robust_top", cfg.robust_top, low=2)
+    robust_k = top if cfg.robust_k is None else whole("robust_k", cfg.robust_k)
     try:
         runs = resolve_runs(verbatim(cfg, "run"))
         niches = run_query("SELECT DISTINCT niche, run FROM rows", runs)
@@ -31,7 +33,8 @@ def run(cfg: DictConfig) -> None:
         ranked = rank(mine, niche, by, top=0)
         sizes = run_query("SELECT DISTINCT chips FROM rows", mine)["chips"].astype(int).tolist()
         refs = reference_chips(niche, by, sorted(sizes), ranked) if cfg.references else None
-        robust = _robust(cfg, ranked, niche, by, mine) if cfg.robust else None
+        robust = _robust(cfg, ranked, niche, by, mine, robust_top, robust_k) if cfg.robust \
+            else None
     except ValueError as err:
         fail(str(err))
     announce(mine)
@@ -47,14 +50,12 @@ def run(cfg: DictConfig) -> None:
         robust["candidate_id"] = robust["candidate_id"].str.rsplit(":", n=1).str[-1]
         print_rows(f"{name}: how sure the ranking is: the first {len(robust)} re-evaluated "
                    f"with the factors of each leave-one-chip-out fit; rank interval and "
-                   f"P(top {cfg.robust_k or top})", robust.to_dict("records"))
+                   f"P(top {robust_k})", robust.to_dict("records"))
 
 
-def _robust(cfg: DictConfig, ranked, niche, by: str, runs: list[Path]):
+def _robust(cfg: DictConfig, ranked, niche, by: str, runs: list[Path], top: int, k: int):
     from dse.analysis.ranking import run_params
     from dse.analysis.robust import load_spread, robust_ranks
 
-    top = whole("robust_top", cfg.robust_top, low=2)
-    k = whole("robust_k", cfg.robust_k) if cfg.robust_k is not None else cfg.top
     sets = load_spread(cfg.robust_spread) if cfg.robust_spread else load_spread()
     return robust_ranks(ranked, niche, by, run_params(runs), sets, top=top, k=k)
