@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     register()
     try:
         check_command(verb, config_name, overrides)
-        claim_run_folder(verb, overrides)
+        overrides = claim_run_folder(verb, overrides)
     except ValueError as err:
         fail(str(err))
     # Hydra's own flags (--multirun, --cfg job, ...) go first: argparse cannot read

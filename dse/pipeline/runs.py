@@ -38,30 +38,58 @@ def _values(overrides: list[str]) -> dict[str, str]:
     return out
 
 
-def claim_run_folder(verb: str, overrides: list[str]) -> None:
+def claim_run_folder(verb: str, overrides: list[str]) -> list[str]:
     """Before Hydra runs ``verb``: ValueError (one line) when a new sweep or search would write
     into a folder that holds a run, or another process writes the folder; otherwise hold the
-    folder's lock for the life of this process, so that no second run starts there."""
+    folder's lock for the life of this process, so that no second run starts there. Returns
+    ``overrides``, with Hydra's time-stamped run folder pinned (``hydra.run.dir=``) so that
+    the folder checked and locked is the one Hydra writes."""
     if verb not in WRITERS:
-        return
+        return overrides
     values = _values(overrides)
     resume = values.get("resume", "null")
     if resume not in ("", "null"):
         saved_config(verb, Path(resume))
         hold_lock(resume)
-        return
+        return overrides
     results = values.get("sweep.results_dir", "null") if verb == "sweep" else "null"
     if results not in ("", "null") and "${" not in results:
         _refuse_results_dir(verb, Path(results))
-    sweep_dir = values.get("hydra.sweep.dir", "")
+    if "--multirun" in overrides or "-m" in overrides:
+        _refuse_sweep_dir(values.get("hydra.sweep.dir", ""))
+        return overrides
+    run_dir = values.get("hydra.run.dir") or _default_run_dir(verb, overrides)
+    if "${" in run_dir:
+        return overrides
+    refuse_existing(RunStore(run_dir), verb)
+    hold_lock(run_dir)
+    return [*overrides, f"hydra.run.dir={run_dir}"] if "hydra.run.dir" not in values \
+        else overrides
+
+
+def _default_run_dir(verb: str, overrides: list[str]) -> str:
+    """The run folder Hydra would make now (conf/<verb>.yaml's time-stamped hydra.run.dir)."""
+    from hydra import compose, initialize_config_dir
+
+    from dse.presets import CONF_DIR
+
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(verb, [o for o in overrides if not o.startswith("-")],
+                          return_hydra_config=True)
+        return str(cfg.hydra.run.dir)
+    except (HydraException, OmegaConfBaseException):
+        return "${unknown}"  # Hydra will say what is wrong; no folder to check here
+
+
+def _refuse_sweep_dir(sweep_dir: str) -> None:
     if sweep_dir and "${" not in sweep_dir and Path(sweep_dir).is_dir() and any(
             Path(sweep_dir).rglob(MANIFEST)):
         raise ValueError(f"hydra.sweep.dir={sweep_dir}: holds runs already; a new multirun "
                          f"would mix with them: choose an empty folder")
-    run_dir = values.get("hydra.run.dir", "")
-    if run_dir and "${" not in run_dir:
-        refuse_existing(RunStore(run_dir), verb)
-        hold_lock(run_dir)
 
 
 def _refuse_results_dir(verb: str, results: Path) -> None:
@@ -215,9 +243,9 @@ def _expected(manifest: dict[str, Any]) -> int | None:
 def describe_run(run: Path) -> str:
     """``<folder> (kind, niche(s), status, rows)``; a run that is not whole gives its rows
     present of those expected, why it stopped and how to resume it."""
-    manifest = read_manifest(run)
+    manifest = read_manifest(run) if (run / MANIFEST).exists() else {}
     kind, niches = _kind_and_niches(run, manifest)
-    status = str(manifest.get("status", "unknown"))
+    status = str(manifest.get("status", f"unknown (no {MANIFEST})"))
     if status == "running" and not lock_held(run):
         status = "stopped (no process is writing it: it was killed)"
     rows, expected = check_dataset(run), _expected(manifest)
@@ -226,7 +254,8 @@ def describe_run(run: Path) -> str:
         return head + f"complete, {rows:,} rows)"
     of = f"{rows:,} of {expected:,} rows" if expected is not None else f"{rows:,} rows"
     why = f"; {manifest['reason']}" if manifest.get("reason") else ""
-    resume = "" if status == "running" else f"; resume with: dse {kind} resume={run}"
+    stopped = status in ("interrupted", "failed") or status.startswith("stopped")
+    resume = f"; resume with: dse {kind} resume={run}" if stopped else ""
     return head + f"{status}: {of}{why}{resume})"
 
 

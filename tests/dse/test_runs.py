@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -21,10 +22,10 @@ from omegaconf import OmegaConf
 
 from dse.analysis.query import resolve_runs, run_query
 from dse.cli import main
-from dse.pipeline.runs import describe_run, run_line
+from dse.pipeline.runs import claim_run_folder, describe_run, run_line
 from dse.pipeline.niche import parse_niche
 from dse.pipeline.search import LocalEvaluator, make_search_job, run_search
-from dse.pipeline.store import LOCK
+from dse.pipeline.store import LOCK, lock_held
 from hwspace.space import parse_space
 
 
@@ -72,6 +73,27 @@ def test_a_new_run_into_a_folder_that_holds_a_run_refuses_and_writes_nothing(
     assert code == 2 and err.count("\n") == 1, err
     assert str(folder) in err and f"dse {verb} resume=" in err, err
     assert _snapshot(folder) == before  # .hydra/config.yaml included: the old run resumes
+
+
+def test_a_multirun_into_a_folder_that_holds_runs_refuses_and_writes_nothing(small_runs,
+                                                                             capsys):
+    root, _, _ = small_runs
+    before = _snapshot(root)
+    code, _, err = _main(capsys, "search", "niche=edge_vision,local_llm", "--multirun",
+                         f"hydra.sweep.dir={root}")
+    assert code == 2 and err == (f"error: hydra.sweep.dir={root}: holds runs already; a new "
+                                 f"multirun would mix with them: choose an empty folder\n")
+    assert _snapshot(root) == before
+
+
+def test_the_time_stamped_run_folder_is_pinned_and_locked_before_hydra(tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    overrides = claim_run_folder("sweep", ["space=demo", "niche=edge_vision"])
+    pinned = overrides[-1].split("=", 1)[1]
+    assert overrides[:-1] == ["space=demo", "niche=edge_vision"]
+    assert re.fullmatch(r"outputs/\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d_sweep_edge_vision", pinned)
+    assert lock_held(tmp_path / pinned)  # a second start in the same second is refused
 
 
 def test_a_folder_whose_lock_is_held_is_refused_before_hydra_writes_its_config(tmp_path,
