@@ -9,9 +9,10 @@ many expected; a Parquet file that is not one of the run's own is named, not rea
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,8 +21,8 @@ import yaml
 from dse.pipeline.store import MANIFEST, RESULTS, RunStore, hold_lock, lock_held
 
 __all__ = ["WRITERS", "claim_run_folder", "saved_config", "refuse_existing", "now",
-           "started_at", "stop_run", "read_manifest", "check_dataset", "describe_run",
-           "run_line"]
+           "started_at", "running_manifest", "stop_run", "read_manifest", "check_dataset",
+           "describe_run", "run_line"]
 
 WRITERS = ("sweep", "search")  # the verbs that write a run folder
 # Columns every result file of a run has, whatever its space and niche.
@@ -70,11 +71,10 @@ def claim_run_folder(verb: str, overrides: list[str]) -> list[str]:
 def _default_run_dir(verb: str, overrides: list[str]) -> str:
     """The run folder Hydra would make now (conf/<verb>.yaml's time-stamped hydra.run.dir)."""
     from hydra import compose, initialize_config_dir
-
-    from dse.presets import CONF_DIR
-
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
+
+    from dse.presets import CONF_DIR
 
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -141,10 +141,23 @@ def started_at(run: Path) -> datetime:
     return datetime.fromtimestamp((run / MANIFEST).stat().st_mtime, UTC)
 
 
+def running_manifest(previous: dict[str, Any], resume: bool, **fields: Any) -> dict[str, Any]:
+    """The manifest of a run (re)starting: ``previous`` (resumed) updated with ``fields``,
+    status ``running``, the first start kept and an earlier stop's reason dropped."""
+    manifest = dict(previous, **fields, status="running",
+                    started=previous.get("started", now()))
+    for key in ("reason", "resume", "stopped"):
+        manifest.pop(key, None)
+    if resume:
+        manifest["resumed"] = now()
+    return manifest
+
+
 def stop_run(store: RunStore, manifest: dict[str, Any], verb: str, err: BaseException,
-             progress: dict[str, Any]) -> str:
+             progress: dict[str, Any]) -> NoReturn:
     """Record in the manifest that the run stopped (``interrupted`` by Ctrl-C, else
-    ``failed``), why, and the command that resumes it; return that as one line."""
+    ``failed``), why, and the command that resumes it; then say so in one line: on stderr
+    and SystemExit(130) for Ctrl-C, else as a ValueError."""
     interrupted = isinstance(err, KeyboardInterrupt)
     reason = "Ctrl-C" if interrupted else (
         f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
@@ -155,8 +168,12 @@ def stop_run(store: RunStore, manifest: dict[str, Any], verb: str, err: BaseExce
         store.write_manifest(manifest)
     except OSError as why:  # a full disk: the line still says what happened
         reason += f" (and the manifest could not be updated: {why.strerror or why})"
-    done = f"{manifest.get('rows', 0):,} of {manifest['rows_expected']:,} rows on disk"
-    return f"{verb} {manifest['status']}: {reason}; {done}; resume with: {resume}"
+    done = f"{manifest['rows']:,} of {manifest['rows_expected']:,} rows on disk"
+    line = f"{verb} {manifest['status']}: {reason}; {done}; resume with: {resume}"
+    if interrupted:
+        print(line, file=sys.stderr)
+        raise SystemExit(130) from None
+    raise ValueError(line) from err
 
 
 def read_manifest(run: Path) -> dict[str, Any]:

@@ -9,7 +9,6 @@ Optuna storage URL), so ``dse search resume=<run folder>`` continues it.
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -23,13 +22,13 @@ import optuna
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from optuna.exceptions import DuplicatedStudyError
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
     FloatDistribution,
     IntDistribution,
 )
+from optuna.exceptions import DuplicatedStudyError
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
@@ -41,7 +40,7 @@ from dse import __version__
 from dse.pipeline.niche import Niche, candidate_scores, score_columns
 from dse.pipeline.pareto import hypervolume_2d, minimised, pareto_mask, reference_point
 from dse.pipeline.rows import evaluate_rows
-from dse.pipeline.runs import now, refuse_existing, stop_run
+from dse.pipeline.runs import now, refuse_existing, running_manifest, stop_run
 from dse.pipeline.store import JOURNAL, RunStore, chunk_path, write_chunk
 from dse.pipeline.workers import RayEvaluator, ray_session
 from hwspace.derived import headline
@@ -292,16 +291,11 @@ def _run_search(job: SearchJob, store: RunStore, evaluate: Evaluate | None,
     store.prepare()
     previous = store.read_manifest() if resume else {}
     record, study = open_studies(job, run_dir, storage, resume)
-    manifest = dict(previous, version=__version__, kind="search", status="running",
-                    space=job.space.name, niche=job.niche.name, sampler=job.sampler,
-                    seed=job.seed, population=job.population, trials_target=job.trials,
-                    rows_expected=job.trials * len(job.niche.scenarios),
-                    storage=storage or str(run_dir / JOURNAL),
-                    started=previous.get("started", now()))
-    for key in ("reason", "resume", "stopped"):  # of an earlier stop, now resumed
-        manifest.pop(key, None)
-    if resume:
-        manifest["resumed"] = now()
+    manifest = running_manifest(
+        previous, resume, version=__version__, kind="search", space=job.space.name,
+        niche=job.niche.name, sampler=job.sampler, seed=job.seed, population=job.population,
+        trials_target=job.trials, rows_expected=job.trials * len(job.niche.scenarios),
+        storage=storage or str(run_dir / JOURNAL))
     store.write_manifest(manifest)
     start = time.perf_counter()
     try:
@@ -312,13 +306,9 @@ def _run_search(job: SearchJob, store: RunStore, evaluate: Evaluate | None,
         pareto = front_table(record, job)
         pareto.to_parquet(run_dir / "pareto.parquet")
     except (Exception, KeyboardInterrupt) as err:
-        line = stop_run(store, manifest, "search", err, dict(
+        stop_run(store, manifest, "search", err, dict(
             trials=len(record.get_trials(deepcopy=False)), rows=store.rows_any(),
             seconds=previous.get("seconds", 0) + time.perf_counter() - start))
-        if isinstance(err, KeyboardInterrupt):
-            print(line, file=sys.stderr)
-            raise SystemExit(130) from None
-        raise ValueError(line) from err
     manifest.update(status="complete", trials=len(record.get_trials(deepcopy=False)),
                     generations=gen, rows=store.rows_any(), front=len(pareto),
                     seconds=previous.get("seconds", 0) + time.perf_counter() - start,

@@ -7,7 +7,6 @@ an interrupted run resumes without gaps or duplicates (``dse sweep resume=<run f
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,7 +25,7 @@ from rich.progress import (
 
 from dse import __version__
 from dse.pipeline.niche import Niche, parse_niche
-from dse.pipeline.runs import now, refuse_existing, stop_run
+from dse.pipeline.runs import now, refuse_existing, running_manifest, stop_run
 from dse.pipeline.store import RunStore
 from dse.pipeline.workers import SweepJob, ray_session, run_chunks
 from hwspace.space import Space, parse_space
@@ -94,27 +93,18 @@ def _run_sweep(job: SweepJob, store: RunStore, address: str | None, num_cpus: in
     if resume and previous.get("job") != _describe(job):
         raise ValueError(f"{run_dir}: the manifest describes another job; cannot resume")
     store.prepare()
-    manifest = dict(previous, version=__version__, kind="sweep", job=_describe(job),
-                    status="running", results_dir=str(store.results_dir),
-                    rows_expected=job.total * len(_describe(job)["scenarios"]),
-                    started=previous.get("started", now()))
-    for key in ("reason", "resume", "stopped"):  # of an earlier stop, now resumed
-        manifest.pop(key, None)
-    if resume:
-        manifest["resumed"] = now()
+    manifest = running_manifest(previous, resume, version=__version__, kind="sweep",
+                                job=_describe(job), results_dir=str(store.results_dir),
+                                rows_expected=job.total * len(_describe(job)["scenarios"]))
     store.write_manifest(manifest)
     start = time.perf_counter()
     try:
         _evaluate_missing(job, store, manifest, address, num_cpus, results_dir,
                           max_in_flight, show_progress)
     except (Exception, KeyboardInterrupt) as err:
-        line = stop_run(store, manifest, "sweep", err, dict(
-            chunks_done=len(store.done_chunks()), chunks=job.n_chunks, rows=store.rows(),
+        stop_run(store, manifest, "sweep", err, dict(
+            chunks_done=len(store.done_chunks()), rows=store.rows(),
             seconds=previous.get("seconds", 0) + time.perf_counter() - start))
-        if isinstance(err, KeyboardInterrupt):
-            print(line, file=sys.stderr)
-            raise SystemExit(130) from None
-        raise ValueError(line) from err
     manifest.update(status="complete", chunks_done=len(store.done_chunks()), rows=store.rows(),
                     seconds=previous.get("seconds", 0) + time.perf_counter() - start,
                     finished=now())
