@@ -285,3 +285,21 @@ def test_run_settings_out_of_range_are_one_line(small_runs, capsys, monkeypatch,
     code, out, err = _main(capsys, *argv)
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert out == ""
+
+
+def test_a_failed_search_records_why_and_resumes(compose_conf, tmp_path):
+    run = tmp_path / "run"
+    (run / "pareto.parquet").mkdir(parents=True)  # the front cannot be written: a real OSError
+    job, evaluate = _edge_search(compose_conf, 20)
+    with pytest.raises(ValueError) as err:
+        run_search(job, run, evaluate, show_progress=False)
+    assert str(err.value).startswith("search failed: IsADirectoryError: ")
+    assert str(err.value).endswith(f"; 60 of 60 rows on disk; resume with: dse search "
+                                   f"resume={run}")
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["started"]
+    assert manifest["resume"] == f"dse search resume={run}"
+    (run / "pareto.parquet").rmdir()
+    assert "failed: 60 of 60 rows; IsADirectoryError" in describe_run(run)
+    done = run_search(job, run, evaluate, resume=True, show_progress=False)
+    assert done["status"] == "complete" and "reason" not in done
