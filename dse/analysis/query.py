@@ -11,14 +11,20 @@ variable, and ``lock_configuration = true`` refuses the SET that would reopen th
 
 from __future__ import annotations
 
-import json
+import os
 import re
+import threading
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-__all__ = ["OUTPUTS_DIR", "find_runs", "resolve_runs", "connect", "run_query", "check_readonly"]
+from dse.pipeline.runs import check_dataset, started_at
+from dse.pipeline.store import MANIFEST, RESULTS
+
+__all__ = ["OUTPUTS_DIR", "find_runs", "resolve_runs", "connect", "fetch", "run_query",
+           "check_readonly",
+           "memory_bytes", "TIMEOUT_S", "MEMORY_SHARE"]
 
 OUTPUTS_DIR = Path("outputs")
 _ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
@@ -26,15 +32,22 @@ _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
 # EXPLAIN ANALYZE (or ANALYSE, or EXPLAIN (ANALYZE, ...)) executes its statement.
 _ANALYZE = re.compile(r"^\s*EXPLAIN\s*(\([^)]*\bANALY[SZ]E\b|ANALY[SZ]E\b)", re.I)
 _SANDBOX = ("dse query reads only the runs' Parquet files, through the views rows and pareto")
+TIMEOUT_S = 60.0  # a query's default time limit
+MAX_TIMEOUT_S = 86_400.0
+MEMORY_SHARE = 0.25  # a query's default memory limit, as a share of RAM
+_MIN_MEMORY = 64e6
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?$", re.I)
+_UNITS = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
 def find_runs(root: str | Path = OUTPUTS_DIR) -> list[Path]:
-    """Every run folder under ``root`` holding results, oldest first (by manifest start)."""
+    """Every run folder under ``root`` holding results, oldest first by the time each started
+    (sweeps and searches alike), then by folder."""
     root = Path(root)
-    runs = [m.parent for m in root.rglob("manifest.json")
-            if any((m.parent / "results").glob("*.parquet"))]
-    return sorted(runs, key=lambda r: (json.loads((r / "manifest.json").read_text())
-                                       .get("started", ""), str(r)))
+    runs = [m.parent for m in root.rglob(MANIFEST)
+            if any((m.parent / RESULTS).glob("*.parquet"))]
+    return sorted(runs, key=lambda r: (started_at(r), str(r)))
 
 
 def resolve_runs(run: str | None, root: str | Path = OUTPUTS_DIR) -> list[Path]:
@@ -87,9 +100,28 @@ def _files(runs: list[Path], name: str) -> list[str]:
     return out
 
 
-def _sandbox(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
-    """Open ``files`` (absolute paths) and nothing else, then lock the settings."""
+def memory_bytes(memory_limit: str | None) -> int:
+    """Bytes a query may hold: ``memory_limit`` ("2GB", "512MiB") or, for None, a share of
+    this machine's RAM. ValueError names a size that is not one, or not in the range."""
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if memory_limit is None:
+        return int(ram * MEMORY_SHARE)
+    size = _SIZE.match(str(memory_limit).strip())
+    if not size:
+        raise ValueError(f"memory_limit={memory_limit}: give a size such as 2GB or 512MB")
+    n = float(size.group(1)) * _UNITS[(size.group(2) or "b").lower()]
+    if not _MIN_MEMORY <= n <= ram:
+        raise ValueError(f"memory_limit={memory_limit}: must be between 64MB and this "
+                         f"machine's RAM ({ram / 1e9:.1f}GB)")
+    return int(n)
+
+
+def _sandbox(con: duckdb.DuckDBPyConnection, files: list[str], memory: int) -> None:
+    """Open ``files`` (absolute paths) and nothing else, within ``memory`` bytes, then lock
+    the settings."""
     con.execute("SET temp_directory = ''")  # no spill folder: it would be readable too
+    con.execute("SET max_temp_directory_size = '0B'")
+    con.execute(f"SET memory_limit = '{memory}B'")
     con.execute("SET allowed_paths = ?", [files])
     for setting in ("autoinstall_known_extensions", "autoload_known_extensions",
                     "enable_external_access"):
@@ -97,13 +129,17 @@ def _sandbox(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
     con.execute("SET lock_configuration = true")
 
 
-def connect(runs: list[Path]) -> duckdb.DuckDBPyConnection:
+def connect(runs: list[Path], memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory, sandboxed DuckDB with views ``rows`` and (when any run has one)
-    ``pareto``."""
+    ``pareto``, holding at most ``memory_limit`` (see ``memory_bytes``). ValueError names a
+    run's file that is not whole Parquet of the run's own schema."""
+    for run in runs:
+        check_dataset(Path(run))
+    memory = memory_bytes(memory_limit)
     con = duckdb.connect(":memory:")
     rows = _files(runs, "results")
     fronts = _files(runs, "pareto.parquet")
-    _sandbox(con, rows + fronts)
+    _sandbox(con, rows + fronts, memory)
     con.execute(
         "CREATE VIEW rows AS SELECT * EXCLUDE (filename), "
         "regexp_replace(filename, '/results/[^/]*$', '') AS run "
@@ -116,21 +152,53 @@ def connect(runs: list[Path]) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def run_query(sql: str, runs: list[Path]) -> pd.DataFrame:
-    """The result of a read-only ``sql`` over ``runs``."""
-    check_readonly(sql)
-    con = connect(runs)
+def fetch(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> pd.DataFrame:
+    """``sql`` (the project's own, over ``connect``) as a frame; ValueError, one line, where
+    DuckDB fails (a memory limit, a file unreadable past its metadata)."""
     try:
-        return con.execute(sql).df()
+        return con.execute(sql, params).df()
     except duckdb.Error as err:
         raise ValueError(_failure(err)) from None
+
+
+def run_query(sql: str, runs: list[Path], timeout_s: float | None = None,
+              memory_limit: str | None = None) -> pd.DataFrame:
+    """The result of a read-only ``sql`` over ``runs``, stopped (ValueError, one line) past
+    ``timeout_s`` seconds (None: no limit) or ``memory_limit`` (see ``memory_bytes``).
+
+    NOTE: the query runs in this process; the time limit is ``con.interrupt()`` from a timer
+    thread (DuckDB "interrupt"), so a stopped query leaves no thread working and dies with
+    its caller, where a child process would outlive a killed parent.
+    """
+    check_readonly(sql)
+    if timeout_s is not None and not 0 < timeout_s <= MAX_TIMEOUT_S:
+        raise ValueError(f"timeout_s={timeout_s}: must be > 0 and <= {MAX_TIMEOUT_S:,} s")
+    con = connect(runs, memory_limit)
+    timer = threading.Timer(timeout_s, con.interrupt) if timeout_s else None
+    try:
+        if timer:
+            timer.start()
+        return con.execute(sql).df()
+    except duckdb.Error as err:
+        raise ValueError(_failure(err, timeout_s, memory_limit)) from None
     finally:
+        if timer:
+            timer.cancel()
         con.close()
 
 
-def _failure(err: duckdb.Error) -> str:
-    """One line: "refused: ..." where the sandbox stopped the query, else "query failed"."""
+def _failure(err: duckdb.Error, timeout_s: float | None = None,
+             memory_limit: str | None = None) -> str:
+    """One line: "stopped: ..." at a limit, "refused: ..." where the sandbox stopped the
+    query, else "query failed"."""
     line = str(err).splitlines()[0]
+    if isinstance(err, duckdb.InterruptException):
+        return (f"query stopped after timeout_s={timeout_s:g} s; set timeout_s= to allow "
+                f"longer, or narrow the query")
+    if isinstance(err, duckdb.OutOfMemoryException):
+        limit = memory_limit or f"{memory_bytes(None) / 1e9:.1f}GB ({MEMORY_SHARE:.0%} of RAM)"
+        return (f"query stopped: it needs more than memory_limit={limit}; set memory_limit= "
+                f"higher, or narrow the query ({line})")
     table = re.search(r"Table with name (\S+) does not exist", line)
     if isinstance(err, duckdb.PermissionException) or "getenv" in line or (
             table and re.search(r"[/\\.]", table.group(1))):

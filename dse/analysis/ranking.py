@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from dse.analysis.query import connect
+from dse.analysis.query import connect, fetch
 from dse.evaluator.model import OUTPUTS
 from dse.pipeline.niche import Niche, candidate_scores, parse_niche
 from dse.pipeline.pareto import minimised, pareto_mask
@@ -49,7 +49,11 @@ def load_niche(run: Path, name: str) -> Niche:
 
 
 def run_params(runs: list[Path]) -> list[str]:
-    cols = connect(runs).execute("DESCRIBE rows").df()["column_name"].tolist()
+    con = connect(runs)
+    try:
+        cols = fetch(con, "DESCRIBE rows")["column_name"].tolist()
+    finally:
+        con.close()
     first_output = cols.index("fits")
     return [c for c in cols[:first_output]
             if c not in ("candidate_id", "niche", "scenario", "workload", "phase")]
@@ -96,10 +100,10 @@ def rank(runs: list[Path], niche: Niche, by: str, top: int) -> pd.DataFrame:
     params = run_params(runs)
     con = connect(runs)
     try:
-        if not con.execute("SELECT count(*) FROM rows WHERE niche = ?", [niche.name]).fetchone()[0]:
+        if not fetch(con, "SELECT count(*) AS n FROM rows WHERE niche = ?", [niche.name])["n"][0]:
             raise ValueError(f"no rows of niche {niche.name!r} in {', '.join(map(str, runs))}")
         sql = candidate_sql(niche, [by, *[o for o, _ in niche.objectives]], params, True)
-        scores = con.execute(sql, {"niche": niche.name}).df()
+        scores = fetch(con, sql, {"niche": niche.name})
     finally:
         con.close()
     scores = scores.set_index("candidate_id")

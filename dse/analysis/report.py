@@ -21,7 +21,7 @@ import pandas as pd
 
 from dse.analysis import disaggregated
 from dse.analysis.plots import plt, save
-from dse.analysis.query import connect, run_query
+from dse.analysis.query import connect, fetch, run_query
 from dse.analysis.ranking import candidate_sql, load_niche, preset_scores, run_params
 from dse.analysis.robust import SPREAD, load_spread, robust_ranks
 from dse.api import explain
@@ -88,7 +88,7 @@ def load(runs: list[Path]) -> list[NicheData]:
         con = connect(mine)
         try:  # aggregated in DuckDB: a pandas groupby of 3,000,000 rows took most of 30 s
             sql = candidate_sql(niche, [c for c, _ in niche.objectives], params, False)
-            scores = con.execute(sql, {"niche": name}).df().set_index("candidate_id")
+            scores = fetch(con, sql, {"niche": name}).set_index("candidate_id")
         finally:
             con.close()
         kind = "search" if any((Path(r) / "pareto.parquet").exists() for r in mine) else "sweep"

@@ -12,6 +12,7 @@ from dse.cli import calibrate, predict, query, rank, report, search, sweep, vali
 from dse.cli.checks import check_command
 from dse.cli.common import fail, guarded
 from dse.cli.schema import register
+from dse.pipeline.runs import claim_run_folder
 from dse.presets import CONF_DIR
 
 __all__ = ["main"]
@@ -62,9 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         print(_USAGE)
         return
     verb, rest = argv[0], argv[1:]
-    query.SQL.clear()
-    if verb == "query" and rest and "=" not in rest[0].split(" ", 1)[0]:
-        query.SQL.append(rest.pop(0))
+    rest = query.take_sql(rest) if verb == "query" else rest
     if verb not in _VERBS:
         fail(f"unknown verb {verb!r}; verbs: {', '.join(_VERBS)}")
     config_name, task, extra = _VERBS[verb]
@@ -77,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     register()
     try:
         check_command(verb, config_name, overrides)
+        overrides = claim_run_folder(verb, overrides)
     except ValueError as err:
         fail(str(err))
     # Hydra's own flags (--multirun, --cfg job, ...) go first: argparse cannot read

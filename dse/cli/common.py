@@ -13,7 +13,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from dse.cli.checks import one_line
 
-__all__ = ["fail", "guarded", "plain", "json_safe", "run_folder"]
+__all__ = ["fail", "guarded", "plain", "json_safe", "run_folder", "whole", "verbatim",
+           "announce"]
 
 
 def fail(message: str) -> None:
@@ -38,6 +39,14 @@ def guarded(task: Callable[[DictConfig], None]) -> Callable[[DictConfig], None]:
     return run
 
 
+def announce(runs: list[Path]) -> None:
+    """The one line (on stderr: stdout stays the verb's data) naming the runs a reading verb
+    read, their status and, for a run that is not whole, rows present of those expected."""
+    from dse.pipeline.runs import run_line
+
+    print(run_line(runs), file=sys.stderr)
+
+
 def plain(node) -> dict:
     return OmegaConf.to_container(node, resolve=True)
 
@@ -59,15 +68,26 @@ def run_folder(cfg: DictConfig, verb: str) -> tuple[Path, DictConfig]:
     or, with resume=<folder>, that folder and the config it saved."""
     from hydra.core.hydra_config import HydraConfig
 
+    from dse.pipeline.runs import saved_config
+
     if not cfg.resume:
         return Path(HydraConfig.get().runtime.output_dir), cfg
     run_dir = Path(cfg.resume)
-    saved = run_dir / ".hydra" / "config.yaml"
-    if not saved.exists():
-        fail(f"resume={cfg.resume}: not a {verb} run folder (no .hydra/config.yaml)")
-    base = OmegaConf.load(saved)
-    if verb not in base:
-        kind = next((k for k in ("sweep", "search") if k in base), None)
-        fail(f"resume={cfg.resume}: not a {verb} run folder"
-              + (f" (a {kind} run: dse {kind} resume=...)" if kind else ""))
-    return run_dir, base
+    try:
+        saved_config(verb, run_dir)
+    except ValueError as err:
+        fail(str(err))
+    return run_dir, OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+
+
+def whole(key: str, value: object, low: int = 1) -> int:
+    """``value`` as an int; ValueError (one line) unless it is a whole number >= ``low``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{key}={value}: must be a whole number >= {low}")
+    return value
+
+
+def verbatim(cfg: DictConfig, key: str) -> object:
+    """``cfg[key]`` as the user typed it: a ``${...}`` in user text (SQL, a folder) is text,
+    never an interpolation that reads the environment or other settings."""
+    return OmegaConf.to_container(cfg, resolve=False)[key]

@@ -8,7 +8,7 @@ import sys
 
 from omegaconf import DictConfig, OmegaConf
 
-from dse.cli.common import fail, json_safe, plain
+from dse.cli.common import announce, fail, json_safe, plain
 
 
 def _run_candidate(cfg: DictConfig) -> tuple[dict, object, dict]:
@@ -27,6 +27,7 @@ def _run_candidate(cfg: DictConfig) -> tuple[dict, object, dict]:
                       [run])
     if found.empty:
         raise ValueError(f"run {run} has no candidate {cfg.candidate}")
+    announce([run])
     row = found.iloc[0]
     columns = list(found.columns)
     params = {c: row[c] for c in columns[columns.index("phase") + 1:columns.index("fits")]}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from dse.cli.common import fail
+from dse.cli.common import announce, fail, verbatim, whole
 
 
 def run(cfg: DictConfig) -> None:
@@ -14,8 +14,11 @@ def run(cfg: DictConfig) -> None:
     from dse.analysis.ranking import load_niche, rank, reference_chips
     from dse.analysis.report_text import print_rows
 
+    top = whole("top", cfg.top)
+    robust_top = whole("robust_top", cfg.robust_top, low=2)
+    robust_k = top if cfg.robust_k is None else whole("robust_k", cfg.robust_k)
     try:
-        runs = resolve_runs(cfg.run)
+        runs = resolve_runs(verbatim(cfg, "run"))
         niches = run_query("SELECT DISTINCT niche, run FROM rows", runs)
         chosen = cfg.niche.name if cfg.get("niche") else None
         name = chosen or (niches["niche"].iat[0] if niches["niche"].nunique() == 1 else None)
@@ -26,14 +29,16 @@ def run(cfg: DictConfig) -> None:
         if not mine:
             raise ValueError(f"no rows of niche {name!r} in {', '.join(map(str, runs))}")
         niche = load_niche(mine[0], name)
-        by = cfg.by or niche.objectives[0][0]
+        by = verbatim(cfg, "by") or niche.objectives[0][0]
         ranked = rank(mine, niche, by, top=0)
         sizes = run_query("SELECT DISTINCT chips FROM rows", mine)["chips"].astype(int).tolist()
         refs = reference_chips(niche, by, sorted(sizes), ranked) if cfg.references else None
-        robust = _robust(cfg, ranked, niche, by, mine) if cfg.robust else None
+        robust = _robust(cfg, ranked, niche, by, mine, robust_top, robust_k) if cfg.robust \
+            else None
     except ValueError as err:
         fail(str(err))
-    shown = ranked.head(cfg.top).reset_index()
+    announce(mine)
+    shown = ranked.head(top).reset_index()
     shown["candidate_id"] = shown["candidate_id"].str.rsplit(":", n=1).str[-1]
     shown["pareto"] = shown["pareto"].map({True: "*", False: ""})
     print_rows(f"{name}: top {len(shown)} of {len(ranked):,} feasible candidates by {by} "
@@ -45,15 +50,12 @@ def run(cfg: DictConfig) -> None:
         robust["candidate_id"] = robust["candidate_id"].str.rsplit(":", n=1).str[-1]
         print_rows(f"{name}: how sure the ranking is: the first {len(robust)} re-evaluated "
                    f"with the factors of each leave-one-chip-out fit; rank interval and "
-                   f"P(top {cfg.robust_k or cfg.top})", robust.to_dict("records"))
+                   f"P(top {robust_k})", robust.to_dict("records"))
 
 
-def _robust(cfg: DictConfig, ranked, niche, by: str, runs: list[Path]):
+def _robust(cfg: DictConfig, ranked, niche, by: str, runs: list[Path], top: int, k: int):
     from dse.analysis.ranking import run_params
     from dse.analysis.robust import load_spread, robust_ranks
 
-    if cfg.robust_top < 2:
-        raise ValueError(f"robust_top = {cfg.robust_top}: re-rank at least 2 candidates")
     sets = load_spread(cfg.robust_spread) if cfg.robust_spread else load_spread()
-    return robust_ranks(ranked, niche, by, run_params(runs), sets, top=cfg.robust_top,
-                        k=cfg.robust_k or cfg.top)
+    return robust_ranks(ranked, niche, by, run_params(runs), sets, top=top, k=k)

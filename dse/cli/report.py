@@ -6,7 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from dse.cli.common import fail
+from dse.cli.common import announce, fail, verbatim
 
 
 def run(cfg: DictConfig) -> None:
@@ -14,10 +14,11 @@ def run(cfg: DictConfig) -> None:
     from dse.analysis.report import write_report
 
     try:
-        runs = resolve_runs(cfg.run)
-        out = Path(cfg.out) if cfg.out else (
+        runs = resolve_runs(verbatim(cfg, "run"))
+        out = Path(verbatim(cfg, "out")) if cfg.out else (
             runs[0] / "report" if len(runs) == 1 else runs[0].parent / "report")
         page = write_report(runs, out, list(cfg.chips))
     except ValueError as err:
         fail(str(err))
+    announce(runs)
     print(f"-> {page} and its PNG files")

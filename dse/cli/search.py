@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from dse.cli.common import fail, plain, run_folder
+from dse.cli.common import fail, plain, run_folder, whole
 
 
 def run(cfg: DictConfig) -> None:
@@ -13,9 +13,9 @@ def run(cfg: DictConfig) -> None:
     from dse.analysis.search_summary import print_front_summary
     from dse.pipeline.niche import parse_niche
     from dse.pipeline.search import check_storage, make_search_job, run_search
-    from dse.pipeline.workers import RayEvaluator, ray_session
     from hwspace.space import parse_space
 
+    top = whole("top", cfg.top)
     run_dir, base = run_folder(cfg, "search")
     if cfg.resume and any(o.startswith("search.trials=")
                           for o in HydraConfig.get().overrides.task):
@@ -26,9 +26,8 @@ def run(cfg: DictConfig) -> None:
         niche = parse_niche(plain(base.niche))
         job = make_search_job(parse_space(plain(base.space)), niche, s.trials, s.population,
                               s.sampler, s.seed)
-        with ray_session(cfg.ray.address, cfg.ray.num_cpus):
-            manifest = run_search(job, run_dir, RayEvaluator([niche]), storage=s.storage,
-                                  resume=bool(cfg.resume))
+        manifest = run_search(job, run_dir, storage=s.storage, resume=bool(cfg.resume),
+                              address=cfg.ray.address, num_cpus=cfg.ray.num_cpus)
     except ValueError as err:
         fail(str(err))
     print(f"{manifest['trials']:,} trials ({manifest['rows']:,} rows), front of "
@@ -43,5 +42,5 @@ def run(cfg: DictConfig) -> None:
         shown = ["trial", *[c for c, _ in niche.objectives], *free, "peak_tflops",
                  "mem_bw_tb_s", "mem_capacity_gb", "bytes_per_flop"]
         print_rows(f"{niche.name}: best of the Pareto front",
-                   front[shown].head(cfg.top).to_dict("records"))
+                   front[shown].head(top).to_dict("records"))
     print_front_summary(niche.name, front)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from dse.cli.common import fail, plain, run_folder
+from dse.cli.common import fail, plain, run_folder, whole
 
 
 def run(cfg: DictConfig) -> None:
@@ -12,6 +12,7 @@ def run(cfg: DictConfig) -> None:
     from dse.analysis.report_text import print_top
     from dse.pipeline import sweep
 
+    top = whole("top", cfg.top)
     run_dir, base = run_folder(cfg, "sweep")
     try:
         job = sweep.make_job(plain(base.space), [plain(base.niche)], base.sweep.mode,
@@ -23,5 +24,5 @@ def run(cfg: DictConfig) -> None:
         fail(str(err))
     print(f"{manifest['rows']:,} rows in {manifest['chunks_done']} chunks, "
           f"{manifest['seconds']:.1f} s -> {manifest['results_dir']}")
-    for name, result in sweep_top(job, manifest["results_dir"], cfg.top).items():
+    for name, result in sweep_top(job, manifest["results_dir"], top).items():
         print_top(name, result, [c for c, _ in job.niches[0].objectives])

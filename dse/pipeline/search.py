@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from optuna.exceptions import DuplicatedStudyError
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
@@ -38,7 +40,9 @@ from dse import __version__
 from dse.pipeline.niche import Niche, candidate_scores, score_columns
 from dse.pipeline.pareto import hypervolume_2d, minimised, pareto_mask, reference_point
 from dse.pipeline.rows import evaluate_rows
-from dse.pipeline.store import MANIFEST, RunStore, chunk_path, write_chunk
+from dse.pipeline.runs import now, refuse_existing, running_manifest, stop_run
+from dse.pipeline.store import JOURNAL, RunStore, chunk_path, write_chunk
+from dse.pipeline.workers import RayEvaluator, ray_session
 from hwspace.derived import headline
 from hwspace.space import Space
 from hwspace.spec import python_value
@@ -145,7 +149,7 @@ def check_storage(url: str | None) -> None:
 def _storage(url: str | None, run_dir: Path):
     if url:
         return url
-    return JournalStorage(JournalFileBackend(str(run_dir / "study.journal")))
+    return JournalStorage(JournalFileBackend(str(run_dir / JOURNAL)))
 
 
 def open_studies(job: SearchJob, run_dir: Path, storage: str | None,
@@ -156,12 +160,20 @@ def open_studies(job: SearchJob, run_dir: Path, storage: str | None,
     constraint)."""
     directions = ["maximize" if d == "max" else "minimize" for _, d in job.niche.objectives]
     check_storage(storage)
+    where = _storage(storage, run_dir)
     try:
-        record = optuna.create_study(study_name=STUDY, storage=_storage(storage, run_dir),
-                                     directions=directions, load_if_exists=resume)
+        record = optuna.create_study(study_name=STUDY, storage=where, directions=directions,
+                                     load_if_exists=resume)
+    except DuplicatedStudyError:
+        owner = optuna.load_study(study_name=STUDY, storage=where).user_attrs.get("run_dir")
+        raise ValueError(f"search.storage={storage}: holds the study of another search"
+                         + (f" ({owner}): continue it with `dse search resume={owner}`"
+                            if owner else "") + " or give another storage") from None
     except (SQLAlchemyError, ImportError) as err:
         raise ValueError(f"search.storage={storage!r}: cannot open it: "
                          f"{str(err).splitlines()[0]}") from None
+    if "run_dir" not in record.user_attrs:
+        record.set_user_attr("run_dir", str(run_dir))
     work = optuna.create_study(directions=directions,
                                sampler=SAMPLERS[job.sampler](job.seed, job.population))
     work.add_trials(record.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
@@ -239,41 +251,80 @@ class _Front:
         return hypervolume_2d(self.points, reference_point(self.directions, self.points))
 
 
-def run_search(job: SearchJob, run_dir: str | Path, evaluate: Evaluate, *,
-               storage: str | None = None, resume: bool = False,
-               show_progress: bool = True) -> dict[str, Any]:
+def run_search(job: SearchJob, run_dir: str | Path, evaluate: Evaluate | None = None, *,
+               storage: str | None = None, resume: bool = False, show_progress: bool = True,
+               address: str | None = None, num_cpus: int | None = None) -> dict[str, Any]:
     """Ask, evaluate, tell and write generations until the study holds ``job.trials`` trials;
-    then write the feasible Pareto front (pareto.parquet) and the manifest."""
+    then write the feasible Pareto front (pareto.parquet) and the manifest. ``evaluate``
+    None: on Ray (``address``, ``num_cpus`` as ``ray_session``), started inside the run, so
+    that Ctrl-C while Ray starts is recorded too.
+
+    Raises:
+        ValueError: a new search into a folder that holds a run or into a storage that holds
+            a study already; a search that failed (its manifest says ``failed``, why, and how
+            to resume).
+        SystemExit(130): on Ctrl-C, after recording the run as interrupted.
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = RunStore(run_dir)
     with store.lock():
-        try:
-            return _run_search(job, store, evaluate, storage, resume, show_progress)
-        except KeyboardInterrupt:
-            if (store.run_dir / MANIFEST).exists():
-                store.write_manifest(dict(store.read_manifest(), status="interrupted"))
-            print(f"\ninterrupted: every told generation is in the study and on disk.\n"
-                  f"resume with: dse search resume={store.run_dir}")
-            raise SystemExit(130) from None
+        if not resume:
+            refuse_existing(store, "search")
+        return _run_search(job, store, evaluate, storage, resume, show_progress,
+                           (address, num_cpus))
 
 
-def _run_search(job: SearchJob, store: RunStore, evaluate: Evaluate, storage: str | None,
-                resume: bool, show_progress: bool) -> dict[str, Any]:
+@contextmanager
+def _evaluator(evaluate: Evaluate | None, niche: Niche,
+               ray_at: tuple[str | None, int | None]) -> Iterator[Evaluate]:
+    if evaluate is not None:
+        yield evaluate
+        return
+    with ray_session(*ray_at):
+        yield RayEvaluator([niche])
+
+
+def _run_search(job: SearchJob, store: RunStore, evaluate: Evaluate | None,
+                storage: str | None, resume: bool, show_progress: bool,
+                ray_at: tuple[str | None, int | None]) -> dict[str, Any]:
     run_dir = store.run_dir
     store.prepare()
     previous = store.read_manifest() if resume else {}
     record, study = open_studies(job, run_dir, storage, resume)
-    if resume:
-        _recover(record, job, store, evaluate)
+    manifest = running_manifest(
+        previous, resume, version=__version__, kind="search", space=job.space.name,
+        niche=job.niche.name, sampler=job.sampler, seed=job.seed, population=job.population,
+        trials_target=job.trials, rows_expected=job.trials * len(job.niche.scenarios),
+        storage=storage or str(run_dir / JOURNAL))
+    store.write_manifest(manifest)
+    start = time.perf_counter()
+    try:
+        with _evaluator(evaluate, job.niche, ray_at) as ev:
+            if resume:
+                _recover(record, job, store, ev)
+            gen = _generations(job, store, record, study, ev, show_progress)
+        pareto = front_table(record, job)
+        pareto.to_parquet(run_dir / "pareto.parquet")
+    except (Exception, KeyboardInterrupt) as err:
+        stop_run(store, manifest, "search", err, dict(
+            trials=len(record.get_trials(deepcopy=False)), rows=store.rows_any(),
+            seconds=previous.get("seconds", 0) + time.perf_counter() - start))
+    manifest.update(status="complete", trials=len(record.get_trials(deepcopy=False)),
+                    generations=gen, rows=store.rows_any(), front=len(pareto),
+                    seconds=previous.get("seconds", 0) + time.perf_counter() - start,
+                    finished=now())
+    store.write_manifest(manifest)
+    return manifest
+
+
+def _generations(job: SearchJob, store: RunStore, record: optuna.Study, study: optuna.Study,
+                 evaluate: Evaluate, show_progress: bool) -> int:
+    """Ask, evaluate, tell and write generations until the study is full; the number of
+    generations after the last."""
     dists = distributions(job.space)
     columns = [c for c, _ in job.niche.objectives]
     front = _Front([d for _, d in job.niche.objectives])
     gen = -(-len(study.get_trials(deepcopy=False)) // job.population)  # g: trials g*pop...
-    manifest = dict(previous, version=__version__, kind="search", status="running",
-                    space=job.space.name, niche=job.niche.name, sampler=job.sampler,
-                    seed=job.seed, population=job.population, trials_target=job.trials,
-                    storage=storage or str(run_dir / "study.journal"))
-    store.write_manifest(manifest)
     start = time.perf_counter()
     bar = Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[info]}"), disable=not show_progress)
@@ -296,14 +347,7 @@ def _run_search(job: SearchJob, store: RunStore, evaluate: Evaluate, storage: st
                 f"gen {gen}  {rate:,.0f} evals/s  feasible {front.feasible / front.seen:.0%}  "
                 f"front {len(front.points)}  HV {front.hypervolume():.3g}"))
             gen += 1
-    pareto = front_table(record, job)
-    pareto.to_parquet(run_dir / "pareto.parquet")
-    manifest.update(status="complete", trials=len(record.get_trials(deepcopy=False)),
-                    generations=gen,
-                    rows=store.rows_any(), front=len(pareto),
-                    seconds=previous.get("seconds", 0) + time.perf_counter() - start)
-    store.write_manifest(manifest)
-    return manifest
+    return gen
 
 
 def front_table(study: optuna.Study, job: SearchJob) -> pd.DataFrame:

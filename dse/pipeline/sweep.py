@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from rich.progress import (
 
 from dse import __version__
 from dse.pipeline.niche import Niche, parse_niche
+from dse.pipeline.runs import now, refuse_existing, running_manifest, stop_run
 from dse.pipeline.store import RunStore
 from dse.pipeline.workers import SweepJob, ray_session, run_chunks
 from hwspace.space import Space, parse_space
@@ -72,11 +72,15 @@ def run_sweep(job: SweepJob, run_dir: str | Path, *, address: str | None = None,
     """Evaluate every chunk of ``job`` not yet on disk and return the manifest.
 
     Raises:
-        ValueError: resuming a folder whose manifest describes a different job.
+        ValueError: a new run into a folder that holds a run; resuming a folder whose
+            manifest describes a different job; a run that failed (its manifest says
+            ``failed``, why, and how to resume).
         SystemExit(130): on Ctrl-C, after recording the run as interrupted.
     """
     store = RunStore(run_dir, results_dir)
     with store.lock():
+        if not resume:
+            refuse_existing(store, "sweep")
         return _run_sweep(job, store, address, num_cpus, results_dir, resume, max_in_flight,
                           show_progress)
 
@@ -89,10 +93,30 @@ def _run_sweep(job: SweepJob, store: RunStore, address: str | None, num_cpus: in
     if resume and previous.get("job") != _describe(job):
         raise ValueError(f"{run_dir}: the manifest describes another job; cannot resume")
     store.prepare()
-    todo = sorted(set(range(job.n_chunks)) - store.done_chunks())
-    manifest = dict(previous, version=__version__, job=_describe(job), status="running",
-                    results_dir=str(store.results_dir), started=_now())
+    manifest = running_manifest(previous, resume, version=__version__, kind="sweep",
+                                job=_describe(job), results_dir=str(store.results_dir),
+                                rows_expected=job.total * len(_describe(job)["scenarios"]))
     store.write_manifest(manifest)
+    start = time.perf_counter()
+    try:
+        _evaluate_missing(job, store, manifest, address, num_cpus, results_dir,
+                          max_in_flight, show_progress)
+    except (Exception, KeyboardInterrupt) as err:
+        stop_run(store, manifest, "sweep", err, dict(
+            chunks_done=len(store.done_chunks()), rows=store.rows(),
+            seconds=previous.get("seconds", 0) + time.perf_counter() - start))
+    manifest.update(status="complete", chunks_done=len(store.done_chunks()), rows=store.rows(),
+                    seconds=previous.get("seconds", 0) + time.perf_counter() - start,
+                    finished=now())
+    store.write_manifest(manifest)
+    return manifest
+
+
+def _evaluate_missing(job: SweepJob, store: RunStore, manifest: dict[str, Any],
+                      address: str | None, num_cpus: int | None, results_dir: str | None,
+                      max_in_flight: int | None, show_progress: bool) -> None:
+    """Start or join Ray and evaluate every chunk not on disk, with a progress bar."""
+    todo = sorted(set(range(job.n_chunks)) - store.done_chunks())
     start = time.perf_counter()
     with ray_session(address, num_cpus) as where, _progress() as bar:
         manifest["ray"] = where
@@ -108,29 +132,11 @@ def _run_sweep(job: SweepJob, store: RunStore, address: str | None, num_cpus: in
             done = bar.tasks[task].completed - done_before
             bar.update(task, rate=f"{done / max(seconds, 1e-9):,.0f} candidates/s")
 
-        try:
-            run_chunks(job, todo, on_result, results_dir=results_dir,
-                       max_in_flight=max_in_flight)
-        except KeyboardInterrupt:
-            manifest.update(status="interrupted", chunks_done=len(store.done_chunks()),
-                            seconds=previous.get("seconds", 0) + time.perf_counter() - start)
-            store.write_manifest(manifest)
-            print(f"\ninterrupted: {len(store.done_chunks())} of {job.n_chunks} chunks are on "
-                  f"disk.\nresume with: dse sweep resume={run_dir}")
-            raise SystemExit(130) from None
-    manifest.update(status="complete", chunks_done=len(store.done_chunks()), rows=store.rows(),
-                    seconds=previous.get("seconds", 0) + time.perf_counter() - start,
-                    finished=_now())
-    store.write_manifest(manifest)
-    return manifest
+        run_chunks(job, todo, on_result, results_dir=results_dir, max_in_flight=max_in_flight)
 
 
 def _chunk_size(job: SweepJob, chunk: int) -> int:
     return min(job.chunk_size, job.total - chunk * job.chunk_size)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def read_rows(results_dir: str | Path, columns: list[str] | None = None) -> pa.Table:

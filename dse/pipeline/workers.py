@@ -142,8 +142,12 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         where = f"ray cluster at {address}"
     else:
         # "local": a new instance even where `ray start` left a cluster running on this host.
-        ray.init(address="local", num_cpus=num_cpus or os.cpu_count(),
-                 include_dashboard=False, runtime_env=env, log_to_driver=False)
+        try:
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count(),
+                     include_dashboard=False, runtime_env=env, log_to_driver=False)
+        except BaseException:  # Ctrl-C while Ray starts: stop what it started so far
+            ray.shutdown()
+            raise
         where = "local ray instance"
     try:
         yield f"{where} ({int(ray.cluster_resources().get('CPU', 0))} CPUs)"

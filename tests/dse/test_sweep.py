@@ -207,9 +207,9 @@ def test_interrupted_sweep_resumes_without_gaps_or_duplicates(tmp_path):
         time.sleep(0.05)
     assert proc.poll() is None, "the sweep ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert f"resume with: dse sweep resume={run}" in out
+    assert f"resume with: dse sweep resume={run}" in err
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"
     done = len(list((run / "results").glob("chunk-*.parquet")))
