@@ -4,6 +4,7 @@ setting, its value and what is allowed (DESIGN.md section 7), never Hydra's sear
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -14,9 +15,12 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from dse.presets import CONF_DIR, preset_names, yaml_problem
+from dse import settings as st
+from dse.inputs import build
+from dse.presets import CONF_DIR, load_chip, load_workload, preset_names, yaml_problem
+from workloads.scenario import ScenarioConfig, family_of, make_scenario
 
-__all__ = ["check_command", "one_line"]
+__all__ = ["check_command", "check_inputs", "one_line"]
 
 _GROUPS = ("chip", "workload", "niche", "space", "search", "cluster")
 # Settings that name a place the verb writes to (query's out= is a file, report's a folder).
@@ -39,7 +43,8 @@ def check_command(verb: str, config_name: str, overrides: list[str]) -> None:
             _check_presets(o.key_or_group, values)
         first.append(o.input_line if not o.is_sweep_override()
                      else f"{o.get_key_element()}={values[0]}")
-    _check_compose(config_name, first)
+    cfg = _check_compose(config_name, first)
+    check_inputs(verb, OmegaConf.to_container(cfg, resolve=True))
     places = {o.key_or_group: _text(o) for o in parsed
               if o.key_or_group in _PLACES and not o.is_sweep_override()}
     if verb in _RUN_FOLDER_VERBS and not places.keys() & {"hydra.run.dir", "hydra.sweep.dir"}:
@@ -53,6 +58,63 @@ def check_command(verb: str, config_name: str, overrides: list[str]) -> None:
         from dse.pipeline.workers import check_port  # imports Ray: only when an address is given
 
         check_port(address)  # a refused port fails before Hydra makes a run folder
+
+
+# verb -> (the schema of its own settings, the groups and sections it also holds)
+_VERB_INPUTS = {
+    "predict": (st.PredictSettings, ("chip", "workload", "scenario", "system")),
+    "explain": (st.PredictSettings, ("chip", "workload", "scenario", "system")),
+    "sweep": (st.RunSettings, ("sweep", "space", "niche", "ray")),
+    "search": (st.RunSettings, ("search", "space", "niche", "ray")),
+    "validate": (st.ValidateSettings, ()),
+    "calibrate": (st.CalibrateSettings, ()),
+}
+
+
+def check_inputs(verb: str, cfg: dict) -> None:
+    """Every input of a composed ``verb`` config against its schema (dse.inputs): one
+    ValueError line naming the first bad field. Verbs that only read runs are checked by
+    their own modules."""
+    if verb not in _VERB_INPUTS:
+        return
+    schema, sections = _VERB_INPUTS[verb]
+    known = {f.name for f in dataclasses.fields(schema)} | set(sections)
+    for key in cfg:
+        if key not in known:
+            raise ValueError(f"{key}: unknown setting of dse {verb}; allowed: "
+                             f"{', '.join(sorted(known))}")
+    own = st.settings(schema, cfg)
+    if "chip" in sections:
+        _check_prediction(own, cfg)
+    if "ray" in sections:
+        build(st.RayConfig, cfg.get("ray", {}), "ray")
+        _check_design(verb, cfg)
+
+
+def _check_prediction(own: st.PredictSettings, cfg: dict) -> None:
+    """Chip (or chip_file), workload, scenario and system of predict / explain."""
+    load_chip(own.chip_file if own.chip_file is not None else cfg["chip"])
+    workload = load_workload(cfg["workload"])
+    build(st.SystemConfig, cfg["system"], "system")
+    values = build(ScenarioConfig, cfg["scenario"], "scenario")
+    make_scenario(family_of(workload), dataclasses.asdict(values))
+
+
+def _check_design(verb: str, cfg: dict) -> None:
+    """Space, niche and the sweep or search settings; a grid is refused up front by size."""
+    from dse.pipeline.niche import parse_niche
+    from hwspace.space import parse_space
+
+    space = parse_space(cfg["space"])
+    parse_niche(cfg["niche"])
+    if verb == "search":
+        build(st.SearchConfig, cfg["search"], "search")
+        return
+    sweep = build(st.SweepConfig, cfg["sweep"], "sweep")
+    if sweep.mode == "grid" and space.grid_size() > st.MAX_GRID:
+        raise ValueError(f"sweep.mode = 'grid': space {space.name} has {space.grid_size():,} "
+                         f"grid points; allowed: at most {st.MAX_GRID:,} (fewer num/step "
+                         f"points, or sweep.mode=random)")
 
 
 def _text(o) -> str:
@@ -78,9 +140,9 @@ def _compose(config_name: str, overrides: list[str]):
 _COMPOSE_ERRORS = (HydraException, OmegaConfBaseException, yaml.YAMLError, ValueError)
 
 
-def _check_compose(config_name: str, overrides: list[str]) -> None:
+def _check_compose(config_name: str, overrides: list[str]):
     try:
-        _compose(config_name, overrides)
+        return _compose(config_name, overrides)
     except _COMPOSE_ERRORS as err:
         line = one_line(err, config_name, overrides)
         if not any(o.split("=", 1)[0].lstrip("+~") in line for o in overrides):
