@@ -224,7 +224,9 @@ def _alarm(*_a):
 def _run_case(verb: str, args: str, files: dict, out_dir: Path, timeout_s: float):
     from dse.cli import main
 
-    argv = [verb, *[a.format(**files) for a in args.split(" ")]]
+    for name, path in files.items():
+        args = args.replace(f"{{{name}}}", path)
+    argv = [verb, *args.split(" ")]
     if verb in ("sweep", "search"):
         argv.append(f"hydra.run.dir={out_dir}")
     out, err = io.StringIO(), io.StringIO()

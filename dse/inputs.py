@@ -26,7 +26,7 @@ from hwspace.config import ChipConfig, chip_rules
 from workloads.cnn import LAYER_SCHEMAS, MobileNetLayers, ResNetLayers, layer_rules, size_rules
 from workloads.config import CNNConfig, TransformerConfig, transformer_rules
 
-__all__ = ["build", "check_value", "register_rule", "MAX_TEXT", "shown"]
+__all__ = ["build", "check_value", "field_problem", "register_rule", "MAX_TEXT", "shown"]
 
 MAX_TEXT = 256  # characters of any one string setting: names, paths, URLs
 _RULES: dict[type, Callable[[Any, str], None]] = {}
@@ -146,10 +146,10 @@ def _scalar(path: str, value: Any, tp: Any, meta: Mapping, may_be_empty: bool) -
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not number or not math.isfinite(value) or (whole and value != int(value)):
         raise ValueError(f"{path} = {shown(value)}: allowed: {_allowed(tp, meta)}")
-    value = int(value) if whole else float(value)
-    if not _in_range(value, meta) or ("choices" in meta and value not in meta["choices"]):
+    number = int(value) if whole else float(value)
+    if not _in_range(number, meta) or ("choices" in meta and number not in meta["choices"]):
         raise ValueError(f"{path} = {shown(value)}: allowed: {_allowed(tp, meta)}")
-    return value
+    return number
 
 
 def _text(path: str, value: Any, meta: Mapping, may_be_empty: bool) -> str:
@@ -171,7 +171,7 @@ def _in_range(value: float, meta: Mapping) -> bool:
 
 
 def _number(x: float) -> str:
-    return f"{x:,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
 def _allowed(tp: Any, meta: Mapping) -> str:
@@ -206,3 +206,18 @@ for _schema, _rule in ((ChipConfig, chip_rules), (TransformerConfig, transformer
                        (CNNConfig, _cnn_rules), (ResNetLayers, layer_rules),
                        (MobileNetLayers, layer_rules)):
     register_rule(_schema, _rule)
+
+
+def field_problem(schema: type, name: str, value: Any, path: str) -> str | None:
+    """One line saying why ``value`` does not fit field ``name`` of ``schema`` (for type errors
+    another parser found first, such as OmegaConf's); None if ``name`` is not a field."""
+    found = [f for f in dataclasses.fields(schema) if f.name == name]
+    if not found:
+        return None
+    tp, meta = _hints(schema)[name], found[0].metadata
+    try:
+        check_value(path, value, tp, meta)
+    except ValueError as err:
+        return str(err)
+    bare = next((a for a in typing.get_args(tp) if a is not type(None)), tp)
+    return f"{path} = {shown(value)}: allowed: {_allowed(bare, meta)}"

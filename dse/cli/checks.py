@@ -13,10 +13,11 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import OmegaConf
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import (ConfigAttributeError, ConfigKeyError, OmegaConfBaseException,
+                              ValidationError)
 
 from dse import settings as st
-from dse.inputs import build
+from dse.inputs import build, field_problem
 from dse.presets import CONF_DIR, load_chip, load_workload, preset_names, yaml_problem
 from workloads.scenario import ScenarioConfig, family_of, make_scenario
 
@@ -179,6 +180,11 @@ def one_line(err: BaseException, config_name: str = "", overrides: list[str] = (
         key = getattr(cause, "full_key", None)
         if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and key:
             return _unknown_key(key, config_name, overrides)
+        schema = getattr(cause, "object_type", None)
+        if isinstance(cause, ValidationError) and key and dataclasses.is_dataclass(schema):
+            line = field_problem(schema, str(cause.key), cause.value, key)
+            if line:
+                return line
         if isinstance(cause, OmegaConfBaseException) and key:
             return f"{key}: {str(cause.msg if hasattr(cause, 'msg') else cause).splitlines()[0]}"
     return str(err).strip().splitlines()[0]

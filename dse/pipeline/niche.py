@@ -97,7 +97,9 @@ class Niche:
 def _scenario(name: str, spec: Any, constraints: dict, where: str) -> NicheScenario:
     cfg = build(NicheScenarioConfig, spec, where)
     workload = load_workload(cfg.workload)
-    system = build(SystemConfig, {k: getattr(cfg, k) for k in _SYSTEM_KEYS}, where)
+    # Each field is checked above; tp x pp dividing the chips is a rule per candidate
+    # (the space gives the chips), where a split that does not divide is infeasible.
+    system = SystemConfig(**{k: getattr(cfg, k) for k in _SYSTEM_KEYS})
     values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(ScenarioConfig)}
     try:
         sc = make_scenario(family_of(workload), values)
