@@ -213,7 +213,11 @@ class _Stop(Exception):
     """Raised where a sweep or search would start Ray: the input was accepted."""
 
 
+_ACCEPTED: list[bool] = [False]
+
+
 def _stop(*_a, **_k):
+    _ACCEPTED[0] = True  # Hydra reports the exception as its own: the flag says what it was
     raise _Stop
 
 
@@ -233,6 +237,7 @@ def _run_case(verb: str, args: str, files: dict, out_dir: Path, timeout_s: float
     signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout_s)
     code = 0
+    _ACCEPTED[0] = False
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             main(argv)
@@ -247,6 +252,8 @@ def _run_case(verb: str, args: str, files: dict, out_dir: Path, timeout_s: float
         code = 1
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+    if _ACCEPTED[0]:
+        code = "accepted"
     return code, out.getvalue(), err.getvalue()
 
 
@@ -268,9 +275,11 @@ def classify(code, out: str, err: str, field: str) -> str:
 def main() -> None:
     import dse.pipeline.search as search_mod
     import dse.pipeline.sweep as sweep_mod
+    import dse.pipeline.workers as workers_mod
 
     sweep_mod.run_sweep = _stop
     search_mod.run_search = _stop
+    workers_mod.ray_session = _stop
     tmp = Path(tempfile.mkdtemp())
     for name, text in FILES.items():
         (tmp / name).write_text(text)

@@ -37,8 +37,29 @@ def _prepare(chip: Any, workload: Any, scenario: dict):
                    "system")
     values = build(ScenarioConfig, {k: v for k, v in scenario.items() if k in _SCENARIO_KEYS},
                    "scenario")
-    sc = make_scenario(family_of(cfg_work), dataclasses.asdict(values))
-    return _chip_arrays(chip, cfg_chip), load_plan(cfg_work, sc), sc, to_system(system)
+    sc = make_scenario(family_of(cfg_work), _shallow(values))
+    return _chip_arrays(chip, cfg_chip), _plan(workload, cfg_work, sc), sc, to_system(system)
+
+
+def _shallow(obj: Any) -> dict:
+    """A flat dataclass as a dict (dataclasses.asdict deep-copies: 10x slower)."""
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+def _plan(workload: Any, cfg, sc):
+    """The plan of ``sc``; a preset's plans are kept (at most _MAX_PLANS, oldest out)."""
+    if not isinstance(workload, str) or workload.endswith((".yaml", ".yml")):
+        return load_plan(cfg, sc)
+    key = (workload, sc)
+    if key not in _PLANS:
+        if len(_PLANS) >= _MAX_PLANS:
+            del _PLANS[next(iter(_PLANS))]
+        _PLANS[key] = load_plan(cfg, sc)
+    return _PLANS[key]
+
+
+_PLANS: dict = {}
+_MAX_PLANS = 4096
 
 
 def _chip_arrays(chip: Any, cfg: ChipConfig):

@@ -61,27 +61,36 @@ def _default(f: dataclasses.Field) -> Any:
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
+@cache
+def _fields(schema: type) -> dict[str, tuple[dataclasses.Field, Any, bool]]:
+    """name -> (field, type, required) of ``schema``, computed once per schema."""
+    hints = _hints(schema)
+    return {f.name: (f, hints[f.name], _required(f)) for f in dataclasses.fields(schema)}
+
+
 def build(schema: type, data: Any, where: str) -> Any:
     """An instance of dataclass ``schema`` from the plain mapping ``data``, every field
     checked against its metadata and the schema's rule; ValueError names ``where.field``."""
     if isinstance(data, schema):
         data = dataclasses.asdict(data)
+    known = _fields(schema)
     if not isinstance(data, Mapping):
         raise ValueError(f"{where or 'input'} = {shown(data)}: expected a mapping of settings "
-                         f"({', '.join(f.name for f in dataclasses.fields(schema))})")
-    known = {f.name: f for f in dataclasses.fields(schema)}
+                         f"({', '.join(known)})")
     for key in data:
         if key not in known:
             raise ValueError(f"{_join(where, key)}: unknown setting; allowed: "
                              f"{', '.join(known)}")
     values = {}
-    for name, f in known.items():
-        path = _join(where, name)
+    for name, (f, tp, required) in known.items():
         given = name in data and not (isinstance(data[name], str) and data[name] == MISSING)
-        if not given and _required(f):
-            raise ValueError(f"{path}: required setting is missing")
-        values[name] = check_value(path, data[name], _hints(schema)[name], f.metadata,
-                                   _default(f) == "") if given else _default(f)
+        if given:
+            values[name] = check_value(_join(where, name), data[name], tp, f.metadata,
+                                       f.default == "")
+        elif required:
+            raise ValueError(f"{_join(where, name)}: required setting is missing")
+        else:
+            values[name] = _default(f)
     obj = schema(**values)
     if schema in _RULES:
         _RULES[schema](obj, where)

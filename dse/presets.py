@@ -1,8 +1,9 @@
 """Resolve chips and workloads given as a preset name, a dict, a YAML path or a config object.
 
 Presets are the YAML files of conf/chip and conf/workload; each names its schema in its
-defaults list for Hydra, which this loader skips: it merges the file onto the schema with
-OmegaConf, so the Python API and the CLI read the same files the same way.
+defaults list for Hydra, which this loader skips: it checks the file against the schema with
+dse.inputs.build, as the CLI checks its composed config, so both read the files the same way.
+Files from users load without YAML aliases and under MAX_FILE_BYTES.
 """
 
 from __future__ import annotations
@@ -148,22 +149,3 @@ def load_plan(cfg: TransformerConfig | CNNConfig, sc: Scenario) -> Plan:
         if not isinstance(draft, TransformerConfig) or draft.kind != "decoder":
             raise ValueError(f"scenario.draft = {sc.draft!r} is not a decoder LLM")
     return build_plan(cfg, sc, draft)
-
-
-def _check_workload(cfg: TransformerConfig | CNNConfig) -> None:
-    if isinstance(cfg, CNNConfig):
-        return
-    for name in ("n_layers", "d_model", "n_heads", "d_ff", "vocab"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"workload.{name} must be >= 1, got {getattr(cfg, name)}")
-    if cfg.kind not in ("decoder", "encoder"):
-        raise ValueError(f"workload.kind must be decoder or encoder, got {cfg.kind!r}")
-    if cfg.mlp not in ("gated", "plain"):
-        raise ValueError(f"workload.mlp must be gated or plain, got {cfg.mlp!r}")
-    window = cfg.sliding_window
-    if window is not None and not (cfg.kind == "decoder" and 1 <= window <= cfg.max_context):
-        raise ValueError(f"workload.sliding_window must be a whole number in [1, "
-                         f"{cfg.max_context}] (max_context) on a decoder, or null; got {window}")
-    if cfg.n_experts and not 1 <= cfg.top_k <= cfg.n_experts:
-        raise ValueError(f"workload.top_k must be in [1, {cfg.n_experts}], got {cfg.top_k}")
-    _check_deepseek(cfg)

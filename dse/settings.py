@@ -67,7 +67,7 @@ def system_rules(cfg: SystemConfig, where: str = "system") -> None:
 
 def to_system(cfg: SystemConfig, chips=None) -> model.System:
     """The evaluator's System of a validated SystemConfig (``chips``: an array overrides)."""
-    values = dataclasses.asdict(cfg)
+    values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
     if chips is not None:
         values["chips"] = chips
     return model.System(**values)

@@ -39,7 +39,7 @@ examples:
   dse validate cv=chip
   dse query "SELECT niche, count(*) FROM rows GROUP BY niche" run=all
   dse rank niche=hyperscale by=throughput_per_usd top=20
-  dse explain run=outputs/<run> candidate=1234 scenario=llama3-70b-int4
+  dse explain run=outputs/<run> candidate=1234 scenario_name=llama3-70b-int4
 """
 
 
@@ -78,7 +78,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         check_command(verb, config_name, overrides)
     except ValueError as err:
-        fail(str(err))
+        fail(str(err).splitlines()[0])
+    except (TypeError, KeyError, AttributeError, RecursionError) as err:
+        # A check that met input of a shape no schema foresaw: still one line, no traceback.
+        fail(f"input not understood ({type(err).__name__}: {str(err)[:200]})")
     # Hydra's own flags (--multirun, --cfg job, ...) go first: argparse cannot read
     # overrides on both sides of them.
     hydra_flags = [a for a in overrides if a.startswith("-")]

@@ -113,7 +113,8 @@ def _scenario(name: str, spec: Any, constraints: dict, where: str) -> NicheScena
 
 def parse_niche(cfg: Mapping[str, Any]) -> Niche:
     """A validated Niche from ``{name, objectives, constraints, scenarios}`` (NicheConfig)."""
-    niche = build(NicheConfig, dict(cfg), "niche")
+    # A conf/niche file read as plain YAML still holds Hydra's defaults list: not a setting.
+    niche = build(NicheConfig, {k: v for k, v in cfg.items() if k != "defaults"}, "niche")
     if not niche.scenarios:
         raise ValueError("niche.scenarios = {}: allowed: at least one named scenario")
     if len(niche.objectives) != 2:
