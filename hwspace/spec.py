@@ -8,6 +8,7 @@ design space (``memory.stacks`` becomes column ``memory_stacks``). Both go throu
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from collections.abc import Iterable, Mapping
 
@@ -129,10 +130,12 @@ def python_value(value: object) -> object:
 
 def nest_config(flat: Mapping[str, object]) -> dict[str, object]:
     """Flat friendly columns (one candidate) -> a chip dict of DESIGN.md section 3: the
-    inverse of ``flatten_config``. Numpy scalars become Python numbers."""
+    inverse of ``flatten_config``. Numpy scalars become Python numbers, NaN null."""
     out: dict[str, object] = {}
     for key, value in flat.items():
         value = python_value(value)
+        if isinstance(value, float) and math.isnan(value):
+            value = None  # NaN is a column's null (flatten_config): the schema's null
         for prefix, group in (("dtype_speedup_", "dtype_speedup"), ("memory_", "memory"),
                               ("links_", "links")):
             if key.startswith(prefix):
@@ -142,7 +145,19 @@ def nest_config(flat: Mapping[str, object]) -> dict[str, object]:
             out[key] = value
     if "dtype_speedup" in out:
         out["dtype_speedup"] = {"bf16": 1.0, **{k: v for k, v in out["dtype_speedup"].items() if v}}
+    if "memory" in out:
+        out["memory"] = _memory_as_chip(out["memory"])
     return out
+
+
+def _memory_as_chip(memory: dict) -> dict:
+    """A space candidate's memory as a chip states it (hwspace.config.chip_rules): a space may
+    pair type none with stacks, or a type with 0 stacks; both mean no off-chip memory."""
+    sized = memory.get("capacity_gb") is not None and memory.get("bandwidth_tb_s") is not None
+    if memory.get("type", "none") == "none" or (not memory.get("stacks") and not sized):
+        return {**memory, "type": "none", "stacks": 0, "capacity_gb": None,
+                "bandwidth_tb_s": None}
+    return memory
 
 
 def _check_dtype_keys(speedups: Mapping) -> None:

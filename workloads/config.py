@@ -113,8 +113,8 @@ def transformer_rules(cfg: TransformerConfig, where: str = "workload") -> None:
     for base, names in _NEEDS.items():
         for name in names:
             if getattr(cfg, name) and not getattr(cfg, base):
-                raise ValueError(f"{where}.{name} = {getattr(cfg, name)}: applies only where "
-                                 f"{where}.{base} is set (it is {getattr(cfg, base)})")
+                raise ValueError(f"{where}.{name} applies only where {where}.{base} is set; "
+                                 f"got {getattr(cfg, name)} with {base} = {getattr(cfg, base)}")
     if cfg.first_dense_layers >= cfg.n_layers:
         raise ValueError(f"{where}.first_dense_layers = {cfg.first_dense_layers}: allowed: "
                          f"[0, {cfg.n_layers - 1}] (n_layers - 1)")
