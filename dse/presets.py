@@ -63,7 +63,8 @@ def read_yaml(path: Path, where: str) -> Any:
         if size > MAX_FILE_BYTES:
             raise ValueError(f"{where} = {str(path)!r}: {size:,} bytes; allowed: at most "
                              f"{MAX_FILE_BYTES:,}")
-        return yaml.load(path.read_text(), Loader=_NoAliasLoader)
+        with path.open(encoding="utf-8") as stream:  # a stream: errors name the file
+            return yaml.load(stream, Loader=_NoAliasLoader)
     except yaml.YAMLError as err:
         raise ValueError(f"{where}: {yaml_problem(err)}") from None
     except (OSError, UnicodeDecodeError) as err:
@@ -112,8 +113,8 @@ def to_config(data: Mapping, schema: type, group: str):
 def load_chip(chip: Any) -> ChipConfig:
     """A ChipConfig from a preset name (conf/chip), a dict of DESIGN.md section 3, a YAML
     path or a ChipConfig."""
-    if isinstance(chip, ChipConfig):
-        return chip
+    if isinstance(chip, ChipConfig):  # built in Python: its ranges are unchecked so far
+        return build(ChipConfig, chip, "chip")
     if isinstance(chip, str) and chip in _PRESET_CHIPS:
         return _PRESET_CHIPS[chip]
     cfg = to_config(_read(chip, "chip")[0], ChipConfig, "chip")
@@ -127,7 +128,7 @@ def load_workload(workload: Any) -> TransformerConfig | CNNConfig:
     config object; ``cnn_schema`` in the defaults list or ``family: cnn`` selects the CNN
     schema."""
     if isinstance(workload, (TransformerConfig, CNNConfig)):
-        return workload
+        return build(type(workload), workload, "workload")
     if isinstance(workload, str) and workload in _PRESET_WORKLOADS:
         return _PRESET_WORKLOADS[workload]
     data, defaults = _read(workload, "workload")

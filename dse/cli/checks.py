@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+import typing
 from pathlib import Path
 
 import yaml
@@ -17,8 +18,10 @@ from omegaconf.errors import (ConfigAttributeError, ConfigKeyError, OmegaConfBas
                               ValidationError)
 
 from dse import settings as st
-from dse.inputs import build, field_problem
+from dse.inputs import build, field_problem, shown
 from dse.presets import CONF_DIR, load_chip, load_workload, preset_names, yaml_problem
+from hwspace.config import ChipConfig
+from workloads.config import CNNConfig, TransformerConfig
 from workloads.scenario import ScenarioConfig, family_of, make_scenario
 
 __all__ = ["check_command", "check_inputs", "one_line"]
@@ -44,6 +47,7 @@ def check_command(verb: str, config_name: str, overrides: list[str]) -> None:
             _check_presets(o.key_or_group, values)
         first.append(o.input_line if not o.is_sweep_override()
                      else f"{o.get_key_element()}={values[0]}")
+    _check_switches(config_name, parsed)
     cfg = _check_compose(config_name, first)
     check_inputs(verb, OmegaConf.to_container(cfg, resolve=True))
     places = {o.key_or_group: _text(o) for o in parsed
@@ -94,7 +98,13 @@ def check_inputs(verb: str, cfg: dict) -> None:
 
 def _check_prediction(own: st.PredictSettings, cfg: dict) -> None:
     """Chip (or chip_file), workload, scenario and system of predict / explain."""
-    load_chip(own.chip_file if own.chip_file is not None else cfg["chip"])
+    if own.chip_file is None:
+        load_chip(cfg["chip"])
+    else:
+        try:
+            load_chip(own.chip_file)
+        except ValueError as err:
+            raise ValueError(f"chip_file = {shown(own.chip_file)}: {err}") from None
     workload = load_workload(cfg["workload"])
     build(st.SystemConfig, cfg["system"], "system")
     values = build(ScenarioConfig, cfg["scenario"], "scenario")
@@ -116,6 +126,38 @@ def _check_design(verb: str, cfg: dict) -> None:
         raise ValueError(f"sweep.mode = 'grid': space {space.name} has {space.grid_size():,} "
                          f"grid points; allowed: at most {st.MAX_GRID:,} (fewer num/step "
                          f"points, or sweep.mode=random)")
+
+
+# Sections whose fields are typed by a schema (the first schema that has the field wins).
+_SECTIONS = {"chip": (ChipConfig,), "workload": (TransformerConfig, CNNConfig),
+             "scenario": (ScenarioConfig,), "system": (st.SystemConfig,),
+             "sweep": (st.SweepConfig,), "search": (st.SearchConfig,), "ray": (st.RayConfig,)}
+_VERB_SCHEMAS = {"predict": st.PredictSettings, "calibrate": st.CalibrateSettings}
+
+
+def _check_switches(config_name: str, parsed) -> None:
+    """A true/false setting given as anything else: OmegaConf would read 2 or 'yes' as true."""
+    for o in parsed:
+        if o.is_sweep_override() or o.is_delete():
+            continue
+        *path, name = o.key_or_group.split(".")
+        schemas = _SECTIONS.get(path[0], ()) if path else (_VERB_SCHEMAS.get(config_name),)
+        for schema in schemas:
+            for part in path[1:]:
+                schema = _nested(schema, part)
+            if schema is not None and _is_switch(schema, name) and not isinstance(o.value(),
+                                                                                   bool):
+                raise ValueError(field_problem(schema, name, o.value(), o.key_or_group))
+
+
+def _nested(schema, name: str):
+    found = [f for f in dataclasses.fields(schema) if f.name == name] if schema else []
+    kind = typing.get_type_hints(schema).get(name) if found else None
+    return kind if dataclasses.is_dataclass(kind) else None
+
+
+def _is_switch(schema, name: str) -> bool:
+    return typing.get_type_hints(schema).get(name) is bool
 
 
 def _text(o) -> str:

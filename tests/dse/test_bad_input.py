@@ -225,15 +225,15 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
 CHIP_YAML = ("name: x\nprocess_node: n5\nmacs: 100000\nclock_ghz: 1.0\nsram_mb: 64\n"
              "memory: {type: hbm3, stacks: 4}\n")
-FILES = {
-    "bomb.yaml": CHIP_YAML + BOMB,
-    "anchor.yaml": CHIP_YAML.replace("memory:", "memory: &m").replace("sram_mb: 64", "sram_mb: 64"),
-    "empty.yaml": "",
-    "nomacs.yaml": CHIP_YAML.replace("macs: 100000\n", ""),
-    "extra.yaml": CHIP_YAML + "warp: 9\n",
-    "text_macs.yaml": CHIP_YAML.replace("100000", "lots"),
-    "none80.yaml": CHIP_YAML.replace("{type: hbm3, stacks: 4}", "{type: none, capacity_gb: 80}"),
-    "huge.yaml": CHIP_YAML + "# " + "x" * 1_100_000 + "\n",
+FILES = {  # name -> YAML text, written as <name>.yaml
+    "bomb": CHIP_YAML + BOMB,
+    "anchor": CHIP_YAML.replace("memory:", "memory: &m"),
+    "empty": "",
+    "nomacs": CHIP_YAML.replace("macs: 100000\n", ""),
+    "extra": CHIP_YAML + "warp: 9\n",
+    "text_macs": CHIP_YAML.replace("100000", "lots"),
+    "none80": CHIP_YAML.replace("{type: hbm3, stacks: 4}", "{type: none, capacity_gb: 80}"),
+    "huge": CHIP_YAML + "# " + "x" * 1_100_000 + "\n",
 }
 W_CNN, W_MOE, W_MLA = "workload=resnet50", "workload=mixtral-8x7b", "workload=deepseek-v2-lite"
 P, S, Q = "predict", "sweep", "search"
@@ -259,12 +259,12 @@ BAD = [
     (P, "chip.dtype_speedup.fp8=-2", "chip.dtype_speedup.fp8"),
     (P, "chip.name=" + "x" * 300, "chip.name"), (P, "chip.name=", "chip.name"),
     # chip_file
-    (P, "chip_file={bomb.yaml}", "chip"), (P, "chip_file={anchor.yaml}", "chip"),
-    (P, "chip_file={empty.yaml}", "chip"), (P, "chip_file={nomacs.yaml}", "chip.macs"),
-    (P, "chip_file={extra.yaml}", "chip.warp"), (P, "chip_file={text_macs.yaml}", "chip.macs"),
-    (P, "chip_file={none80.yaml}", "chip.memory.capacity_gb"),
-    (P, "chip_file={huge.yaml}", "chip"), (P, "chip_file=", "chip"),
-    (P, "chip_file=/", "chip"),
+    (P, "chip_file={bomb}", "chip_file"), (P, "chip_file={anchor}", "chip_file"),
+    (P, "chip_file={empty}", "chip_file"), (P, "chip_file={nomacs}", "chip.macs"),
+    (P, "chip_file={extra}", "chip.warp"), (P, "chip_file={text_macs}", "chip.macs"),
+    (P, "chip_file={none80}", "chip.memory.capacity_gb"),
+    (P, "chip_file={huge}", "chip_file"), (P, "chip_file=", "chip_file"),
+    (P, "chip_file=/", "chip_file"), (P, "explain=yes", "explain"),
     # transformer workload
     (P, f"{W_MOE} workload.top_k=9", "workload.top_k"),
     (P, "workload.n_kv_heads=-8", "workload.n_kv_heads"),
@@ -275,7 +275,7 @@ BAD = [
     (P, "workload.max_context=0", "workload.max_context"),
     (P, "workload.top_k=2", "workload.top_k"), (P, "workload.norm=batchnorm", "workload.norm"),
     (P, "workload.family=cnn", "workload.kind"), (P, "+workload.warp=1", "warp"),
-    (P, "workload.kind=", "workload.kind"), (P, "workload.n_heads=7", "n_heads (7)"),
+    (P, "workload.kind=", "workload.kind"), (P, "workload.tied_embeddings=2", "tied_embeddings"), (P, "workload.n_heads=7", "n_heads (7)"),
     (P, f"{W_MLA} workload.kv_lora_rank=0", "workload.kv_lora_rank"),
     (P, f"{W_MLA} workload.first_dense_layers=99", "workload.first_dense_layers"),
     (P, "workload=mistral-7b workload.sliding_window=0", "workload.sliding_window"),
@@ -363,10 +363,10 @@ BAD = [
 @pytest.fixture()
 def bad_files(tmp_path, monkeypatch):
     for name, text in FILES.items():
-        (tmp_path / name).write_text(text)
+        (tmp_path / f"{name}.yaml").write_text(text)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["dse"])
-    return {name: str(tmp_path / name) for name in FILES}
+    return {name: str(tmp_path / f"{name}.yaml") for name in FILES}
 
 
 def _argv(verb: str, overrides: str, files: dict, run_dir) -> list[str]:
@@ -473,3 +473,13 @@ def test_the_chip_count_limit_is_one_constant():
     space = parse_space({"name": "big", "params": dict(
         process_node="n5", macs=1024, clock_ghz=1.0, sram_mb=32, chips=MAX_CHIPS)})
     assert space.params[-1].choices == (MAX_CHIPS,)
+
+
+def test_an_alias_bomb_in_a_workload_yaml_fails_fast(tmp_path):
+    path = tmp_path / "wl.yaml"
+    path.write_text("name: w\nn_layers: 2\nd_model: 64\nn_heads: 4\nd_ff: 128\nvocab: 100\n"
+                    + BOMB)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="anchors and aliases"):
+        predict("h100", str(path))
+    assert time.perf_counter() - start < 1
