@@ -145,6 +145,7 @@ CASES = [
     (P, "output=xml", "output"), (P, "explain=maybe", "explain"), (P, "candidate=-1", "candidate"),
     (P, "candidate=abc", "candidate"), 
     (P, "output=", "output"), (P, "+warp=1", "warp"),
+    (P, "--jsn", "--jsn"), (P, "chip.name=${oc.env:HOME}", "chip.name"),
     # sweep
     (S, "space=demo sweep.samples=1e15", "sweep.samples"), (S, "space=demo sweep.samples=-5", "sweep.samples"),
     (S, "space=demo sweep.samples=2.5", "sweep.samples"), (S, "space=demo sweep.samples=true", "sweep.samples"),

@@ -56,12 +56,32 @@ _VERBS: dict[str, tuple[str, Callable[[DictConfig], None], list[str]]] = {
 }
 
 
+# Hydra's own flags (argparse would answer anything else with its multi-line usage).
+_HYDRA_FLAGS = {"--multirun", "-m", "--cfg", "-c", "--resolve", "--package", "-p", "--info",
+                "--help", "--hydra-help", "--version"}
+
+
+_VALUED = {"--cfg": "--cfg", "-c": "--cfg", "--package": "--package", "-p": "--package",
+           "--info": "--info"}
+
+
+def _join_flag_values(args: list[str]) -> list[str]:
+    """``--cfg job`` as ``--cfg=job``: its value is no override."""
+    out: list[str] = []
+    for a in args:
+        if out and out[-1] in _VALUED and "=" not in a and not a.startswith("-"):
+            out[-1] = f"{_VALUED[out[-1]]}={a}"
+        else:
+            out.append(a)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_USAGE)
         return
-    verb, rest = argv[0], argv[1:]
+    verb, rest = argv[0], _join_flag_values(argv[1:])
     query.SQL.clear()
     if verb == "query" and rest and "=" not in rest[0].split(" ", 1)[0]:
         query.SQL.append(rest.pop(0))
@@ -69,6 +89,10 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"unknown verb {verb!r}; verbs: {', '.join(_VERBS)}")
     config_name, task, extra = _VERBS[verb]
     flags = {"--json": "output=json", "--explain": "explain=true"}
+    unknown = [a for a in rest if a.startswith("-") and a not in flags
+               and a.split("=", 1)[0] not in _HYDRA_FLAGS]
+    if unknown:
+        fail(f"{unknown[0]}: unknown flag; allowed: {', '.join(flags)}, --multirun, --cfg job")
     overrides = [flags.get(a, a) for a in rest] + extra
     resume = [a.split("=", 1)[1] for a in rest if a.startswith("resume=")]
     if verb in ("sweep", "search") and resume and resume[0] not in ("", "null"):

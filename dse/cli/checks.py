@@ -41,6 +41,7 @@ def check_command(verb: str, config_name: str, overrides: list[str]) -> None:
         raise ValueError(f"bad override: {str(err).splitlines()[0]}") from None
     first = []
     for o in parsed:
+        _check_literal(o)
         values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [
             o.get_value_element_as_str()]
         if o.key_or_group in _GROUPS and not o.is_delete():
@@ -117,7 +118,7 @@ def _check_design(verb: str, cfg: dict) -> None:
     from hwspace.space import parse_space
 
     space = parse_space(cfg["space"])
-    parse_niche(cfg["niche"])
+    _check_pinned_splits(parse_niche(cfg["niche"]), space)
     if verb == "search":
         build(st.SearchConfig, cfg["search"], "search")
         return
@@ -133,6 +134,14 @@ _SECTIONS = {"chip": (ChipConfig,), "workload": (TransformerConfig, CNNConfig),
              "scenario": (ScenarioConfig,), "system": (st.SystemConfig,),
              "sweep": (st.SweepConfig,), "search": (st.SearchConfig,), "ray": (st.RayConfig,)}
 _VERB_SCHEMAS = {"predict": st.PredictSettings, "calibrate": st.CalibrateSettings}
+
+
+def _check_literal(o) -> None:
+    """A value is the user's text: no ${...} interpolation (it would read the environment or
+    other settings); Hydra's own settings keep theirs."""
+    if not o.key_or_group.startswith("hydra.") and "${" in o.input_line.split("=", 1)[-1]:
+        raise ValueError(f"{o.key_or_group}: ${{...}} interpolation is not allowed in a value; "
+                         f"give the value itself")
 
 
 def _check_switches(config_name: str, parsed) -> None:
@@ -158,6 +167,20 @@ def _nested(schema, name: str):
 
 def _is_switch(schema, name: str) -> bool:
     return typing.get_type_hints(schema).get(name) is bool
+
+
+def _check_pinned_splits(niche, space) -> None:
+    """A niche's pinned tp x pp divides at least one system size of the space (else every
+    row is infeasible: a typo, not a design question)."""
+    chips = next((p for p in space.params if p.name == "chips"), None)
+    sizes = (1,) if chips is None else None if chips.is_range else chips.choices
+    for ns in niche.scenarios:
+        split = (ns.system_config.tp or 1) * (ns.system_config.pp or 1)
+        if sizes is not None and split > 1 and all(int(c) % split for c in sizes):
+            key = "tp" if ns.system_config.tp else "pp"
+            raise ValueError(f"niche.scenarios.{ns.name}.{key} = "
+                             f"{getattr(ns.system_config, key)}: tp x pp ({split}) divides none "
+                             f"of the space's chips ({', '.join(str(c) for c in sizes)})")
 
 
 def _text(o) -> str:

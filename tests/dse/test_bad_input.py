@@ -317,7 +317,7 @@ BAD = [
     (P, "system.ttft_slo_s=nan", "system.ttft_slo_s"), (P, "+system.warp=1", "warp"),
     # predict flags
     (P, "output=xml", "output"), (P, "explain=maybe", "explain"), (P, "candidate=-1", "candidate"),
-    (P, "+warp=1", "warp"),
+    (P, "+warp=1", "warp"), (P, "--jsn", "--jsn"), (P, "chip.name=${oc.env:HOME}", "chip.name"),
     # sweep settings
     (S, "sweep.samples=1e15", "sweep.samples"), (S, "sweep.samples=-5", "sweep.samples"),
     (S, "sweep.samples=true", "sweep.samples"), (S, "sweep.chunk_size=1e12", "sweep.chunk_size"),
@@ -352,6 +352,7 @@ BAD = [
     (S, "niche=hyperscale niche.scenarios.llama3-70b-fp8.tpot_slo_s=0", "tpot_slo_s"),
     (S, "niche=hyperscale +niche.scenarios.llama3-70b-fp8.max_num_seqs=0", "max_num_seqs"),
     (S, "niche=edge_vision niche.scenarios.resnet50-b1.phase=decode", "phase"),
+    (S, "niche=hyperscale +niche.scenarios.llama3-70b-fp8.tp=3", "llama3-70b-fp8.tp"),
     # search settings
     (Q, "search.trials=1e15", "search.trials"), (Q, "search.trials=2.5", "search.trials"),
     (Q, "search.trials=true", "search.trials"), (Q, "search.population=1", "search.population"),
