@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
+from hwspace.compute import COMPUTE_CLASSES
 from hwspace.tables import EXECUTION_MODELS, LINK_KIND_NAMES, MEMORY_TYPES, NODE_NAMES
 
 __all__ = ["MemoryConfig", "LinksConfig", "ChipConfig", "SpaceConfig", "chip_rules",
@@ -60,8 +61,10 @@ class ChipConfig:
     process_node: str = field(default=MISSING, metadata=_meta(choices=NODE_NAMES))
     macs: int = field(default=MISSING, metadata=_meta(low=1, high=1e9, unit="MAC units"))
     clock_ghz: float = field(default=MISSING, metadata=_meta(low=0.01, high=10.0, unit="GHz"))
+    # fp16 math runs in the bf16 class (the same 16-bit datapath): accepted, at speedup 1
     dtype_speedup: dict[str, float] = field(
-        default_factory=lambda: {"bf16": 1.0}, metadata=_meta(values=DTYPE_SPEEDUP_RANGE))
+        default_factory=lambda: {"bf16": 1.0},
+        metadata=_meta(keys=(*COMPUTE_CLASSES, "fp16"), values=DTYPE_SPEEDUP_RANGE))
     sparsity_speedup: float = field(default=1.0, metadata=_meta(low=1.0, high=2.0))
     sram_mb: float = field(default=MISSING, metadata=_meta(low=0.0, high=1e6, unit="MB"))
     sram_bw_tb_s: Optional[float] = field(default=None, metadata=_meta(low=1e-6, high=1e6,
@@ -84,6 +87,10 @@ class ChipConfig:
 
 def chip_rules(chip: ChipConfig, where: str = "chip") -> None:
     """Cross-field rules of one chip; ValueError naming the field."""
+    for key in ("bf16", "fp16"):
+        if chip.dtype_speedup.get(key, 1.0) != 1.0:
+            raise ValueError(f"{where}.dtype_speedup.{key} = {chip.dtype_speedup[key]!r}: the "
+                             f"bf16 reference class; allowed: 1")
     mem = chip.memory
     if mem.type == "none":
         for name in ("stacks", "capacity_gb", "bandwidth_tb_s"):
