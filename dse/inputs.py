@@ -23,7 +23,8 @@ from typing import Any
 from omegaconf import MISSING
 
 from hwspace.config import ChipConfig, chip_rules
-from workloads.cnn import LAYER_SCHEMAS, MobileNetLayers, ResNetLayers, layer_rules, size_rules
+from workloads.cnn import (LAYER_SCHEMAS, MobileNetLayers, ResNetLayers, VGGLayers,
+                           layer_rules, size_rules)
 from workloads.config import CNNConfig, TransformerConfig, transformer_rules
 
 __all__ = ["build", "check_value", "field_problem", "register_rule", "MAX_TEXT", "shown"]
@@ -105,7 +106,7 @@ def check_value(path: str, value: Any, tp: Any, meta: Mapping, may_be_empty: boo
             return None
         tp = next(a for a in args if a is not type(None))
         args = typing.get_args(tp)
-    if value is None and tp is Any:
+    if value is None and tp is Any and not meta:
         return None
     if value is None:
         raise ValueError(f"{path} = null: a value is required ({_allowed(tp, meta)})")
@@ -213,7 +214,7 @@ def _cnn_rules(cfg: CNNConfig, where: str) -> None:
 
 for _schema, _rule in ((ChipConfig, chip_rules), (TransformerConfig, transformer_rules),
                        (CNNConfig, _cnn_rules), (ResNetLayers, layer_rules),
-                       (MobileNetLayers, layer_rules)):
+                       (MobileNetLayers, layer_rules), (VGGLayers, layer_rules)):
     register_rule(_schema, _rule)
 
 

@@ -67,6 +67,9 @@ def read_yaml(path: Path, where: str) -> Any:
             return yaml.load(stream, Loader=_NoAliasLoader)
     except yaml.YAMLError as err:
         raise ValueError(f"{where}: {yaml_problem(err)}") from None
+    except RecursionError:
+        raise ValueError(f"{where} = {str(path)!r}: nested too deeply to be a chip or a "
+                         f"workload") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ValueError(f"{where} = {str(path)!r}: cannot read it "
                          f"({getattr(err, 'strerror', None) or type(err).__name__})") from None

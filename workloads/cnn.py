@@ -65,6 +65,8 @@ _ROWS = {"stages": ("blocks", "width", "stride"),
 
 def layer_rules(layers: Any, where: str) -> None:
     """Each row of a layer list has its fields, in order; there is at least one."""
+    if isinstance(layers, VGGLayers) and all(c == "M" for c in layers.convs):
+        raise ValueError(f"{where}.convs = {layers.convs}: allowed: at least one conv width")
     for name, columns in _ROWS.items():
         rows = getattr(layers, name, None)
         if rows is None:
@@ -79,8 +81,10 @@ def layer_rules(layers: Any, where: str) -> None:
 
 
 def size_rules(cfg: CNNConfig, where: str) -> None:
-    """The input survives every downsampling: each layer sees at least one pixel."""
-    if min(min(conv.size_in, conv.c_in) for conv in layer_list(cfg)[0]) < 1:
+    """The input survives every downsampling: each layer sees at least one pixel and
+    channel, and some convolution sees more than one pixel (the pooled feature map)."""
+    convs = layer_list(cfg)[0]
+    if min(min(c.size_in, c.c_in) for c in convs) < 1 or all(c.size_in <= 1 for c in convs):
         raise ValueError(f"{where}.input_size = {cfg.input_size}: too small for the "
                          f"network's downsampling; allowed: a larger image")
 

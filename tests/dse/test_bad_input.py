@@ -294,6 +294,8 @@ BAD = [
     (P, "workload=mobilenetv2 workload.layers.blocks=[[6,24,2,0]]", "workload.layers.blocks"),
     (P, "workload=vgg16 workload.layers.convs=[64,Q]", "workload.layers.convs"),
     (P, "workload=vgg16 workload.layers.fcs=[-4096]", "workload.layers.fcs"),
+    (P, "workload=vgg16 workload.layers.convs=[M]", "workload.layers.convs"),
+    (P, f"{W_CNN} workload.input_size=1", "workload.input_size"),
     # scenario
     (P, "scenario.batch=true", "scenario.batch"), (P, "scenario.batch=1e15", "scenario.batch"),
     (P, "scenario.prompt_len=nan", "scenario.prompt_len"),
@@ -306,7 +308,7 @@ BAD = [
     (P, "scenario.phase=train scenario.zero=4", "scenario.zero"),
     (P, "scenario.phase=train scenario.optimizer=lion", "scenario.optimizer"),
     (P, "scenario.phase=", "scenario.phase"), (P, "+scenario.warp=1", "warp"),
-    (P, "scenario.batch='[b]x'", "scenario.batch"),
+    (P, "scenario.batch='[b]x'", "scenario.batch"), (P, "scenario.batch=null", "scenario.batch"),
     # system
     (P, "system.chips=true", "system.chips"), (P, "system.chips=2.5", "system.chips"),
     (P, "system.chips=nan", "system.chips"), (P, "system.chips=8 system.tp=3", "system.tp"),
