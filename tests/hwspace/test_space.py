@@ -51,7 +51,8 @@ def test_random_chunks_are_reproducible_and_within_range():
     ({**BASE, "macs": [1024, -1]}, "space.macs = -1: allowed: a number in [1, 1e+09]"),
     ({**BASE, "sram_mb": {"choices": []}}, "space.sram_mb: choices is empty"),
     ({**BASE, "macs": {"low": 0, "high": 10, "log": True}}, "space.macs = 0: allowed"),
-    ({**BASE, "macs": {"low": 1, "high": 10, "num": 0}}, "space.macs.num = 0: allowed: a whole number in [1, 1,000,000]"),
+    ({**BASE, "macs": {"low": 1, "high": 10, "num": 0}},
+     "space.macs.num = 0: allowed: a whole number in [1, 1,000,000]"),
     ({"macs": 1024}, "required chip field(s) not given"),
 ])
 def test_bad_spaces_fail_with_one_clear_message(params, message):
