@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -9,62 +10,69 @@ import numpy as np
 
 from dse.evaluator import model
 from dse.evaluator.efficiency import DEFAULT, Efficiency
-from dse.evaluator.parallel import MAX_CHIPS
+from dse.inputs import build
 from dse.presets import load_chip, load_plan, load_workload
+from dse.settings import SystemConfig, to_system
+from hwspace.config import ChipConfig
 from hwspace.spec import from_configs
 from workloads.ops import KIND_NAMES
-from workloads.scenario import family_of, make_scenario
+from workloads.scenario import ScenarioConfig, family_of, make_scenario
 
 __all__ = ["predict", "explain", "SYSTEM_KEYS"]
 
-SYSTEM_KEYS = ("chips", "tpot_slo_s", "ttft_slo_s", "max_num_seqs", "scale_up", "network_gb_s",
-               "kv_host_gb", "host_gb_s", "tp", "pp")
+SYSTEM_KEYS = tuple(f.name for f in dataclasses.fields(SystemConfig))
+_SCENARIO_KEYS = tuple(f.name for f in dataclasses.fields(ScenarioConfig))
 _INTS = ("max_batch", "batch", "tp", "pp", "dp", "zero", "interleave")
-# System figures: (lowest, highest) and whether the lowest itself is allowed (host memory
-# may be 0: no host tier; seconds and GB/s may not).
-_SYSTEM_NUMBERS = {"tpot_slo_s": (0.0, 1e9, False), "ttft_slo_s": (0.0, 1e9, False),
-                   "network_gb_s": (0.0, 1e6, False), "host_gb_s": (0.0, 1e6, False),
-                   "kv_host_gb": (0.0, 1e6, True)}
-
-
-def _whole(key: str, value: Any, high: int) -> int:
-    """``value`` as a whole number in [1, high]; ValueError naming ``key`` otherwise."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not (number and math.isfinite(value) and value == int(value) and 1 <= value <= high):
-        raise ValueError(f"{key} must be a whole number in [1, {high:,}], got {value!r}")
-    return int(value)
-
-
-def _system(system: dict) -> model.System:
-    """A validated System from the SYSTEM_KEYS a caller gave."""
-    for key, (low, high, closed) in _SYSTEM_NUMBERS.items():
-        value = system.get(key)
-        if value is None:
-            continue
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not (number and (low <= value if closed else low < value) and value <= high
-                and math.isfinite(value)):
-            raise ValueError(f"{key} must be a finite number {'>=' if closed else '>'} "
-                             f"{low:g} and <= {high:g}, got {value!r}")
-    seqs = system.get("max_num_seqs", model.MAX_NUM_SEQS)
-    numbers = {k: float(system[k]) for k in ("network_gb_s", "host_gb_s", "kv_host_gb")
-               if system.get(k) is not None}
-    return model.System(
-        chips=_whole("chips", system.get("chips", 1), MAX_CHIPS),
-        tpot_slo_s=system.get("tpot_slo_s"), ttft_slo_s=system.get("ttft_slo_s"),
-        max_num_seqs=None if seqs is None else _whole("max_num_seqs", seqs, 10_000_000),
-        scale_up=_whole("scale_up", system.get("scale_up", model.System.scale_up), MAX_CHIPS),
-        **{k: _whole(k, system[k], MAX_CHIPS) for k in ("tp", "pp")
-           if system.get(k) is not None},
-        **numbers)
 
 
 def _prepare(chip: Any, workload: Any, scenario: dict):
+    """(chips, plan, scenario, system), each input checked against its schema once."""
+    unknown = sorted(set(scenario) - set(SYSTEM_KEYS) - set(_SCENARIO_KEYS))
+    if unknown:
+        raise ValueError(f"scenario.{unknown[0]}: unknown setting; allowed: "
+                         f"{', '.join(_SCENARIO_KEYS + SYSTEM_KEYS)}")
     cfg_chip = load_chip(chip)
     cfg_work = load_workload(workload)
-    sys = _system({k: scenario.pop(k) for k in SYSTEM_KEYS if k in scenario})
-    sc = make_scenario(family_of(cfg_work), scenario)
-    return from_configs([cfg_chip]), load_plan(cfg_work, sc), sc, sys
+    system = build(SystemConfig, {k: v for k, v in scenario.items() if k in SYSTEM_KEYS},
+                   "system")
+    values = build(ScenarioConfig, {k: v for k, v in scenario.items() if k in _SCENARIO_KEYS},
+                   "scenario")
+    sc = make_scenario(family_of(cfg_work), _shallow(values))
+    return _chip_arrays(chip, cfg_chip), _plan(workload, cfg_work, sc), sc, to_system(system)
+
+
+def _shallow(obj: Any) -> dict:
+    """A flat dataclass as a dict (dataclasses.asdict deep-copies: 10x slower)."""
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+def _plan(workload: Any, cfg, sc):
+    """The plan of ``sc``; a preset's plans are kept (at most _MAX_PLANS, oldest out)."""
+    if not isinstance(workload, str) or workload.endswith((".yaml", ".yml")):
+        return load_plan(cfg, sc)
+    key = (workload, sc)
+    if key not in _PLANS:
+        if len(_PLANS) >= _MAX_PLANS:
+            del _PLANS[next(iter(_PLANS))]
+        _PLANS[key] = load_plan(cfg, sc)
+    return _PLANS[key]
+
+
+_PLANS: dict = {}
+_MAX_PLANS = 4096
+
+
+def _chip_arrays(chip: Any, cfg: ChipConfig):
+    """ChipArrays of one validated chip; a preset's are kept (presets and ChipArrays do not
+    change while a process runs)."""
+    if not isinstance(chip, str) or chip.endswith((".yaml", ".yml")):
+        return from_configs([cfg])
+    if chip not in _PRESET_ARRAYS:
+        _PRESET_ARRAYS[chip] = from_configs([cfg])
+    return _PRESET_ARRAYS[chip]
+
+
+_PRESET_ARRAYS: dict = {}
 
 
 def _scalar(key: str, value: float) -> Any:

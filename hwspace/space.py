@@ -15,7 +15,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from hwspace.spec import FIELD_RANGES
+from hwspace.config import MAX_CHIPS
+from hwspace.spec import FIELD_META, FIELD_RANGES
 from hwspace.tables import EXECUTION_MODELS, LINK_KIND_NAMES, MEMORY_TYPES, NODE_NAMES
 
 __all__ = ["Param", "Space", "parse_space", "SYSTEM_PARAMS"]
@@ -25,8 +26,9 @@ _INTEGER = {"macs", "memory_stacks", "links_count", "dies", "chips"}
 _CATEGORICAL = {"process_node": NODE_NAMES, "memory_type": MEMORY_TYPES,
                 "wafer_scale": (False, True), "links_kind": LINK_KIND_NAMES,
                 "execution": EXECUTION_MODELS}
-SYSTEM_PARAMS = {"chips": (1.0, 4096.0)}
+SYSTEM_PARAMS = {"chips": (1.0, float(MAX_CHIPS))}
 _RANGE_KEYS = {"low", "high", "log", "step", "num"}
+MAX_POINTS = 1_000_000  # grid points of one parameter (num, or its step lattice)
 
 
 @dataclass(frozen=True)
@@ -151,9 +153,12 @@ def _check_value(name: str, value: Any) -> Any:
         return value
     low, high = _allowed(name)
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or not low <= value <= high:
-        raise ValueError(
-            f"space.{dotted}: {value!r} is outside the allowed range [{low:g}, {high:g}]")
+    above = "above" in FIELD_META.get(name, {})
+    if not number or not (low < value if above else low <= value) or not value <= high:
+        raise ValueError(f"space.{dotted} = {value!r}: allowed: a number in "
+                         f"{'(' if above else '['}{low:g}, {high:g}]")
+    if name in _INTEGER and value != int(value):
+        raise ValueError(f"space.{dotted} = {value!r}: allowed: a whole number")
     return value
 
 
@@ -185,23 +190,42 @@ def _parse_range(name: str, dotted: str, spec: Mapping) -> Param:
         raise ValueError(f"space.{dotted}: a categorical parameter takes choices, not a range")
     if "low" not in spec or "high" not in spec:
         raise ValueError(f"space.{dotted}: a range needs both low and high")
-    low, high = float(spec["low"]), float(spec["high"])
-    _check_value(name, low), _check_value(name, high)
+    low, high = _check_value(name, spec["low"]), _check_value(name, spec["high"])
     if low > high:
-        raise ValueError(f"space.{dotted}: low ({low:g}) > high ({high:g})")
-    log = bool(spec.get("log", False))
+        raise ValueError(f"space.{dotted}.low = {low:g}: allowed: <= high ({high:g})")
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise ValueError(f"space.{dotted}.log = {log!r}: allowed: true or false")
     if log and low <= 0:
         raise ValueError(f"space.{dotted}: a log range needs low > 0, got {low:g}")
     step = spec.get("step")
-    if step is not None and not float(step) > 0:
-        raise ValueError(f"space.{dotted}: step must be > 0, got {step}")
+    number = isinstance(step, (int, float)) and not isinstance(step, bool)
+    if step is not None and not (number and math.isfinite(step) and step > 0):
+        raise ValueError(f"space.{dotted}.step = {step!r}: allowed: a number > 0")
     if step is not None and log:
-        raise ValueError(f"space.{dotted}: step and log cannot be combined")
+        raise ValueError(f"space.{dotted}.step = {step!r}: step and log cannot be combined")
+    if step is not None and (high - low) / step + 1 > MAX_POINTS:
+        raise ValueError(f"space.{dotted}.step = {step!r}: {(high - low) / step + 1:.3g} grid "
+                         f"points; allowed: at most {MAX_POINTS:,}")
     num = spec.get("num")
-    if num is not None and (int(num) != num or num < 1):
-        raise ValueError(f"space.{dotted}: num must be a whole number >= 1, got {num}")
+    whole = isinstance(num, (int, float)) and not isinstance(num, bool) and num == int(num)
+    if num is not None and not (whole and 1 <= num <= MAX_POINTS):
+        raise ValueError(f"space.{dotted}.num = {num!r}: allowed: a whole number in "
+                         f"[1, {MAX_POINTS:,}]")
     return Param(name, (), low, high, log, None if step is None else float(step),
                  None if num is None else int(num))
+
+
+def _memory_rule(params: dict[str, Param]) -> None:
+    """A space whose memory type is only none (SRAM-only) gives no off-chip figures."""
+    kind = params.get("memory_type")
+    if kind is None or kind.is_range or set(kind.choices) != {"none"}:
+        return
+    for key in ("memory_stacks", "memory_capacity_gb", "memory_bandwidth_tb_s"):
+        p = params.get(key)
+        if p is not None and (p.is_range or any(p.choices)):
+            raise ValueError(f"space.{p.path}: memory.type none (SRAM-only) has no off-chip "
+                             f"memory; allowed: 0 or leave it out")
 
 
 def parse_space(cfg: Mapping) -> Space:
@@ -209,11 +233,16 @@ def parse_space(cfg: Mapping) -> Space:
     params = cfg.get("params") or {}
     if not isinstance(params, Mapping) or not params:
         raise ValueError("space.params: no parameters given")
+    space_name = cfg.get("name", "space")
+    if not isinstance(space_name, str) or not space_name.strip() or len(space_name) > 256:
+        raise ValueError(f"space.name = {str(space_name)[:60]!r}: allowed: non-empty text of "
+                         f"at most 256 characters")
     parsed = tuple(_parse_param(name, spec) for name, spec in _flatten(params).items())
     missing = {"process_node", "macs", "clock_ghz", "sram_mb"} - {p.name for p in parsed}
     if missing:
         raise ValueError(f"space: required chip field(s) not given: {', '.join(sorted(missing))}")
-    space = Space(str(cfg.get("name", "space")), parsed)
+    _memory_rule({p.name: p for p in parsed})
+    space = Space(space_name, parsed)
     if space.grid_size() == 0:
         raise ValueError("space: the grid is empty")
     return space

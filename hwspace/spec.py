@@ -8,42 +8,43 @@ design space (``memory.stacks`` becomes column ``memory_stacks``). Both go throu
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from hwspace.compute import COMPUTE_CLASSES, DEFAULT_VECTOR_RATIO
-from hwspace.config import ChipConfig
+from hwspace.config import DTYPE_SPEEDUP_RANGE, ChipConfig, LinksConfig, MemoryConfig
 from hwspace.memory import derive_memory
 from hwspace.tables import EXECUTION_MODELS, LINK_KIND_NAMES, MEMORY_TYPES, NODE_NAMES
 
 __all__ = ["ChipArrays", "from_columns", "from_configs", "flatten_config", "nest_config",
-           "FIELD_RANGES", "python_value"]
+           "FIELD_RANGES", "FIELD_META", "python_value"]
 
 _NAN = float("nan")
 
-# Allowed range of every numeric friendly-unit column: (low, high, nullable).
+
+
+def _field_meta() -> dict[str, dict]:
+    """Metadata of every numeric chip field by flat column name (memory.stacks ->
+    memory_stacks), read from the ChipConfig schema: its one source."""
+    out = {}
+    for group, schema in (("", ChipConfig), ("memory_", MemoryConfig), ("links_", LinksConfig)):
+        for f in fields(schema):
+            if "low" in f.metadata or "above" in f.metadata:
+                out[f"{group}{f.name}"] = dict(f.metadata, nullable=f.default is None)
+    for cls in COMPUTE_CLASSES[1:]:
+        out[f"dtype_speedup_{cls}"] = dict(DTYPE_SPEEDUP_RANGE, nullable=False)
+    return out
+
+
+FIELD_META: dict[str, dict] = _field_meta()
+# Allowed range of every numeric friendly-unit column: (low, high, nullable); a bound given
+# as ``above`` in FIELD_META is exclusive.
 FIELD_RANGES: dict[str, tuple[float, float, bool]] = {
-    "macs": (1.0, 1e9, False),
-    "clock_ghz": (0.01, 10.0, False),
-    "sparsity_speedup": (1.0, 2.0, False),
-    "sram_mb": (0.0, 1e6, False),
-    "sram_bw_tb_s": (1e-6, 1e6, True),
-    "vector_ratio": (1e-3, 1.0, True),
-    "memory_stacks": (0.0, 64.0, False),
-    "memory_capacity_gb": (0.0, 1e5, True),
-    "memory_bandwidth_tb_s": (0.0, 1e3, True),
-    "links_count": (0.0, 1024.0, False),
-    "links_gb_s_per_link": (0.0, 1e4, False),
-    "links_latency_us": (0.0, 1e4, False),
-    "tdp_w": (1e-3, 1e6, True),
-    "die_area_mm2": (1e-3, 1e5, True),
-    "unit_cost_usd": (1e-3, 1e9, True),
-    "dies": (1.0, 64.0, False),
-}
-for _cls in COMPUTE_CLASSES[1:]:
-    FIELD_RANGES[f"dtype_speedup_{_cls}"] = (0.0, 64.0, False)
+    key: (float(m.get("low", m.get("above"))), float(m["high"]), m["nullable"])
+    for key, m in FIELD_META.items()}
 
 _DEFAULTS: dict[str, object] = {
     "sparsity_speedup": 1.0,
@@ -129,10 +130,12 @@ def python_value(value: object) -> object:
 
 def nest_config(flat: Mapping[str, object]) -> dict[str, object]:
     """Flat friendly columns (one candidate) -> a chip dict of DESIGN.md section 3: the
-    inverse of ``flatten_config``. Numpy scalars become Python numbers."""
+    inverse of ``flatten_config``. Numpy scalars become Python numbers, NaN null."""
     out: dict[str, object] = {}
     for key, value in flat.items():
         value = python_value(value)
+        if isinstance(value, float) and math.isnan(value):
+            value = None  # NaN is a column's null (flatten_config): the schema's null
         for prefix, group in (("dtype_speedup_", "dtype_speedup"), ("memory_", "memory"),
                               ("links_", "links")):
             if key.startswith(prefix):
@@ -142,7 +145,19 @@ def nest_config(flat: Mapping[str, object]) -> dict[str, object]:
             out[key] = value
     if "dtype_speedup" in out:
         out["dtype_speedup"] = {"bf16": 1.0, **{k: v for k, v in out["dtype_speedup"].items() if v}}
+    if "memory" in out:
+        out["memory"] = _memory_as_chip(out["memory"])
     return out
+
+
+def _memory_as_chip(memory: dict) -> dict:
+    """A space candidate's memory as a chip states it (hwspace.config.chip_rules): a space may
+    pair type none with stacks, or a type with 0 stacks; both mean no off-chip memory."""
+    sized = memory.get("capacity_gb") is not None and memory.get("bandwidth_tb_s") is not None
+    if memory.get("type", "none") == "none" or (not memory.get("stacks") and not sized):
+        return {**memory, "type": "none", "stacks": 0, "capacity_gb": None,
+                "bandwidth_tb_s": None}
+    return memory
 
 
 def _check_dtype_keys(speedups: Mapping) -> None:
@@ -189,11 +204,13 @@ def _numeric(cols: Mapping, key: str, n: int) -> np.ndarray:
         raise ValueError(f"{_display_name(key)}: not a number: {raw!r}") from None
     low, high, nullable = FIELD_RANGES[key]
     nan = np.isnan(arr)
-    bad = (nan & (not nullable)) | (~nan & ((arr < low) | (arr > high)))
+    below = (arr <= low) if "above" in FIELD_META[key] else (arr < low)
+    bad = (nan & (not nullable)) | (~nan & (below | (arr > high)))
     if bad.any():
         value = arr[bad][0]
         name = _display_name(key)
-        raise ValueError(f"{name} = {value:g} is out of range [{low:g}, {high:g}]")
+        bracket = "(" if "above" in FIELD_META[key] else "["
+        raise ValueError(f"{name} = {value:g} is out of range {bracket}{low:g}, {high:g}]")
     return arr
 
 

@@ -5,12 +5,88 @@ layers collapse into one row with a count."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
 
 from workloads.config import CNNConfig
 from workloads.ops import MATMUL, REDUCTION, Op, OpTable, Pass
 
-__all__ = ["Conv", "layer_list", "param_count", "macs", "infer_pass"]
+__all__ = ["Conv", "layer_list", "param_count", "macs", "infer_pass", "LAYER_SCHEMAS",
+           "layer_rules", "size_rules"]
+
+_WIDTH = dict(low=1, high=100_000, unit="channels")
+_STRIDE = dict(low=1, high=64)
+_ROW = dict(low=1, high=100_000)
+
+
+@dataclass
+class ResNetStem:
+    """The stem: a kernel x kernel convolution, then a max-pool."""
+
+    channels: int = field(default=MISSING, metadata=_WIDTH)
+    kernel: int = field(default=MISSING, metadata=dict(low=1, high=31))
+    stride: int = field(default=MISSING, metadata=_STRIDE)
+    pool_stride: int = field(default=2, metadata=_STRIDE)
+
+
+@dataclass
+class ResNetLayers:
+    """Schema of a ResNet's ``layers``: stages are rows [blocks, width, stride]."""
+
+    stem: ResNetStem = MISSING
+    expansion: int = field(default=MISSING, metadata=dict(low=1, high=64))
+    stages: list[list[int]] = field(default=MISSING, metadata=_ROW)
+
+
+@dataclass
+class MobileNetLayers:
+    """Schema of a MobileNetV2's ``layers``: blocks are rows [expansion t, channels c,
+    repeats n, stride s]."""
+
+    stem: int = field(default=MISSING, metadata=_WIDTH)
+    head: int = field(default=MISSING, metadata=_WIDTH)
+    blocks: list[list[int]] = field(default=MISSING, metadata=_ROW)
+
+
+@dataclass
+class VGGLayers:
+    """Schema of a VGG's ``layers``: conv widths or 'M' (a 2x2 max-pool), then FC widths."""
+
+    convs: list[Any] = field(default=MISSING, metadata=dict(_WIDTH, whole=True, words=("M",)))
+    fcs: list[int] = field(default=MISSING, metadata=_WIDTH)
+
+
+LAYER_SCHEMAS = {"resnet": ResNetLayers, "mobilenetv2": MobileNetLayers, "vgg": VGGLayers}
+_ROWS = {"stages": ("blocks", "width", "stride"),
+         "blocks": ("expansion t", "channels c", "repeats n", "stride s")}
+
+
+def layer_rules(layers: Any, where: str) -> None:
+    """Each row of a layer list has its fields, in order; there is at least one."""
+    if isinstance(layers, VGGLayers) and all(c == "M" for c in layers.convs):
+        raise ValueError(f"{where}.convs = {layers.convs}: allowed: at least one conv width")
+    for name, columns in _ROWS.items():
+        rows = getattr(layers, name, None)
+        if rows is None:
+            continue
+        if not rows:
+            raise ValueError(f"{where}.{name} = []: allowed: at least one row "
+                             f"[{', '.join(columns)}]")
+        for i, row in enumerate(rows):
+            if len(row) != len(columns):
+                raise ValueError(f"{where}.{name}[{i}] = {row}: allowed: a row of "
+                                 f"{len(columns)} whole numbers [{', '.join(columns)}]")
+
+
+def size_rules(cfg: CNNConfig, where: str) -> None:
+    """The input survives every downsampling: each layer sees at least one pixel and
+    channel, and some convolution sees more than one pixel (the pooled feature map)."""
+    convs = layer_list(cfg)[0]
+    if min(min(c.size_in, c.c_in) for c in convs) < 1 or all(c.size_in <= 1 for c in convs):
+        raise ValueError(f"{where}.input_size = {cfg.input_size}: too small for the "
+                         f"network's downsampling; allowed: a larger image")
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,21 @@
-"""Schemas of conf/workload: transformer LLMs/encoders and CNNs from layer lists."""
+"""Schemas of conf/workload: transformer LLMs/encoders and CNNs from layer lists. Each
+field's range and choices sit in its metadata (read by dse.inputs); ``transformer_rules``
+holds the cross-field rules (CNN layer lists: workloads.cnn)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from omegaconf import MISSING
 
-__all__ = ["TransformerConfig", "CNNConfig"]
+__all__ = ["TransformerConfig", "CNNConfig", "transformer_rules", "MAX_TOKENS"]
+
+MAX_TOKENS = 10_000_000  # context, prompt and generation lengths: 10M tokens
+
+
+def _whole(low: int, high: float, unit: str = "") -> dict:
+    return dict(low=low, high=high, **({"unit": unit} if unit else {}))
 
 
 @dataclass
@@ -15,57 +23,108 @@ class TransformerConfig:
     """A decoder LLM or a bidirectional encoder (BERT). Dense or mixture-of-experts."""
 
     name: str = MISSING
-    family: str = "transformer"
-    kind: str = "decoder"  # decoder (causal, KV cache) | encoder (bidirectional)
-    n_layers: int = MISSING
-    d_model: int = MISSING
-    n_heads: int = MISSING
-    n_kv_heads: Optional[int] = None  # grouped-query attention; null = n_heads
-    head_dim: Optional[int] = None  # null = d_model / n_heads
-    d_ff: int = MISSING
-    mlp: str = "gated"  # gated (SwiGLU, 3 matrices) | plain (GELU, 2 matrices)
-    norm: str = "rmsnorm"  # rmsnorm (scale only) | layernorm (scale and shift)
-    norms_per_layer: int = 2  # GPT-J's parallel block has 1
-    vocab: int = MISSING
-    max_positions: int = 0  # learned position embeddings (GPT-2, BERT); 0 = rotary
-    type_vocab: int = 0  # BERT token-type embeddings
+    family: str = field(default="transformer", metadata=dict(choices=("transformer",)))
+    # decoder (causal, KV cache) | encoder (bidirectional)
+    kind: str = field(default="decoder", metadata=dict(choices=("decoder", "encoder")))
+    n_layers: int = field(default=MISSING, metadata=_whole(1, 10_000, "layers"))
+    d_model: int = field(default=MISSING, metadata=_whole(1, 1_000_000))
+    n_heads: int = field(default=MISSING, metadata=_whole(1, 100_000, "heads"))
+    # grouped-query attention; null = n_heads
+    n_kv_heads: Optional[int] = field(default=None, metadata=_whole(1, 100_000, "heads"))
+    head_dim: Optional[int] = field(default=None, metadata=_whole(1, 100_000))  # null: d/heads
+    d_ff: int = field(default=MISSING, metadata=_whole(1, 10_000_000))
+    # gated (SwiGLU, 3 matrices) | plain (GELU, 2 matrices)
+    mlp: str = field(default="gated", metadata=dict(choices=("gated", "plain")))
+    # rmsnorm (scale only) | layernorm (scale and shift)
+    norm: str = field(default="rmsnorm", metadata=dict(choices=("rmsnorm", "layernorm")))
+    norms_per_layer: int = field(default=2, metadata=_whole(0, 8))  # GPT-J's parallel block: 1
+    vocab: int = field(default=MISSING, metadata=_whole(1, 100_000_000, "tokens"))
+    # learned position embeddings (GPT-2, BERT); 0 = rotary
+    max_positions: int = field(default=0, metadata=_whole(0, MAX_TOKENS, "tokens"))
+    type_vocab: int = field(default=0, metadata=_whole(0, 1_000_000))  # BERT token types
     tied_embeddings: bool = False
     bias: bool = False  # biases on projections (GPT-2, BERT, GPT-J's lm_head only: see below)
     lm_head_bias: bool = False
     pooler: bool = False  # BERT pooler (d x d + d)
-    n_experts: int = 0  # 0 = dense MLP
-    top_k: int = 0
-    max_context: int = 4096
+    n_experts: int = field(default=0, metadata=_whole(0, 100_000, "experts"))  # 0 = dense MLP
+    top_k: int = field(default=0, metadata=_whole(0, 100_000, "experts"))
+    max_context: int = field(default=4096, metadata=_whole(1, MAX_TOKENS, "tokens"))
     # Sliding-window attention (Mistral 7B): each query attends to the last sliding_window
     # tokens and the KV cache is a rolling buffer of that many; null = full attention.
-    sliding_window: Optional[int] = None
+    sliding_window: Optional[int] = field(default=None, metadata=_whole(1, MAX_TOKENS, "tokens"))
     # Multi-head Latent Attention (DeepSeek-V2, arXiv 2405.04434 section 2.1): keys and values
     # are up-projected from one latent of kv_lora_rank (d_c) elements per token, shared by all
     # heads, beside a RoPE key of qk_rope_head_dim (d_h^R); the KV cache holds only those two.
     # null = standard attention (n_kv_heads, head_dim).
-    kv_lora_rank: Optional[int] = None
-    q_lora_rank: Optional[int] = None  # queries through a latent (DeepSeek-V2: 1536); null: not
-    qk_rope_head_dim: int = 0  # per-head query/key dims that carry RoPE ...
-    qk_nope_head_dim: int = 0  # ... and that do not (DeepSeek-V2: 64 and 128)
-    v_head_dim: int = 0  # per-head value dim (DeepSeek-V2: 128)
+    kv_lora_rank: Optional[int] = field(default=None, metadata=_whole(1, 1_000_000))
+    # queries through a latent (DeepSeek-V2: 1536); null: not
+    q_lora_rank: Optional[int] = field(default=None, metadata=_whole(1, 1_000_000))
+    # per-head query/key dims that carry RoPE and that do not (DeepSeek-V2: 64 and 128)
+    qk_rope_head_dim: int = field(default=0, metadata=_whole(0, 100_000))
+    qk_nope_head_dim: int = field(default=0, metadata=_whole(0, 100_000))
+    v_head_dim: int = field(default=0, metadata=_whole(0, 100_000))  # DeepSeek-V2: 128
     # DeepSeekMoE (arXiv 2401.06066; 2405.04434 section 2.2): n_shared_experts always run beside
     # the top_k routed ones, experts are moe_d_ff wide (fine-grained; null = d_ff), and the
     # first first_dense_layers layers keep a dense MLP of d_ff (config.json first_k_dense_replace).
-    n_shared_experts: int = 0
-    moe_d_ff: Optional[int] = None
-    first_dense_layers: int = 0
+    n_shared_experts: int = field(default=0, metadata=_whole(0, 100_000, "experts"))
+    moe_d_ff: Optional[int] = field(default=None, metadata=_whole(1, 10_000_000))
+    first_dense_layers: int = field(default=0, metadata=_whole(0, 10_000, "layers"))
     source: str = ""
 
 
 @dataclass
 class CNNConfig:
-    """A CNN generated from its layer list; ``layers`` is arch-specific (workloads/cnn.py)."""
+    """A CNN generated from its layer list; ``layers`` is arch-specific (workloads/cnn.py
+    LAYER_SCHEMAS)."""
 
     name: str = MISSING
-    family: str = "cnn"
-    arch: str = MISSING  # resnet | mobilenetv2 | vgg
-    input_size: int = 224
-    in_channels: int = 3
-    num_classes: int = 1000
+    family: str = field(default="cnn", metadata=dict(choices=("cnn",)))
+    arch: str = field(default=MISSING, metadata=dict(choices=("resnet", "mobilenetv2", "vgg")))
+    input_size: int = field(default=224, metadata=_whole(1, 16_384, "pixels"))
+    in_channels: int = field(default=3, metadata=_whole(1, 100_000, "channels"))
+    num_classes: int = field(default=1000, metadata=_whole(1, 1_000_000, "classes"))
     layers: Any = MISSING
     source: str = ""
+
+
+# Fields that mean something only beside another: MLA's beside kv_lora_rank, DeepSeekMoE's
+# beside n_experts.
+_NEEDS = {"kv_lora_rank": ("q_lora_rank", "qk_nope_head_dim", "v_head_dim", "qk_rope_head_dim"),
+          "n_experts": ("n_shared_experts", "moe_d_ff", "first_dense_layers")}
+
+
+def transformer_rules(cfg: TransformerConfig, where: str = "workload") -> None:
+    """Cross-field rules of a transformer (ranges are in the field metadata)."""
+    _attention_rules(cfg, where)
+    if cfg.n_experts and not 1 <= cfg.top_k <= cfg.n_experts:
+        raise ValueError(f"{where}.top_k = {cfg.top_k}: allowed: a whole number in "
+                         f"[1, {cfg.n_experts}] (n_experts)")
+    if not cfg.n_experts and cfg.top_k:
+        raise ValueError(f"{where}.top_k = {cfg.top_k}: a dense model (n_experts = 0) routes "
+                         f"to no experts; allowed: 0")
+    window = cfg.sliding_window
+    if window is not None and not (cfg.kind == "decoder" and window <= cfg.max_context):
+        raise ValueError(f"{where}.sliding_window = {window}: allowed: a whole number in "
+                         f"[1, {cfg.max_context}] (max_context) on a decoder, or null")
+    for name in ("qk_nope_head_dim", "v_head_dim"):
+        if cfg.kv_lora_rank is not None and getattr(cfg, name) < 1:
+            raise ValueError(f"{where}.{name} = {getattr(cfg, name)}: allowed with "
+                             f"kv_lora_rank (MLA): a whole number >= 1")
+    for base, names in _NEEDS.items():
+        for name in names:
+            if getattr(cfg, name) and not getattr(cfg, base):
+                raise ValueError(f"{where}.{name} applies only where {where}.{base} is set; "
+                                 f"got {getattr(cfg, name)} with {base} = {getattr(cfg, base)}")
+    if cfg.first_dense_layers >= cfg.n_layers:
+        raise ValueError(f"{where}.first_dense_layers = {cfg.first_dense_layers}: allowed: "
+                         f"[0, {cfg.n_layers - 1}] (n_layers - 1)")
+
+
+def _attention_rules(cfg: TransformerConfig, where: str) -> None:
+    """Heads: kv heads divide the heads (each group shares one); d_model splits into heads."""
+    if cfg.n_kv_heads is not None and cfg.n_heads % cfg.n_kv_heads:
+        raise ValueError(f"{where}.n_kv_heads = {cfg.n_kv_heads}: allowed: a divisor of "
+                         f"n_heads ({cfg.n_heads})")
+    if cfg.head_dim is None and cfg.kv_lora_rank is None and cfg.d_model % cfg.n_heads:
+        raise ValueError(f"{where}.n_heads = {cfg.n_heads}: d_model ({cfg.d_model}) must split "
+                         f"into n_heads equal heads, or give head_dim")

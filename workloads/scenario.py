@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
-from typing import Union
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
 from collections.abc import Mapping
 
 from workloads import cnn, llm, training
-from workloads.config import CNNConfig, TransformerConfig
+from workloads.config import MAX_TOKENS, CNNConfig, TransformerConfig
 from workloads.ops import Plan
-from workloads.precision import SPARSITY_MODES, parse_dtype
+from workloads.precision import DTYPES, SPARSITY_MODES, parse_dtype
 
-__all__ = ["Scenario", "PHASES", "BATCHING_MODES", "make_scenario", "build_plan", "family_of",
-           "expected_tokens", "draft_config"]
+__all__ = ["Scenario", "ScenarioConfig", "PHASES", "BATCHING_MODES", "make_scenario",
+           "build_plan", "family_of", "expected_tokens", "draft_config"]
 
 PHASES: dict[str, tuple[str, ...]] = {
     "llm": ("generate", "prefill", "decode", "train"),
     "encoder": ("encode",),
     "cnn": ("infer",),
 }
-_MAX_LEN = 10_000_000
 BATCHING_MODES = ("continuous", "static")
 RECOMPUTE_MODES = ("none", "full")
 ZERO_STAGES = (0, 1, 2, 3)
@@ -67,13 +66,49 @@ class Scenario:
         return self.context_len if self.context_len is not None else self.prompt_len
 
 
+_TOKENS = dict(low=1, high=MAX_TOKENS, unit="tokens")
+
+
+@dataclass
+class ScenarioConfig:
+    """Schema of a scenario (``scenario.*``, each scenario of a niche): ranges, choices and
+    units beside the defaults of Scenario; make_scenario applies the cross-field rules."""
+
+    phase: Optional[str] = field(default=None, metadata=dict(
+        choices=tuple(dict.fromkeys(p for ps in PHASES.values() for p in ps))))
+    batch: Any = field(default=Scenario.batch, metadata=dict(
+        low=1, high=10_000_000, whole=True, words=("max",), unit="requests"))
+    prompt_len: int = field(default=Scenario.prompt_len, metadata=_TOKENS)
+    gen_len: int = field(default=Scenario.gen_len, metadata=_TOKENS)
+    context_len: Optional[int] = field(default=None, metadata=dict(_TOKENS, low=0))
+    weights: str = field(default=Scenario.weights, metadata=dict(choices=tuple(DTYPES)))
+    activations: str = field(default=Scenario.activations, metadata=dict(choices=tuple(DTYPES)))
+    kv_cache: str = field(default=Scenario.kv_cache, metadata=dict(choices=tuple(DTYPES)))
+    sparsity: str = field(default=Scenario.sparsity, metadata=dict(choices=SPARSITY_MODES))
+    batching: str = field(default=Scenario.batching, metadata=dict(choices=BATCHING_MODES))
+    draft: Any = None  # a workload preset name or a size ratio in (0, 1): make_scenario
+    spec_tokens: int = field(default=Scenario.spec_tokens, metadata=dict(low=1, high=16))
+    acceptance: float = field(default=Scenario.acceptance, metadata=dict(low=0.0, below=1.0))
+    optimizer: str = field(default=Scenario.optimizer,
+                           metadata=dict(choices=training.OPTIMIZERS))
+    zero: Optional[int] = field(default=None, metadata=dict(low=ZERO_STAGES[0],
+                                                            high=ZERO_STAGES[-1]))
+    recompute: Optional[str] = field(default=None, metadata=dict(choices=RECOMPUTE_MODES))
+    interleave: Optional[int] = field(default=None, metadata=dict(low=1, high=64))
+
+
+_META = {f.name: f.metadata for f in dataclasses.fields(ScenarioConfig)}
+
+
 def family_of(cfg: TransformerConfig | CNNConfig) -> str:
     if isinstance(cfg, CNNConfig):
         return "cnn"
     return "encoder" if cfg.kind == "encoder" else "llm"
 
 
-def _check_int(name: str, value, low: int, high: int) -> int:
+def _check_int(name: str, value) -> int:
+    """``value`` as a whole number in the range ScenarioConfig gives field ``name``."""
+    low, high = _META[name]["low"], _META[name]["high"]
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not (number and math.isfinite(value) and value == int(value)):
         raise ValueError(
@@ -100,12 +135,12 @@ def make_scenario(family: str, values: Mapping) -> Scenario:
     vals["phase"] = phase
     batch = vals.get("batch", 1)
     if batch != "max":
-        vals["batch"] = _check_int("batch", batch, 1, 10_000_000)
+        vals["batch"] = _check_int("batch", batch)
     for key in ("prompt_len", "gen_len"):
         if key in vals:
-            vals[key] = _check_int(key, vals[key], 1, _MAX_LEN)
+            vals[key] = _check_int(key, vals[key])
     if vals.get("context_len") is not None:
-        vals["context_len"] = _check_int("context_len", vals["context_len"], 0, _MAX_LEN)
+        vals["context_len"] = _check_int("context_len", vals["context_len"])
     for key in ("weights", "activations", "kv_cache"):
         if key in vals:
             vals[key] = str(vals[key]).lower()
@@ -140,9 +175,9 @@ def _check_training(vals: dict) -> None:
                          f"{', '.join(training.OPTIMIZERS)}")
     # null: the fastest that fits
     if vals.get("zero") is not None:
-        vals["zero"] = _check_int("zero", vals["zero"], ZERO_STAGES[0], ZERO_STAGES[-1])
+        vals["zero"] = _check_int("zero", vals["zero"])
     if vals.get("interleave") is not None:
-        vals["interleave"] = _check_int("interleave", vals["interleave"], 1, 64)
+        vals["interleave"] = _check_int("interleave", vals["interleave"])
     if vals.get("recompute") is not None and vals["recompute"] not in RECOMPUTE_MODES:
         raise ValueError(f"scenario.recompute = {vals['recompute']!r}; allowed: "
                          f"{', '.join(RECOMPUTE_MODES)} or null (the fastest that fits)")
@@ -161,7 +196,7 @@ def _check_speculation(family: str, vals: dict) -> None:
             raise ValueError("scenario.draft must be a workload name or a draft-to-target "
                              f"size ratio in (0, 1), got {draft!r}")
         vals["draft"] = float(ratio)
-    vals["spec_tokens"] = _check_int("spec_tokens", vals.get("spec_tokens", 4), 1, 16)
+    vals["spec_tokens"] = _check_int("spec_tokens", vals.get("spec_tokens", 4))
     a = vals.get("acceptance", 0.7)
     if not (isinstance(a, (int, float)) and not isinstance(a, bool) and 0 <= a < 1):
         raise ValueError(f"scenario.acceptance must be a probability in [0, 1), got {a!r}")

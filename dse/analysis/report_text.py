@@ -1,4 +1,5 @@
-"""Readable terminal output (rich): formatted numbers with units, tables."""
+"""Readable terminal output (rich): formatted numbers with units, tables. Every string shown
+goes through rich.markup.escape: names and values are the user's text, never markup."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 __all__ = ["fmt", "print_prediction", "print_rows", "print_top", "console"]
@@ -43,23 +45,24 @@ def fmt(value: Any) -> str:
 
 
 def print_prediction(title: str, out: dict[str, Any], out_console: Console | None = None) -> None:
-    table = Table(title=title, show_header=True, header_style="bold")
+    table = Table(title=escape(title), show_header=True, header_style="bold")
     table.add_column("output")
     table.add_column("value", justify="right")
     table.add_column("unit")
     for key, value in out.items():
-        table.add_row(key, fmt(value), _UNITS.get(key, ""))
+        table.add_row(escape(key), escape(fmt(value)), _UNITS.get(key, ""))
     (out_console or console()).print(table)
 
 
 def print_rows(title: str, rows: Iterable[dict[str, Any]],
                out_console: Console | None = None) -> None:
     rows = list(rows)
-    table = Table(title=title, show_header=True, header_style="bold")
+    table = Table(title=escape(title), show_header=True, header_style="bold")
     for key in rows[0] if rows else []:
-        table.add_column(key, justify="left" if isinstance(rows[0][key], str) else "right")
+        table.add_column(escape(str(key)),
+                         justify="left" if isinstance(rows[0][key], str) else "right")
     for row in rows:
-        table.add_row(*(fmt(v) for v in row.values()))
+        table.add_row(*(escape(fmt(v)) for v in row.values()))
     (out_console or console()).print(table)
 
 
@@ -80,4 +83,4 @@ def print_top(niche: str, result: dict[str, Any], objectives: list[str],
     if rows:
         print_rows(title, rows, out_console)
     else:
-        (out_console or console()).print(f"{title}: none")
+        (out_console or console()).print(f"{escape(title)}: none")

@@ -40,7 +40,7 @@ examples:
   dse validate cv=chip
   dse query "SELECT niche, count(*) FROM rows GROUP BY niche" run=all
   dse rank niche=hyperscale by=throughput_per_usd top=20
-  dse explain run=outputs/<run> candidate=1234 scenario=llama3-70b-int4
+  dse explain run=outputs/<run> candidate=1234 scenario_name=llama3-70b-int4
 """
 
 
@@ -57,17 +57,41 @@ _VERBS: dict[str, tuple[str, Callable[[DictConfig], None], list[str]]] = {
 }
 
 
+# Hydra's own flags (argparse would answer anything else with its multi-line usage).
+_HYDRA_FLAGS = {"--multirun", "-m", "--cfg", "-c", "--resolve", "--package", "-p", "--info",
+                "--help", "--hydra-help", "--version"}
+
+
+_VALUED = {"--cfg": "--cfg", "-c": "--cfg", "--package": "--package", "-p": "--package",
+           "--info": "--info"}
+
+
+def _join_flag_values(args: list[str]) -> list[str]:
+    """``--cfg job`` as ``--cfg=job``: its value is no override."""
+    out: list[str] = []
+    for a in args:
+        if out and out[-1] in _VALUED and "=" not in a and not a.startswith("-"):
+            out[-1] = f"{_VALUED[out[-1]]}={a}"
+        else:
+            out.append(a)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_USAGE)
         return
-    verb, rest = argv[0], argv[1:]
+    verb, rest = argv[0], _join_flag_values(argv[1:])
     rest = query.take_sql(rest) if verb == "query" else rest
     if verb not in _VERBS:
         fail(f"unknown verb {verb!r}; verbs: {', '.join(_VERBS)}")
     config_name, task, extra = _VERBS[verb]
     flags = {"--json": "output=json", "--explain": "explain=true"}
+    unknown = [a for a in rest if a.startswith("-") and a not in flags
+               and a.split("=", 1)[0] not in _HYDRA_FLAGS]
+    if unknown:
+        fail(f"{unknown[0]}: unknown flag; allowed: {', '.join(flags)}, --multirun, --cfg job")
     overrides = [flags.get(a, a) for a in rest] + extra
     resume = [a.split("=", 1)[1] for a in rest if a.startswith("resume=")]
     if verb in ("sweep", "search") and resume and resume[0] not in ("", "null"):
@@ -78,7 +102,10 @@ def main(argv: list[str] | None = None) -> None:
         check_command(verb, config_name, overrides)
         overrides = claim_run_folder(verb, overrides)
     except ValueError as err:
-        fail(str(err))
+        fail(str(err).splitlines()[0])
+    except (TypeError, KeyError, AttributeError, RecursionError) as err:
+        # A check that met input of a shape no schema foresaw: still one line, no traceback.
+        fail(f"input not understood ({type(err).__name__}: {str(err)[:200]})")
     # Hydra's own flags (--multirun, --cfg job, ...) go first: argparse cannot read
     # overrides on both sides of them.
     hydra_flags = [a for a in overrides if a.startswith("-")]

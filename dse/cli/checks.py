@@ -4,7 +4,9 @@ setting, its value and what is allowed (DESIGN.md section 7), never Hydra's sear
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
+import typing
 from pathlib import Path
 
 import yaml
@@ -12,11 +14,17 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import OmegaConf
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import (ConfigAttributeError, ConfigKeyError, OmegaConfBaseException,
+                              ValidationError)
 
-from dse.presets import CONF_DIR, preset_names, yaml_problem
+from dse import settings as st
+from dse.inputs import build, field_problem, shown
+from dse.presets import CONF_DIR, load_chip, load_workload, preset_names, yaml_problem
+from hwspace.config import ChipConfig
+from workloads.config import CNNConfig, TransformerConfig
+from workloads.scenario import ScenarioConfig, family_of, make_scenario
 
-__all__ = ["check_command", "one_line"]
+__all__ = ["check_command", "check_inputs", "one_line"]
 
 _GROUPS = ("chip", "workload", "niche", "space", "search", "cluster")
 # Settings that name a place the verb writes to (query's out= is a file, report's a folder).
@@ -33,13 +41,16 @@ def check_command(verb: str, config_name: str, overrides: list[str]) -> None:
         raise ValueError(f"bad override: {str(err).splitlines()[0]}") from None
     first = []
     for o in parsed:
+        _check_literal(o)
         values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [
             o.get_value_element_as_str()]
         if o.key_or_group in _GROUPS and not o.is_delete():
             _check_presets(o.key_or_group, values)
         first.append(o.input_line if not o.is_sweep_override()
                      else f"{o.get_key_element()}={values[0]}")
-    _check_compose(config_name, first)
+    _check_switches(config_name, parsed)
+    cfg = _check_compose(config_name, first)
+    check_inputs(verb, OmegaConf.to_container(cfg, resolve=True))
     places = {o.key_or_group: _text(o) for o in parsed
               if o.key_or_group in _PLACES and not o.is_sweep_override()}
     if verb in _RUN_FOLDER_VERBS and not places.keys() & {"hydra.run.dir", "hydra.sweep.dir"}:
@@ -53,6 +64,123 @@ def check_command(verb: str, config_name: str, overrides: list[str]) -> None:
         from dse.pipeline.workers import check_port  # imports Ray: only when an address is given
 
         check_port(address)  # a refused port fails before Hydra makes a run folder
+
+
+# verb -> (the schema of its own settings, the groups and sections it also holds)
+_VERB_INPUTS = {
+    "predict": (st.PredictSettings, ("chip", "workload", "scenario", "system")),
+    "explain": (st.PredictSettings, ("chip", "workload", "scenario", "system")),
+    "sweep": (st.RunSettings, ("sweep", "space", "niche", "ray")),
+    "search": (st.RunSettings, ("search", "space", "niche", "ray")),
+    "validate": (st.ValidateSettings, ()),
+    "calibrate": (st.CalibrateSettings, ()),
+}
+
+
+def check_inputs(verb: str, cfg: dict) -> None:
+    """Every input of a composed ``verb`` config against its schema (dse.inputs): one
+    ValueError line naming the first bad field. Verbs that only read runs are checked by
+    their own modules."""
+    if verb not in _VERB_INPUTS:
+        return
+    schema, sections = _VERB_INPUTS[verb]
+    known = {f.name for f in dataclasses.fields(schema)} | set(sections)
+    for key in cfg:
+        if key not in known:
+            raise ValueError(f"{key}: unknown setting of dse {verb}; allowed: "
+                             f"{', '.join(sorted(known))}")
+    own = st.settings(schema, cfg)
+    if "chip" in sections:
+        _check_prediction(own, cfg)
+    if "ray" in sections:
+        build(st.RayConfig, cfg.get("ray", {}), "ray")
+        _check_design(verb, cfg)
+
+
+def _check_prediction(own: st.PredictSettings, cfg: dict) -> None:
+    """Chip (or chip_file), workload, scenario and system of predict / explain."""
+    if own.chip_file is None:
+        load_chip(cfg["chip"])
+    else:
+        try:
+            load_chip(own.chip_file)
+        except ValueError as err:
+            raise ValueError(f"chip_file = {shown(own.chip_file)}: {err}") from None
+    workload = load_workload(cfg["workload"])
+    build(st.SystemConfig, cfg["system"], "system")
+    values = build(ScenarioConfig, cfg["scenario"], "scenario")
+    make_scenario(family_of(workload), dataclasses.asdict(values))
+
+
+def _check_design(verb: str, cfg: dict) -> None:
+    """Space, niche and the sweep or search settings; a grid is refused up front by size."""
+    from dse.pipeline.niche import parse_niche
+    from hwspace.space import parse_space
+
+    space = parse_space(cfg["space"])
+    _check_pinned_splits(parse_niche(cfg["niche"]), space)
+    if verb == "search":
+        build(st.SearchConfig, cfg["search"], "search")
+        return
+    sweep = build(st.SweepConfig, cfg["sweep"], "sweep")
+    if sweep.mode == "grid" and space.grid_size() > st.MAX_GRID:
+        raise ValueError(f"sweep.mode = 'grid': space {space.name} has {space.grid_size():,} "
+                         f"grid points; allowed: at most {st.MAX_GRID:,} (fewer num/step "
+                         f"points, or sweep.mode=random)")
+
+
+# Sections whose fields are typed by a schema (the first schema that has the field wins).
+_SECTIONS = {"chip": (ChipConfig,), "workload": (TransformerConfig, CNNConfig),
+             "scenario": (ScenarioConfig,), "system": (st.SystemConfig,),
+             "sweep": (st.SweepConfig,), "search": (st.SearchConfig,), "ray": (st.RayConfig,)}
+_VERB_SCHEMAS = {"predict": st.PredictSettings, "calibrate": st.CalibrateSettings}
+
+
+def _check_literal(o) -> None:
+    """A value is the user's text: no ${...} interpolation (it would read the environment or
+    other settings); Hydra's own settings keep theirs."""
+    if not o.key_or_group.startswith("hydra.") and "${" in o.input_line.split("=", 1)[-1]:
+        raise ValueError(f"{o.key_or_group}: ${{...}} interpolation is not allowed in a value; "
+                         f"give the value itself")
+
+
+def _check_switches(config_name: str, parsed) -> None:
+    """A true/false setting given as anything else: OmegaConf would read 2 or 'yes' as true."""
+    for o in parsed:
+        if o.is_sweep_override() or o.is_delete():
+            continue
+        *path, name = o.key_or_group.split(".")
+        schemas = _SECTIONS.get(path[0], ()) if path else (_VERB_SCHEMAS.get(config_name),)
+        for schema in schemas:
+            for part in path[1:]:
+                schema = _nested(schema, part)
+            if schema is not None and _is_switch(schema, name) and not isinstance(o.value(),
+                                                                                   bool):
+                raise ValueError(field_problem(schema, name, o.value(), o.key_or_group))
+
+
+def _nested(schema, name: str):
+    found = [f for f in dataclasses.fields(schema) if f.name == name] if schema else []
+    kind = typing.get_type_hints(schema).get(name) if found else None
+    return kind if dataclasses.is_dataclass(kind) else None
+
+
+def _is_switch(schema, name: str) -> bool:
+    return typing.get_type_hints(schema).get(name) is bool
+
+
+def _check_pinned_splits(niche, space) -> None:
+    """A niche's pinned tp x pp divides at least one system size of the space (else every
+    row is infeasible: a typo, not a design question)."""
+    chips = next((p for p in space.params if p.name == "chips"), None)
+    sizes = (1,) if chips is None else None if chips.is_range else chips.choices
+    for ns in niche.scenarios:
+        split = (ns.system_config.tp or 1) * (ns.system_config.pp or 1)
+        if sizes is not None and split > 1 and all(int(c) % split for c in sizes):
+            key = "tp" if ns.system_config.tp else "pp"
+            raise ValueError(f"niche.scenarios.{ns.name}.{key} = "
+                             f"{getattr(ns.system_config, key)}: tp x pp ({split}) divides none "
+                             f"of the space's chips ({', '.join(str(c) for c in sizes)})")
 
 
 def _text(o) -> str:
@@ -78,9 +206,9 @@ def _compose(config_name: str, overrides: list[str]):
 _COMPOSE_ERRORS = (HydraException, OmegaConfBaseException, yaml.YAMLError, ValueError)
 
 
-def _check_compose(config_name: str, overrides: list[str]) -> None:
+def _check_compose(config_name: str, overrides: list[str]):
     try:
-        _compose(config_name, overrides)
+        return _compose(config_name, overrides)
     except _COMPOSE_ERRORS as err:
         line = one_line(err, config_name, overrides)
         if not any(o.split("=", 1)[0].lstrip("+~") in line for o in overrides):
@@ -117,6 +245,11 @@ def one_line(err: BaseException, config_name: str = "", overrides: list[str] = (
         key = getattr(cause, "full_key", None)
         if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and key:
             return _unknown_key(key, config_name, overrides)
+        schema = getattr(cause, "object_type", None)
+        if isinstance(cause, ValidationError) and key and dataclasses.is_dataclass(schema):
+            line = field_problem(schema, str(cause.key), cause.value, key)
+            if line:
+                return line
         if isinstance(cause, OmegaConfBaseException) and key:
             return f"{key}: {str(cause.msg if hasattr(cause, 'msg') else cause).splitlines()[0]}"
     return str(err).strip().splitlines()[0]

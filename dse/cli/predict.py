@@ -55,7 +55,9 @@ def run(cfg: DictConfig) -> None:
     from dse import api
     from dse.analysis.report_text import print_prediction, print_rows
 
-    chip = cfg.chip_file or plain(cfg.chip)  # a dict: load_chip names unknown fields
+    # Every input was checked against its schema before Hydra ran (dse.cli.checks); api
+    # resolves them again into the evaluator's objects.
+    chip = cfg.chip_file or plain(cfg.chip)
     workload = OmegaConf.to_object(cfg.workload)
     scenario = {k: v for k, v in plain(cfg.scenario).items() if v is not None}
     scenario.update({k: v for k, v in plain(cfg.system).items()

@@ -1,29 +1,18 @@
-"""Register the plain-data schemas into Hydra's ConfigStore, so each YAML can name its schema
-first in its defaults list (hydra structured_configs tutorial 5.1)."""
+"""Register the schemas into Hydra's ConfigStore, so each YAML names its schema first in its
+defaults list (hydra structured_configs tutorial 5.1) and conf/ repeats no default: a
+setting's default, range and unit live in its schema's field only (dse.inputs)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Optional
-
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
 
+from dse.pipeline.niche import NicheConfig
+from dse.settings import SearchConfig, SweepConfig, SystemConfig
 from hwspace.config import ChipConfig, SpaceConfig
 from workloads.config import CNNConfig, TransformerConfig
+from workloads.scenario import ScenarioConfig
 
-__all__ = ["register", "NicheConfig"]
-
-
-@dataclass
-class NicheConfig:
-    """Schema of conf/niche; validated by dse.pipeline.niche.parse_niche."""
-
-    name: str = MISSING
-    description: str = ""
-    objectives: dict[str, str] = field(default_factory=dict)  # output column -> max | min
-    constraints: dict[str, Optional[float]] = field(default_factory=dict)
-    scenarios: dict[str, Any] = field(default_factory=dict)  # name -> scenario keys
+__all__ = ["register"]
 
 
 def register() -> None:
@@ -33,3 +22,8 @@ def register() -> None:
     cs.store(group="workload", name="cnn_schema", node=CNNConfig)
     cs.store(group="space", name="schema", node=SpaceConfig)
     cs.store(group="niche", name="schema", node=NicheConfig)
+    cs.store(group="search", name="schema", node=SearchConfig)
+    # Groups with one option each: config.yaml and sweep.yaml take them from the defaults list.
+    cs.store(group="scenario", name="schema", node=ScenarioConfig)
+    cs.store(group="system", name="schema", node=SystemConfig)
+    cs.store(group="sweep", name="schema", node=SweepConfig)

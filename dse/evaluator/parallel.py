@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["MAX_CHIPS", "divisors", "splits"]
+from hwspace.config import MAX_CHIPS
 
-# The largest system the evaluator accepts: 2**20 packages, ~10x the largest AI clusters
-# announced by 2024 (100,000-GPU class), so any real system fits and a typo such as 1e9 is
-# refused instead of enumerating a billion splits.
-MAX_CHIPS = 1_048_576
+__all__ = ["MAX_CHIPS", "divisors", "splits"]
 
 
 def divisors(n: int) -> list[int]:

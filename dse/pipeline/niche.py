@@ -8,20 +8,25 @@ Constraint values follow Optuna's convention: <= 0 is feasible.
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
+from omegaconf import MISSING
 
 from dse.evaluator.model import OUTPUTS, System
+from dse.inputs import build, shown
 from dse.presets import load_plan, load_workload
+from dse.settings import SystemConfig, to_system
 from workloads.ops import Plan
-from workloads.scenario import Scenario, family_of, make_scenario
+from workloads.scenario import Scenario, ScenarioConfig, family_of, make_scenario
 
-__all__ = ["NicheScenario", "Niche", "parse_niche", "CONSTRAINTS", "row_constraints",
-           "DIRECTIONS", "candidate_scores", "score_columns"]
+__all__ = ["NicheConfig", "NicheScenarioConfig", "NicheScenario", "Niche", "parse_niche",
+           "CONSTRAINTS", "row_constraints", "DIRECTIONS", "candidate_scores", "score_columns"]
 
 # constraint key -> (row column, sense): ">=" a floor, "<=" a cap.
 CONSTRAINTS: dict[str, tuple[str, str]] = {
@@ -32,8 +37,39 @@ CONSTRAINTS: dict[str, tuple[str, str]] = {
     "max_usd_per_million_items": ("usd_per_million_items", "<="),
 }
 DIRECTIONS = ("max", "min")
-_OBJECTIVE_COLUMNS = set(OUTPUTS) | {"system_power_w"}
-_SYSTEM_KEYS = ("tpot_slo_s", "ttft_slo_s")
+_OBJECTIVE_COLUMNS = tuple(sorted(set(OUTPUTS) | {"system_power_w"}))
+_CONSTRAINT_META = dict(keys=tuple(CONSTRAINTS), values=dict(above=0.0))
+
+
+@dataclass
+class NicheConfig:
+    """Schema of conf/niche: two objectives, constraints (each > 0: floors and caps of
+    positive outputs) and named scenarios (NicheScenarioConfig)."""
+
+    name: str = MISSING
+    description: str = ""
+    objectives: dict[str, str] = field(default_factory=dict, metadata=dict(
+        keys=_OBJECTIVE_COLUMNS, values=dict(choices=DIRECTIONS)))
+    constraints: dict[str, Optional[float]] = field(default_factory=dict,
+                                                    metadata=_CONSTRAINT_META)
+    scenarios: dict[str, Any] = field(default_factory=dict)  # name -> NicheScenarioConfig
+
+
+def _copy(f: dataclasses.Field, schema: type) -> tuple:
+    return (f.name, typing.get_type_hints(schema)[f.name],
+            field(default=f.default, default_factory=f.default_factory, metadata=f.metadata))
+
+
+# One scenario of a niche: its workload, its own constraints, and any scenario or system
+# key (chips come from the design space).
+NicheScenarioConfig = dataclasses.make_dataclass("NicheScenarioConfig", [
+    ("workload", str, field(default=MISSING)),
+    ("constraints", dict[str, Optional[float]], field(default_factory=dict,
+                                                      metadata=_CONSTRAINT_META)),
+    *[_copy(f, ScenarioConfig) for f in dataclasses.fields(ScenarioConfig)],
+    *[_copy(f, SystemConfig) for f in dataclasses.fields(SystemConfig) if f.name != "chips"],
+])
+_SYSTEM_KEYS = tuple(f.name for f in dataclasses.fields(SystemConfig) if f.name != "chips")
 
 
 @dataclass(frozen=True)
@@ -45,9 +81,10 @@ class NicheScenario:
     constraints: dict[str, float]  # the niche's, with this scenario's own on top
     tpot_slo_s: float | None = None
     ttft_slo_s: float | None = None
+    system_config: SystemConfig = field(default_factory=SystemConfig)  # chips: the space's
 
     def system(self, chips: np.ndarray | int) -> System:
-        return System(chips=chips, tpot_slo_s=self.tpot_slo_s, ttft_slo_s=self.ttft_slo_s)
+        return to_system(self.system_config, chips)
 
 
 @dataclass(frozen=True)
@@ -57,54 +94,36 @@ class Niche:
     objectives: tuple[tuple[str, str], ...]  # (output column, "max" | "min")
 
 
-def _constraints(where: str, raw: Mapping | None) -> dict[str, float]:
-    out = {}
-    for key, value in (raw or {}).items():
-        if key not in CONSTRAINTS:
-            raise ValueError(f"{where}.constraints: unknown {key!r}; allowed: "
-                             f"{', '.join(CONSTRAINTS)}")
-        if value is not None:
-            out[str(key)] = float(value)
-    return out
-
-
-def _scenario(niche: str, name: str, spec: Mapping, constraints: dict) -> NicheScenario:
-    spec = dict(spec)
-    where = f"niche.{niche}.scenarios.{name}"
-    own = _constraints(where, spec.pop("constraints", None))
-    if "workload" not in spec:
-        raise ValueError(f"{where}: workload is required")
-    workload = load_workload(spec.pop("workload"))
-    slos = {k: spec.pop(k) for k in _SYSTEM_KEYS if k in spec}
-    for key, value in slos.items():
-        if value is not None and not float(value) > 0:
-            raise ValueError(f"{where}.{key} must be > 0, got {value}")
+def _scenario(name: str, spec: Any, constraints: dict, where: str) -> NicheScenario:
+    cfg = build(NicheScenarioConfig, spec, where)
+    workload = load_workload(cfg.workload)
+    # Each field is checked above; tp x pp dividing the chips is a rule per candidate
+    # (the space gives the chips), where a split that does not divide is infeasible.
+    system = SystemConfig(**{k: getattr(cfg, k) for k in _SYSTEM_KEYS})
+    values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(ScenarioConfig)}
     try:
-        sc = make_scenario(family_of(workload), {k: v for k, v in spec.items() if v is not None})
+        sc = make_scenario(family_of(workload), values)
         plan = load_plan(workload, sc)
     except ValueError as err:
         raise ValueError(f"{where}: {err}") from None
-    return NicheScenario(name, workload.name, sc, plan, {**constraints, **own}, **slos)
+    own = {k: v for k, v in cfg.constraints.items() if v is not None}
+    return NicheScenario(name, workload.name, sc, plan, {**constraints, **own},
+                         system.tpot_slo_s, system.ttft_slo_s, system)
 
 
 def parse_niche(cfg: Mapping[str, Any]) -> Niche:
-    """A validated Niche from ``{name, objectives, constraints, scenarios}``."""
-    name = str(cfg.get("name", "niche"))
-    scenarios = cfg.get("scenarios") or {}
-    if not scenarios:
-        raise ValueError(f"niche.{name}: no scenarios")
-    objectives = tuple((str(k), str(v)) for k, v in (cfg.get("objectives") or {}).items())
-    if len(objectives) != 2:
-        raise ValueError(f"niche.{name}.objectives: give exactly two, got {len(objectives)}")
-    for column, direction in objectives:
-        if column not in _OBJECTIVE_COLUMNS:
-            raise ValueError(f"niche.{name}.objectives: {column!r} is not an output; choose "
-                             f"from {', '.join(sorted(_OBJECTIVE_COLUMNS))}")
-        if direction not in DIRECTIONS:
-            raise ValueError(f"niche.{name}.objectives.{column}: direction must be max or min")
-    constraints = _constraints(f"niche.{name}", cfg.get("constraints"))
-    return Niche(name, tuple(_scenario(name, k, v, constraints) for k, v in scenarios.items()),
-                 objectives)
+    """A validated Niche from ``{name, objectives, constraints, scenarios}`` (NicheConfig)."""
+    # A conf/niche file read as plain YAML still holds Hydra's defaults list: not a setting.
+    niche = build(NicheConfig, {k: v for k, v in cfg.items() if k != "defaults"}, "niche")
+    if not niche.scenarios:
+        raise ValueError("niche.scenarios = {}: allowed: at least one named scenario")
+    if len(niche.objectives) != 2:
+        raise ValueError(f"niche.objectives = {shown(niche.objectives)}: allowed: exactly two "
+                         f"output columns, each max or min")
+    constraints = {k: v for k, v in niche.constraints.items() if v is not None}
+    scenarios = tuple(_scenario(str(k), v, constraints, f"niche.scenarios.{k}")
+                      for k, v in niche.scenarios.items())
+    return Niche(niche.name, scenarios, tuple(niche.objectives.items()))
 
 
 def row_constraints(ns: NicheScenario, out: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

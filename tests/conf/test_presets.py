@@ -1,6 +1,7 @@
 """Every conf file composes against its schema with Hydra, and every preset predicts."""
 
 import pytest
+import yaml
 from omegaconf import OmegaConf
 
 from dse.api import predict
@@ -31,3 +32,31 @@ def test_predict_config_overrides_reach_the_scenario(compose_conf):
     cfg = compose_conf("predict", ["scenario.phase=decode", "scenario.batch=max",
                                    "system.chips=8"])
     assert cfg.scenario.batch == "max" and cfg.system.chips == 8
+
+
+@pytest.mark.parametrize("group", ["chip", "workload"])
+def test_every_preset_passes_the_cli_checks(group, compose_conf):
+    """Validation does not over-reject: each preset, composed as the CLI does, passes."""
+    from dse.cli.checks import check_inputs
+
+    for name in preset_names(group):
+        cfg = compose_conf("predict", [f"{group}={name}"])
+        check_inputs("predict", OmegaConf.to_container(cfg, resolve=True))
+
+
+@pytest.mark.parametrize("verb, space", [("sweep", "demo"), ("search", "edge_vision")])
+def test_every_niche_passes_the_cli_checks(verb, space, compose_conf):
+    from dse.cli.checks import check_inputs
+
+    for name in preset_names("niche"):
+        cfg = compose_conf(verb, [f"niche={name}", f"space={space}"])
+        check_inputs(verb, OmegaConf.to_container(cfg, resolve=True))
+
+
+def test_conf_repeats_no_schema_default():
+    """config.yaml and sweep.yaml hold no scenario, system or sweep block: the schemas do."""
+    from dse.presets import CONF_DIR
+
+    for name in ("config", "sweep"):
+        data = yaml.safe_load((CONF_DIR / f"{name}.yaml").read_text())
+        assert not {"scenario", "system", "sweep"} & set(data), name

@@ -10,12 +10,13 @@ import pytest
 
 DSE = Path(__file__).resolve().parents[2] / "dse"
 # Each layer may import the layers below it, and the top-level facades (api, presets) only
-# from analysis up; the evaluator imports nothing of dse but itself.
+# from analysis up; the input schemas and their validator (inputs, settings) from pipeline up;
+# the evaluator imports nothing of dse but itself.
 BELOW = {
     "evaluator": {"evaluator"},
-    "pipeline": {"evaluator", "pipeline", "presets"},
-    "analysis": {"evaluator", "pipeline", "analysis", "presets", "api"},
-    "cli": {"evaluator", "pipeline", "analysis", "cli", "presets", "api"},
+    "pipeline": {"evaluator", "pipeline", "presets", "inputs", "settings"},
+    "analysis": {"evaluator", "pipeline", "analysis", "presets", "api", "inputs", "settings"},
+    "cli": {"evaluator", "pipeline", "analysis", "cli", "presets", "api", "inputs", "settings"},
 }
 
 

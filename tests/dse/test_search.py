@@ -94,12 +94,12 @@ def test_told_trials_missing_rows_are_rewritten_on_resume(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["search.trials=0"], "search.trials must be >= 1"),
-    (["search.sampler=annealing"], "search.sampler: unknown 'annealing'"),
-    (["search.population=0"], "search.population must be >= 1"),
-    (["+niche.objectives.flux=max"], "give exactly two"),
+    (["search.trials=0"], "search.trials = 0: allowed"),
+    (["search.sampler=annealing"], "search.sampler = 'annealing': allowed"),
+    (["search.population=0"], "search.population = 0: allowed"),
+    (["+niche.objectives.flux=max"], "niche.objectives.flux: unknown key"),
     (["~niche.objectives.throughput_per_w", "+niche.objectives.happiness=max"],
-     "'happiness' is not an output"),
+     "niche.objectives.happiness: unknown key"),
 ])
 def test_bad_search_settings_fail_with_a_clear_message(tmp_path, overrides, message):
     res = subprocess.run([sys.executable, "-m", "dse.cli", "search", *overrides,
