@@ -21,10 +21,11 @@ __all__ = ["DATA_DIR", "RESERVED_PATTERN", "OPERATOR_FILES", "END_TO_END_FILES",
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "operators"
 
 # Chips held out of every calibration of this project (issue 19): the decisive checks run on
-# them, so no row of them may enter. GH200 and L40 are not reserved; "l4" must not match them.
+# them, so no row of them may enter. GH200 and L40 are not reserved: a name must stand alone
+# ("L4" is not "L40"), and GB200 is a B200 part. MI300A is kept out too, to be safe.
 RESERVED_PATTERN = re.compile(
-    r"(?<![a-z0-9])(?:g?h200|g?b200|gb300|b300|mi300x?|mi300a|l40s|l4|rtx ?4090|4090|"
-    r"m2 ?ultra|m3 ?max|m4 ?max)(?![a-z0-9])", re.IGNORECASE)
+    r"(?<![a-z0-9])(?:h200|g?b200|mi300[ax]?|l40s|l4|(?:rtx[ -]?)?4090|"
+    r"m2[ -]?ultra|m3[ -]?max|m4[ -]?max)(?![a-z0-9])", re.IGNORECASE)
 
 OPERATOR_FILES = ("neusight_gemm.csv", "neusight_model_ops.csv", "aiconfigurator_gemm.csv",
                   "aiconfigurator_attention.csv")
