@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["DATA_DIR", "RESERVED_PATTERN", "OPERATOR_FILES", "END_TO_END_FILES", "GEMM",
+__all__ = ["DATA_DIR", "RESERVED_PATTERN", "OPERATOR_FILES", "END_TO_END_FILES", "COMM_FILES",
+           "SPEC_FILE", "GEMM",
            "load_operators", "load_end_to_end", "load_chip_specs", "reserved_hits"]
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "operators"
@@ -30,8 +31,11 @@ RESERVED_PATTERN = re.compile(
 OPERATOR_FILES = ("neusight_gemm.csv", "neusight_model_ops.csv", "aiconfigurator_gemm.csv",
                   "aiconfigurator_attention.csv")
 END_TO_END_FILES = ("timm_cnn_e2e.csv", "aiconfigurator_silicon_e2e.csv")
+# Collectives time the links, not a kernel: kept as data, not read by the kernel model.
 COMM_FILES = ("aiconfigurator_allreduce.csv",)
+SPEC_FILE = "chip_specs.csv"
 GEMM = "gemm"
+_VECTOR_KINDS = ("softmax", "layernorm", "elementwise")
 
 # Bytes per element and the spec column of the peak rate that each measured dtype runs at.
 # Weight-only formats (int4_wo, int8_wo) compute at 16 bit and read packed weights; "sq" is
@@ -59,7 +63,7 @@ def reserved_hits(text: str) -> list[str]:
 
 def load_chip_specs(data_dir: Path = DATA_DIR) -> pd.DataFrame:
     """The spec of every chip with operator rows, SI units, indexed by chip name."""
-    spec = pd.read_csv(data_dir / "chip_specs.csv").set_index("chip")
+    spec = pd.read_csv(data_dir / SPEC_FILE).set_index("chip")
     si = pd.DataFrame(index=spec.index)
     si["vendor"] = spec["vendor"]
     si["compute_units"] = spec["compute_units"].astype(float)
@@ -94,14 +98,15 @@ def load_operators(data_dir: Path = DATA_DIR) -> pd.DataFrame:
     if missing:
         raise ValueError(f"chip_specs.csv: chips {missing} have operator rows but no spec; "
                          "add a row with its source")
+    unknown = sorted(set(rows.dtype) - set(_DTYPES))
+    if unknown:
+        raise ValueError(f"dtype: {unknown} given; allowed: {sorted(_DTYPES)}")
     rows = rows.join(spec, on="chip")
-    peak_col = rows.dtype.map(lambda d: _DTYPES.get(d, _DTYPES["bfloat16"])[2])
+    peak_col = rows.dtype.map(lambda d: _DTYPES[d][2])
     peak_col[rows.op_kind.isin(_VECTOR_KINDS)] = "fp32_vector_flop_per_s"
     rows["peak_flop_per_s"] = _pick(rows, peak_col)
     return rows.reset_index(drop=True)
 
-
-_VECTOR_KINDS = ("softmax", "layernorm", "elementwise")
 
 
 def _pick(rows: pd.DataFrame, cols: pd.Series) -> np.ndarray:

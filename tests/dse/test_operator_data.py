@@ -8,8 +8,8 @@ import pytest
 
 from dse.analysis.kernel_fit import (KernelParams, fit_kernel, kernel_time_s,
                                      leave_one_chip_out, roofline_time_s)
-from dse.analysis.operators import (DATA_DIR, END_TO_END_FILES, load_end_to_end,
-                                    load_operators, reserved_hits)
+from dse.analysis.operators import (COMM_FILES, DATA_DIR, END_TO_END_FILES, OPERATOR_FILES,
+                                    SPEC_FILE, load_end_to_end, load_operators, reserved_hits)
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,12 @@ def test_every_file_row_has_a_source():
     for path in DATA_DIR.glob("*.csv"):
         frame = pd.read_csv(path)
         assert frame.source.notna().all() and frame.source.str.len().gt(0).all(), path.name
+
+
+def test_every_file_is_operator_end_to_end_collective_or_spec():
+    # A file outside these lists would be read by nothing, or by the wrong loader.
+    known = {*OPERATOR_FILES, *END_TO_END_FILES, *COMM_FILES, SPEC_FILE}
+    assert {p.name for p in DATA_DIR.glob("*.csv")} == known
 
 
 def test_end_to_end_rows_stay_apart(rows):
