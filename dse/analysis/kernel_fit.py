@@ -25,8 +25,9 @@ from scipy.optimize import least_squares
 
 from dse.analysis.operators import OPERATOR_FILES
 
-__all__ = ["TILE_M", "TILE_N", "HARNESSES", "KernelParams", "kernel_time_s", "roofline_time_s",
-           "fit_kernel", "fit_roofline", "leave_one_chip_out", "MATRIX_KINDS"]
+__all__ = ["TILE_M", "TILE_N", "HARNESSES", "MATRIX_KINDS", "KernelParams", "shape_efficiency",
+           "kernel_time_s", "roofline_time_s", "fit_kernel", "fit_roofline",
+           "leave_one_chip_out"]
 
 # Output tile of one thread block: 128 x 128 is the CTA tile of the cuBLAS/CUTLASS kernels
 # that dominate large GEMMs (DU-09799-001 section 2.3 "Typical Tile Dimensions In cuBLAS";
@@ -94,6 +95,21 @@ def _work_items(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return tiles, split, useful
 
 
+def shape_efficiency(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(fraction of peak left by tile padding and wave quantisation, waves) of each matrix
+    row, (n_rows,) each: work items / (waves x units), times the useful share of each padded
+    tile. 1.0 for a product of whole tiles filling whole waves.
+
+    Args:
+        rows: columns op_kind, batch, m, n, k (attention: batch x KV heads, query rows x
+            heads per KV head, keys, head dim) and compute_units.
+    """
+    tiles, split, useful = _work_items(rows)
+    units = rows.compute_units.to_numpy()
+    waves = np.ceil(tiles * split / units)
+    return useful * tiles * split / (waves * units), waves
+
+
 def kernel_time_s(rows: pd.DataFrame, p: KernelParams) -> np.ndarray:
     """Predicted time of each operator row (s), (n_rows,).
 
@@ -103,17 +119,13 @@ def kernel_time_s(rows: pd.DataFrame, p: KernelParams) -> np.ndarray:
             mem_bw_bytes_per_s, compute_units).
         p: the global parameters.
     """
-    units = rows.compute_units.to_numpy()
     flop = rows.flop.to_numpy()
     t_mem = rows.mem_bytes.to_numpy() / (rows.mem_bw_bytes_per_s.to_numpy() * p.memory_eff)
     rate = rows.peak_flop_per_s.to_numpy() * p.compute_eff  # FLOP/s of all units at work
     matrix = rows.op_kind.isin(MATRIX_KINDS).to_numpy()
-    tiles, split, useful = _work_items(rows)
-    waves = np.ceil(tiles * split / units)
-    # One wave: every unit runs one padded tile (its 1/split of the reduction) at 1/units of
-    # the rate; the FLOP of the row spread over tiles * split items, inflated by padding.
-    t_wave = flop / (tiles * split * useful) / (rate / units) + p.wave_s
-    t_compute = np.where(matrix, waves * t_wave, flop / rate)
+    # Each wave runs one padded tile (its 1/split of the reduction) per unit, plus a fixed cost.
+    eff, waves = shape_efficiency(rows)
+    t_compute = np.where(matrix, flop / (rate * eff) + waves * p.wave_s, flop / rate)
     t_max = np.maximum(t_compute, t_mem)  # scaled so that the power stays finite
     t_overlap = t_max * ((t_compute / t_max) ** p.overlap_p
                          + (t_mem / t_max) ** p.overlap_p) ** (1.0 / p.overlap_p)

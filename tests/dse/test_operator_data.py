@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from dse.analysis.kernel_fit import (KernelParams, fit_kernel, kernel_time_s,
-                                     leave_one_chip_out, roofline_time_s)
+                                     leave_one_chip_out, roofline_time_s, shape_efficiency)
 from dse.analysis.operators import (COMM_FILES, DATA_DIR, END_TO_END_FILES, OPERATOR_FILES,
                                     SPEC_FILE, load_end_to_end, load_operators, reserved_hits)
 
@@ -96,6 +96,19 @@ def test_one_tile_past_a_full_wave_takes_about_two_waves():
     assert kernel_time_s(one_more, p)[0] / kernel_time_s(full, p)[0] == pytest.approx(2.0, rel=0.15)
     # The plain roofline sees only the 0.02 % more FLOP.
     assert roofline_time_s(one_more, 0.8)[0] / roofline_time_s(full, 0.8)[0] < 1.001
+
+
+@pytest.mark.parametrize(("m", "n", "expected_eff", "expected_waves"), [
+    (128 * 33, 512, 1.0, 1),  # 132 whole tiles on 132 SMs: nothing lost
+    (128 * 66, 512, 1.0, 2),  # two full waves
+    (128 * 33 + 1, 512, 136 / 264 * (128 * 33 + 1) / (128 * 34), 2),  # 136 tiles, 2 waves
+    # 8 rows pad to one 16-row MMA tile; 64 tiles split K in 2: 128 of 132 SMs busy.
+    (8, 8192, 8 / 16 * 128 / 132, 1),
+])
+def test_shape_efficiency_closed_forms(m, n, expected_eff, expected_waves):
+    eff, waves = shape_efficiency(_h100_bf16(1, m, n, 8192))
+    assert eff[0] == pytest.approx(expected_eff)
+    assert waves[0] == expected_waves
 
 
 def test_gemv_is_bound_by_bandwidth_not_compute():
