@@ -7,7 +7,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from dse.cli.common import announce, fail, verbatim, whole
+from dse.cli.common import announce, fail, verbatim
+from dse.pipeline.runs import whole_number
 
 # The SQL of `dse query "<SQL>"` or `dse query sql=<SQL>`, as typed: taken out of the command
 # line before Hydra, whose grammar cannot carry SQL and would resolve a ${...} in it.
@@ -38,7 +39,7 @@ def run(cfg: DictConfig) -> None:
     sql = SQL[0] if SQL else verbatim(cfg, "sql")
     if not sql:
         fail('give the SQL: dse query "SELECT ... FROM rows" [run=<folder>|all] [out=<file>]')
-    limit = whole("limit", cfg.limit)
+    limit = whole_number("limit", cfg.limit)
     try:
         runs = resolve_runs(verbatim(cfg, "run"))
         frame = run_query(str(sql), runs, timeout_s=_seconds(cfg.timeout_s),

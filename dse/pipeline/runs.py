@@ -20,7 +20,7 @@ import yaml
 
 from dse.pipeline.store import MANIFEST, RESULTS, RunStore, hold_lock, lock_held
 
-__all__ = ["WRITERS", "claim_run_folder", "saved_config", "refuse_existing", "now",
+__all__ = ["WRITERS", "whole_number", "claim_run_folder", "saved_config", "refuse_existing", "now",
            "started_at", "running_manifest", "stop_run", "read_manifest", "check_dataset",
            "describe_run", "run_line"]
 
@@ -37,6 +37,17 @@ def _values(overrides: list[str]) -> dict[str, str]:
         if sep and not o.startswith(("-", "~")):
             out[key.lstrip("+")] = value.strip("'\"")
     return out
+
+
+def whole_number(key: str, value: object, low: int = 1, high: int | None = None) -> int:
+    """``value`` as an int; ValueError (one line: the setting, the value, what is allowed)
+    unless it is a whole number in [low, high] (1e6 counts: Hydra reads it as a float)."""
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or value < low or (high is not None
+                                                              and value > high):
+        allowed = f"in [{low:,}, {high:,}]" if high is not None else f">= {low:,}"
+        raise ValueError(f"{key}={value}: must be a whole number {allowed}")
+    return int(value)
 
 
 def claim_run_folder(verb: str, overrides: list[str]) -> list[str]:

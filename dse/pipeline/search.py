@@ -40,7 +40,13 @@ from dse import __version__
 from dse.pipeline.niche import Niche, candidate_scores, score_columns
 from dse.pipeline.pareto import hypervolume_2d, minimised, pareto_mask, reference_point
 from dse.pipeline.rows import evaluate_rows
-from dse.pipeline.runs import now, refuse_existing, running_manifest, stop_run
+from dse.pipeline.runs import (
+    now,
+    refuse_existing,
+    running_manifest,
+    stop_run,
+    whole_number,
+)
 from dse.pipeline.store import JOURNAL, RunStore, chunk_path, write_chunk
 from dse.pipeline.workers import RayEvaluator, ray_session
 from hwspace.derived import headline
@@ -89,13 +95,12 @@ def make_search_job(space: Space, niche: Niche, trials: int, population: int, sa
     """A validated job: every setting error surfaces here, before Ray or Optuna start."""
     if sampler not in SAMPLERS:
         raise ValueError(f"search.sampler: unknown {sampler!r}; allowed: {', '.join(SAMPLERS)}")
-    if int(trials) < 1:
-        raise ValueError(f"search.trials must be >= 1, got {trials}")
-    if int(population) < 1:
-        raise ValueError(f"search.population must be >= 1, got {population}")
+    trials = whole_number("search.trials", trials)
+    population = whole_number("search.population", population)
+    seed = None if seed is None else whole_number("search.seed", seed, low=0)
     if not distributions(space):
         raise ValueError(f"space {space.name}: every parameter is fixed; nothing to search")
-    return SearchJob(space, niche, int(trials), int(population), sampler, seed)
+    return SearchJob(space, niche, trials, population, sampler, seed)
 
 
 def distributions(space: Space) -> dict[str, BaseDistribution]:
@@ -265,6 +270,8 @@ def run_search(job: SearchJob, run_dir: str | Path, evaluate: Evaluate | None = 
             to resume).
         SystemExit(130): on Ctrl-C, after recording the run as interrupted.
     """
+    if num_cpus is not None:
+        whole_number("ray.num_cpus", num_cpus)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = RunStore(run_dir)
     with store.lock():

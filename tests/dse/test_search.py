@@ -94,9 +94,9 @@ def test_told_trials_missing_rows_are_rewritten_on_resume(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["search.trials=0"], "search.trials must be >= 1"),
+    (["search.trials=0"], "search.trials=0: must be a whole number >= 1"),
     (["search.sampler=annealing"], "search.sampler: unknown 'annealing'"),
-    (["search.population=0"], "search.population must be >= 1"),
+    (["search.population=0"], "search.population=0: must be a whole number >= 1"),
     (["+niche.objectives.flux=max"], "give exactly two"),
     (["~niche.objectives.throughput_per_w", "+niche.objectives.happiness=max"],
      "'happiness' is not an output"),
