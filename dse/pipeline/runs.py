@@ -9,6 +9,7 @@ many expected; a Parquet file that is not one of the run's own is named, not rea
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ __all__ = ["WRITERS", "whole_number", "claim_run_folder", "saved_config", "refus
 WRITERS = ("sweep", "search")  # the verbs that write a run folder
 # Columns every result file of a run has, whatever its space and niche.
 _REQUIRED = ("candidate_id", "niche", "scenario", "fits", "feasible")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _values(overrides: list[str]) -> dict[str, str]:
@@ -147,7 +149,11 @@ def started_at(run: Path) -> datetime:
     manifest file's time), comparable across sweeps and searches."""
     stamp = read_manifest(run).get("started")
     if stamp:
-        when = datetime.fromisoformat(str(stamp))
+        try:
+            when = datetime.fromisoformat(str(stamp))
+        except ValueError:
+            raise ValueError(f"{run / MANIFEST}: started={stamp!r} is not an ISO 8601 "
+                             f"time") from None
         return when if when.tzinfo else when.replace(tzinfo=UTC)
     return datetime.fromtimestamp((run / MANIFEST).stat().st_mtime, UTC)
 
@@ -170,8 +176,7 @@ def stop_run(store: RunStore, manifest: dict[str, Any], verb: str, err: BaseExce
     ``failed``), why, and the command that resumes it; then say so in one line: on stderr
     and SystemExit(130) for Ctrl-C, else as a ValueError."""
     interrupted = isinstance(err, KeyboardInterrupt)
-    reason = "Ctrl-C" if interrupted else (
-        f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
+    reason = "Ctrl-C" if interrupted else _reason(err)
     resume = f"dse {verb} resume={store.run_dir}"
     manifest.update(status="interrupted" if interrupted else "failed", reason=reason,
                     resume=resume, stopped=now(), **progress)
@@ -185,6 +190,15 @@ def stop_run(store: RunStore, manifest: dict[str, Any], verb: str, err: BaseExce
         print(line, file=sys.stderr)
         raise SystemExit(130) from None
     raise ValueError(line) from err
+
+
+def _reason(err: BaseException) -> str:
+    """``Type: first line`` of what went wrong; for an error raised in a Ray worker, of the
+    worker's own exception (Ray's wrapper names only the task), without colour codes."""
+    cause = getattr(err, "cause", None)  # ray.exceptions.RayTaskError
+    err = cause if isinstance(cause, BaseException) else err
+    text = _ANSI.sub("", str(err)).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def read_manifest(run: Path) -> dict[str, Any]:
