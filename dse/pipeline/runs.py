@@ -66,6 +66,11 @@ def claim_run_folder(verb: str, overrides: list[str]) -> list[str]:
         saved_config(verb, Path(resume))
         hold_lock(resume)
         return overrides
+    storage = values.get("search.storage", "null") if verb == "search" else "null"
+    if storage not in ("", "null"):
+        from dse.pipeline.search import check_storage_free  # Optuna: only when a URL is given
+
+        check_storage_free(storage)
     results = values.get("sweep.results_dir", "null") if verb == "sweep" else "null"
     if results not in ("", "null") and "${" not in results:
         _refuse_results_dir(verb, Path(results))

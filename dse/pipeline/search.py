@@ -54,7 +54,7 @@ from hwspace.space import Space
 from hwspace.spec import python_value
 
 __all__ = ["SAMPLERS", "SearchJob", "make_search_job", "distributions", "run_search",
-           "check_storage",
+           "check_storage", "check_storage_free",
            "LocalEvaluator", "front_table", "open_studies"]
 
 Evaluate = Callable[[dict[str, np.ndarray], np.ndarray], pa.Table]
@@ -151,6 +151,22 @@ def check_storage(url: str | None) -> None:
                          f"file in the run folder): {str(err).splitlines()[0]}") from None
 
 
+def check_storage_free(url: str) -> None:
+    """ValueError when the storage at ``url`` holds the study of a search already (a new
+    search there would end in Optuna's DuplicatedStudyError); names that search's folder."""
+    check_storage(url)
+    try:
+        owner = optuna.load_study(study_name=STUDY, storage=url).user_attrs.get("run_dir")
+    except KeyError:  # no such study: the storage is free
+        return
+    except (SQLAlchemyError, ImportError) as err:
+        raise ValueError(f"search.storage={url!r}: cannot open it: "
+                         f"{str(err).splitlines()[0]}") from None
+    raise ValueError(f"search.storage={url}: holds the study of another search"
+                     + (f" ({owner}): continue it with `dse search resume={owner}`"
+                        if owner else "") + " or give another storage")
+
+
 def _storage(url: str | None, run_dir: Path):
     if url:
         return url
@@ -170,10 +186,7 @@ def open_studies(job: SearchJob, run_dir: Path, storage: str | None,
         record = optuna.create_study(study_name=STUDY, storage=where, directions=directions,
                                      load_if_exists=resume)
     except DuplicatedStudyError:
-        owner = optuna.load_study(study_name=STUDY, storage=where).user_attrs.get("run_dir")
-        raise ValueError(f"search.storage={storage}: holds the study of another search"
-                         + (f" ({owner}): continue it with `dse search resume={owner}`"
-                            if owner else "") + " or give another storage") from None
+        check_storage_free(storage)
     except (SQLAlchemyError, ImportError) as err:
         raise ValueError(f"search.storage={storage!r}: cannot open it: "
                          f"{str(err).splitlines()[0]}") from None

@@ -244,7 +244,8 @@ def _edge_search(compose_conf, trials: int):
     return make_search_job(space, niche, trials, 10, "nsga2", 0), LocalEvaluator(niche)
 
 
-def test_a_reused_optuna_storage_is_one_line_and_resume_continues_it(compose_conf, tmp_path):
+def test_a_reused_optuna_storage_is_one_line_and_resume_continues_it(compose_conf, tmp_path,
+                                                                     capsys):
     url = f"sqlite:///{tmp_path}/study.db"
     first, second = tmp_path / "first", tmp_path / "second"
     job, evaluate = _edge_search(compose_conf, 20)
@@ -256,6 +257,10 @@ def test_a_reused_optuna_storage_is_one_line_and_resume_continues_it(compose_con
                               f"({first}): continue it with `dse search resume={first}` or "
                               f"give another storage")
     assert not (second / "manifest.json").exists()
+    code, _, cli_err = _main(capsys, "search", f"search.storage={url}",
+                             f"hydra.run.dir={tmp_path}/third")
+    assert code == 2 and cli_err == f"error: {err.value}\n"
+    assert not (tmp_path / "third").exists()  # refused before Hydra: nothing written
     done = run_search(job, first, evaluate, storage=url, resume=True, show_progress=False)
     assert done["trials"] == 40 and done["status"] == "complete"
 
