@@ -18,12 +18,14 @@ _SQL_KEY = re.compile(r"^\+{0,2}sql=")
 
 def take_sql(rest: list[str]) -> list[str]:
     """``rest`` (the words after ``dse query``) without the SQL, which goes to ``SQL``
-    verbatim: the first word when it is no ``key=value``, or a ``sql=`` word (one pair of
-    outer quotes, Hydra's string quoting, dropped)."""
+    verbatim: the first word that is no ``key=value`` and no flag, or a ``sql=`` word (one
+    pair of outer quotes, Hydra's string quoting, dropped)."""
     SQL.clear()
     rest = list(rest)
-    if rest and "=" not in rest[0].split(" ", 1)[0]:
-        SQL.append(rest.pop(0))
+    plain = [w for w in rest if not w.startswith("-") and "=" not in w.split(" ", 1)[0]]
+    if plain:
+        SQL.append(plain[0])
+        rest.remove(plain[0])
     for word in [w for w in rest if _SQL_KEY.match(w)]:
         rest.remove(word)
         text = _SQL_KEY.sub("", word)
