@@ -77,6 +77,30 @@ def test_decode_reads_and_writes_the_state_whatever_the_context():
     assert _mem_bytes(fp32, 4_000)["ssd_step"] == 4 * state
 
 
+@pytest.mark.parametrize("context_len", [4_000, 100_000])
+def test_decode_bytes_are_weights_kv_and_state(context_len):
+    # One step at batch 1 reads every weight once (the embedding table only by the row it
+    # gathers), the attention layers' K and V, and reads and writes the whole state.
+    rows = explain("h100", HYBRID, phase="decode", batch=1, context_len=context_len)[1]
+    weights = 2 * (llm.param_count(HYBRID)[0] - 131_072 * 4096)  # bf16
+    kv = 2 * llm.kv_elems_per_token(HYBRID) * context_len
+    expected = weights + kv + 2 * llm.state_bytes_per_seq(HYBRID)
+    assert sum(r["mem_bytes"] * r["count"] for r in rows) == pytest.approx(expected, rel=1e-3)
+
+
+def test_attention_and_mlp_pattern_is_the_transformer():
+    # Fast path vs general: Llama-3-8B written as 64 pattern layers, attention then MLP,
+    # each with its own norm, is the same network as 32 two-norm transformer layers.
+    llama = load_workload("llama3-8b")
+    split = dataclasses.replace(llama, n_layers=64, layer_pattern="*-" * 32, norms_per_layer=1)
+    assert llm.param_count(split) == llm.param_count(llama)
+    for scenario in (dict(phase="decode", batch="max"), dict(phase="generate", batch=8),
+                     dict(phase="prefill", batch=2, prompt_len=2048)):
+        a, b = predict("h100", llama, **scenario), predict("h100", split, **scenario)
+        for key in ("throughput_per_s", "max_batch", "ttft_s", "tpot_s"):
+            assert a[key] == pytest.approx(b[key], rel=1e-12, nan_ok=True), (scenario, key)
+
+
 def _prefill_flop(cfg, prompt_len):
     """FLOP of each operator over one prompt, by name (count times per instance)."""
     _, rows = explain("h100", cfg, phase="prefill", batch=1, prompt_len=prompt_len)
