@@ -9,9 +9,15 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
-__all__ = ["TransformerConfig", "CNNConfig", "transformer_rules", "MAX_TOKENS"]
+__all__ = ["TransformerConfig", "CNNConfig", "transformer_rules", "MAX_TOKENS", "LAYER_KINDS",
+           "STATE_DTYPES"]
 
 MAX_TOKENS = 10_000_000  # context, prompt and generation lengths: 10M tokens
+# One character per layer of a hybrid, as Nemotron-H's hybrid_override_pattern (HF
+# nvidia/Nemotron-H-8B-Base-8K config.json): a Mamba-2 mixer, self-attention, or an MLP.
+LAYER_KINDS = {"M": "mamba2", "*": "attention", "-": "mlp"}
+# Bits per element of the Mamba-2 state a server keeps per sequence.
+STATE_DTYPES = {"fp32": 32.0, "bf16": 16.0, "fp16": 16.0}
 
 
 def _whole(low: int, high: float, unit: str = "") -> dict:
@@ -32,7 +38,7 @@ class TransformerConfig:
     # grouped-query attention; null = n_heads
     n_kv_heads: Optional[int] = field(default=None, metadata=_whole(1, 100_000, "heads"))
     head_dim: Optional[int] = field(default=None, metadata=_whole(1, 100_000))  # null: d/heads
-    d_ff: int = field(default=MISSING, metadata=_whole(1, 10_000_000))
+    d_ff: int = field(default=MISSING, metadata=_whole(0, 10_000_000))  # 0: no MLP layer
     # gated (SwiGLU, 3 matrices) | plain (GELU, 2 matrices)
     mlp: str = field(default="gated", metadata=dict(choices=("gated", "plain")))
     # rmsnorm (scale only) | layernorm (scale and shift)
@@ -69,6 +75,25 @@ class TransformerConfig:
     n_shared_experts: int = field(default=0, metadata=_whole(0, 100_000, "experts"))
     moe_d_ff: Optional[int] = field(default=None, metadata=_whole(1, 10_000_000))
     first_dense_layers: int = field(default=0, metadata=_whole(0, 10_000, "layers"))
+    # Hybrid state-space models (Mamba-2: Dao & Gu 2024, arXiv 2405.21060): one character of
+    # LAYER_KINDS per layer, each layer one pre-norm and one mixer (attention, MLP or Mamba-2),
+    # as Nemotron-H's hybrid_override_pattern. null: every layer is attention + MLP.
+    layer_pattern: Optional[str] = None
+    # The Mamba-2 mixer (mamba_ssm Mamba2; HF Nemotron-H config mamba_num_heads,
+    # mamba_head_dim, ssm_state_size, n_groups, conv_kernel, chunk_size): ssm_heads heads of
+    # ssm_head_dim channels (d_inner = heads x head_dim), a state of ssm_state (N) per
+    # channel, B and C shared by ssm_groups groups, a causal conv of ssm_conv taps, the SSD
+    # scan in chunks of ssm_chunk tokens. Defaults: mamba_ssm Mamba2's.
+    ssm_heads: int = field(default=0, metadata=_whole(0, 100_000, "heads"))
+    ssm_head_dim: int = field(default=64, metadata=_whole(1, 100_000))
+    ssm_state: int = field(default=128, metadata=_whole(1, 100_000))
+    ssm_groups: int = field(default=1, metadata=_whole(1, 100_000))
+    ssm_conv: int = field(default=4, metadata=_whole(1, 64))
+    ssm_chunk: int = field(default=256, metadata=_whole(1, 100_000, "tokens"))
+    # The state's dtype: mamba_ssm keeps it at the weights' dtype (Mamba2.
+    # allocate_inference_cache); vLLM serves it at the model dtype unless
+    # mamba_ssm_cache_dtype = float32 (vllm model_executor/layers/mamba/mamba_utils.py).
+    ssm_state_dtype: str = field(default="bf16", metadata=dict(choices=tuple(STATE_DTYPES)))
     source: str = ""
 
 
@@ -90,7 +115,8 @@ class CNNConfig:
 # Fields that mean something only beside another: MLA's beside kv_lora_rank, DeepSeekMoE's
 # beside n_experts.
 _NEEDS = {"kv_lora_rank": ("q_lora_rank", "qk_nope_head_dim", "v_head_dim", "qk_rope_head_dim"),
-          "n_experts": ("n_shared_experts", "moe_d_ff", "first_dense_layers")}
+          "n_experts": ("n_shared_experts", "moe_d_ff", "first_dense_layers"),
+          "layer_pattern": ("ssm_heads",)}
 
 
 def transformer_rules(cfg: TransformerConfig, where: str = "workload") -> None:
@@ -118,6 +144,43 @@ def transformer_rules(cfg: TransformerConfig, where: str = "workload") -> None:
     if cfg.first_dense_layers >= cfg.n_layers:
         raise ValueError(f"{where}.first_dense_layers = {cfg.first_dense_layers}: allowed: "
                          f"[0, {cfg.n_layers - 1}] (n_layers - 1)")
+    if cfg.layer_pattern is not None:
+        _pattern_rules(cfg, where)
+    elif cfg.d_ff < 1:
+        raise ValueError(f"{where}.d_ff = {cfg.d_ff}: every layer has an MLP; allowed: a "
+                         f"whole number >= 1 (0 only with a layer_pattern without MLP layers)")
+
+
+def _pattern_rules(cfg: TransformerConfig, where: str) -> None:
+    """A hybrid's pattern: one known layer kind per layer, decoder only, dense; a Mamba-2
+    layer needs its heads, which split into the B and C groups; the MLP layers need d_ff;
+    without attention layers n_heads names the Mamba-2 heads (what tensor parallelism
+    splits); one norm per layer."""
+    pattern = cfg.layer_pattern
+    bad = sorted(set(pattern) - set(LAYER_KINDS))
+    if bad or len(pattern) != cfg.n_layers:
+        raise ValueError(f"{where}.layer_pattern = {pattern!r}: allowed: {cfg.n_layers} "
+                         f"(n_layers) characters of {''.join(LAYER_KINDS)} (Mamba-2, "
+                         f"attention, MLP)")
+    checks = (
+        ("kind", cfg.kind, cfg.kind == "decoder", "decoder"),
+        ("n_experts", cfg.n_experts, cfg.n_experts == 0, "0 (MoE layers are not in "
+         "layer_pattern)"),
+        ("norms_per_layer", cfg.norms_per_layer, cfg.norms_per_layer == 1,
+         "1 (each pattern layer has one pre-norm)"),
+        ("ssm_heads", cfg.ssm_heads, ("M" in pattern) == (cfg.ssm_heads > 0)
+         and cfg.ssm_heads % cfg.ssm_groups == 0,
+         f"a multiple of ssm_groups ({cfg.ssm_groups}), >= 1 exactly where the pattern has "
+         f"M layers"),
+        ("d_ff", cfg.d_ff, ("-" in pattern) == (cfg.d_ff > 0),
+         ">= 1 exactly where the pattern has MLP (-) layers, else 0"),
+        ("n_heads", cfg.n_heads, "*" in pattern or cfg.n_heads == cfg.ssm_heads,
+         f"ssm_heads ({cfg.ssm_heads}) where the pattern has no attention (*) layer"),
+    )
+    for name, value, ok, allowed in checks:
+        if not ok:
+            raise ValueError(f"{where}.{name} = {value!r} with a layer_pattern; allowed: "
+                             f"{allowed}")
 
 
 def _attention_rules(cfg: TransformerConfig, where: str) -> None:

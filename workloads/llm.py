@@ -4,24 +4,31 @@ Shapes follow the Megatron layout: fused QKV projection, attention (flash-style,
 softmax and value product), output projection, gated or plain MLP. One row per operator kind,
 ``count = n_layers`` (or the layers that have it: DeepSeek's leading dense layers).
 Multi-head Latent Attention (DeepSeek-V2, arXiv 2405.04434) replaces the QKV projection by a
-query projection and a shared latent; see ``_mla_block``.
+query projection and a shared latent; see ``_mla_block``. A hybrid (``layer_pattern``) has one
+mixer per layer, attention, MLP or Mamba-2 (Dao & Gu 2024, arXiv 2405.21060): a fixed state
+per sequence instead of a KV cache; see ``_mamba_ops``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from workloads.config import TransformerConfig
+from workloads.config import STATE_DTYPES, TransformerConfig
 from workloads.ops import ATTENTION, ELEMENTWISE, MATMUL, REDUCTION, Op, OpTable, Pass
 
 __all__ = ["param_count", "head_dim", "kv_heads", "kv_elems_per_token", "cached_tokens",
            "prompt_keys", "prefill_pass",
-           "decode_pass", "mixed_pass", "encode_pass"]
+           "decode_pass", "mixed_pass", "encode_pass", "layer_counts", "state_elems_per_seq",
+           "state_bytes_per_seq"]
 
 # FLOP per element of a norm (mean, variance, scale, shift) and of softmax (max, exp, sum,
 # divide): small constants, counted so vector units are not free.
 _NORM_FLOP_PER_ELEM = 5.0
 _SOFTMAX_FLOP_PER_ELEM = 5.0
+# FLOP per state element of one recurrent Mamba-2 step, h' = exp(dt A) h + dt x B^T and
+# y = C h' (Dao & Gu 2024, eq. 1; mamba_ssm selective_state_update): the decay multiply, the
+# outer product's multiply-add, the read-out's multiply-add.
+_STATE_STEP_FLOP_PER_ELEM = 5.0
 
 
 def head_dim(cfg: TransformerConfig) -> int:
@@ -67,6 +74,15 @@ def _expert_ff(cfg: TransformerConfig) -> int:
     return cfg.moe_d_ff or cfg.d_ff
 
 
+def layer_counts(cfg: TransformerConfig) -> tuple[int, int, int]:
+    """(attention, MLP, Mamba-2) layers: every layer has attention and an MLP, or a hybrid's
+    layer_pattern gives each layer one of them."""
+    pattern = cfg.layer_pattern
+    if pattern is None:
+        return cfg.n_layers, cfg.n_layers, 0
+    return pattern.count("*"), pattern.count("-"), pattern.count("M")
+
+
 def _moe_layers(cfg: TransformerConfig) -> int:
     """Layers with an MoE MLP: all but the leading first_dense_layers of an MoE model."""
     return max(0, cfg.n_layers - cfg.first_dense_layers) if cfg.n_experts else 0
@@ -99,17 +115,28 @@ def param_count(cfg: TransformerConfig) -> tuple[float, float]:
     # BERT's embedding LayerNorm stands where a decoder has its final norm.
     emb_norm = 2 * d if cfg.kind == "encoder" else 0
     moe = _moe_layers(cfg)
-    fixed = (embed + final_norm + head + pooler + emb_norm
-             + (cfg.n_layers - moe) * _layer_params(cfg, 0))
+    layers = (_pattern_params(cfg) if cfg.layer_pattern is not None
+              else (cfg.n_layers - moe) * _layer_params(cfg, 0))
+    fixed = embed + final_norm + head + pooler + emb_norm + layers
     total = fixed + moe * _layer_params(cfg, cfg.n_experts)
     active = fixed + moe * _layer_params(cfg, cfg.top_k)
     return float(total), float(active)
 
 
+def _pattern_params(cfg: TransformerConfig) -> int:
+    """The layers of a hybrid: each its pre-norm and its one mixer."""
+    attn, mlp, mamba = layer_counts(cfg)
+    d = cfg.d_model
+    norm = d * (2 if cfg.norm == "layernorm" else 1)
+    return (attn * (_attn_params(cfg) + norm) + mlp * (_mlp_matrices(cfg) * d * cfg.d_ff + norm)
+            + mamba * (_mamba_params(cfg) + norm))
+
+
 def kv_elems_per_token(cfg: TransformerConfig) -> float:
     """K and V elements of one token over all layers: 2 * n_layers * n_kv_heads * head_dim;
-    MLA caches the latent and the RoPE key, n_layers * (d_c + d_h^R) (DeepSeek-V2 Table 1)."""
-    return cfg.n_layers * _kv_tok(cfg)
+    MLA caches the latent and the RoPE key, n_layers * (d_c + d_h^R) (DeepSeek-V2 Table 1).
+    A hybrid's attention layers only: Mamba-2 layers keep a state instead."""
+    return layer_counts(cfg)[0] * _kv_tok(cfg)
 
 
 def _kv_tok(cfg: TransformerConfig) -> float:
@@ -186,17 +213,23 @@ def _attention(cfg: TransformerConfig, q_tokens: float, kv_len: float, kv_read: 
 
 
 def _layer_ops(cfg: TransformerConfig, tokens: float, attention: Op,
-               absorbed: bool = False) -> list[Op]:
-    d, L = cfg.d_model, cfg.n_layers
+               absorbed: bool = False, scan: tuple[Op, ...] = ()) -> list[Op]:
+    """The layers' operators around ``attention``; a hybrid's Mamba-2 layers around
+    ``scan`` (its conv and SSD operators: _mamba_ops)."""
+    d = cfg.d_model
+    L, mlp, _ = layer_counts(cfg)
     attn = _mla_block(cfg, tokens, attention, absorbed) if _is_mla(cfg) else [
         _matmul("qkv", tokens, d, _qkv_width(cfg), L),
         attention,
         _matmul("attn_out", tokens, cfg.n_heads * head_dim(cfg), d, L, comm=True, d=d),
     ]
-    ops = [_norm("attn_norm", cfg, tokens, L), *attn]
-    if cfg.norms_per_layer > 1:
-        ops.append(_norm("mlp_norm", cfg, tokens, L))
-    return ops + _mlp_ops(cfg, tokens)
+    ops = [_norm("attn_norm", cfg, tokens, L), *attn] if L else []
+    # A hybrid's MLP layers have their own pre-norm; a transformer layer's MLP one where
+    # the layer has two norms.
+    mlp_norms = mlp if cfg.layer_pattern is not None else L * (cfg.norms_per_layer > 1)
+    if mlp_norms:
+        ops.append(_norm("mlp_norm", cfg, tokens, mlp_norms))
+    return ops + _mlp_ops(cfg, tokens) + _mamba_ops(cfg, tokens, scan)
 
 
 def _mla_block(cfg: TransformerConfig, tokens: float, attention: Op,
@@ -206,7 +239,7 @@ def _mla_block(cfg: TransformerConfig, tokens: float, attention: Op,
     the up-projection of every key and value (kv_up, decompressed) or, absorbed, per head the
     query into the latent space (q_absorb, W_UK) and the attended latent out of it (v_up,
     W_UV); the output projection."""
-    d, h, L = cfg.d_model, cfg.n_heads, cfg.n_layers
+    d, h, L = cfg.d_model, cfg.n_heads, layer_counts(cfg)[0]
     c, nope, v = cfg.kv_lora_rank, cfg.qk_nope_head_dim, cfg.v_head_dim
     q_out = h * (nope + cfg.qk_rope_head_dim)
     if cfg.q_lora_rank is None:
@@ -240,9 +273,10 @@ def _mlp_ops(cfg: TransformerConfig, tokens: float) -> list[Op]:
     """The dense MLP of dense layers; router, shared experts (always run, summed into the
     routed experts' all-reduce) and ``top_k`` routed experts of MoE layers."""
     d, moe = cfg.d_model, _moe_layers(cfg)
+    dense = layer_counts(cfg)[1] - moe
     ops = []
-    if cfg.n_layers > moe:
-        ops += _ffn("dense_mlp" if moe else "mlp", cfg, tokens, cfg.d_ff, cfg.n_layers - moe)
+    if dense:
+        ops += _ffn("dense_mlp" if moe else "mlp", cfg, tokens, cfg.d_ff, dense)
     if not moe:
         return ops
     experts, width = cfg.n_experts, _expert_ff(cfg)
@@ -262,6 +296,104 @@ def _ffn(name: str, cfg: TransformerConfig, tokens: float, width: int, count: fl
                     moe_k=moe_k, weight_copies=copies),
             _matmul(f"{name}_down", tokens, width, d, count, comm=comm, moe_k=moe_k,
                     weight_copies=copies, d=d)]
+
+
+def _ssm_inner(cfg: TransformerConfig) -> int:
+    """d_inner: the channels of x, z and y (heads x head_dim)."""
+    return cfg.ssm_heads * cfg.ssm_head_dim
+
+
+def _conv_channels(cfg: TransformerConfig) -> int:
+    """Channels the causal conv runs over: x, B and C (d_inner + 2 n_groups N)."""
+    return _ssm_inner(cfg) + 2 * cfg.ssm_groups * cfg.ssm_state
+
+
+def _in_proj_width(cfg: TransformerConfig) -> int:
+    """in_proj's outputs: z, x, B, C and one dt per head (2 d_inner + 2 n_groups N + heads)."""
+    return _ssm_inner(cfg) + _conv_channels(cfg) + cfg.ssm_heads
+
+
+def _mamba_params(cfg: TransformerConfig) -> int:
+    """One Mamba-2 mixer: in_proj, the conv's taps and bias, dt_bias, A_log and D per head,
+    the gated norm's scale, out_proj (mamba_ssm Mamba2: bias=False, conv_bias=True)."""
+    inner, heads = _ssm_inner(cfg), cfg.ssm_heads
+    return (cfg.d_model * _in_proj_width(cfg) + _conv_channels(cfg) * (cfg.ssm_conv + 1)
+            + 3 * heads + inner + inner * cfg.d_model)
+
+
+def _ssm_state_elems(cfg: TransformerConfig) -> float:
+    """SSM state of one sequence in one layer: heads x head_dim x N."""
+    return float(_ssm_inner(cfg) * cfg.ssm_state)
+
+
+def _conv_state_elems(cfg: TransformerConfig) -> float:
+    """Conv state of one sequence in one layer: the last d_conv - 1 inputs of each channel."""
+    return float((cfg.ssm_conv - 1) * _conv_channels(cfg))
+
+
+def state_elems_per_seq(cfg: TransformerConfig) -> float:
+    """The fixed state one sequence holds over all Mamba-2 layers, whatever its length: SSM
+    and conv states (mamba_ssm Mamba2.allocate_inference_cache)."""
+    return layer_counts(cfg)[2] * (_ssm_state_elems(cfg) + _conv_state_elems(cfg))
+
+
+def state_bytes_per_seq(cfg: TransformerConfig) -> float:
+    """``state_elems_per_seq`` in bytes at ssm_state_dtype."""
+    return state_elems_per_seq(cfg) * STATE_DTYPES[cfg.ssm_state_dtype] / 8.0
+
+
+def _conv(cfg: TransformerConfig, tokens: float, reads: float, writes: float,
+          count: float) -> Op:
+    """Depthwise causal conv of d_conv taps over x, B and C; ``reads`` and ``writes`` of its
+    state per sequence (decode reads the last inputs and shifts in the new one)."""
+    ch, taps = _conv_channels(cfg), cfg.ssm_conv
+    state = _conv_state_elems(cfg)
+    return Op("conv1d", ELEMENTWISE, count=count, flop=2.0 * taps * ch * tokens,
+              weight_elems=ch * (taps + 1), act_in_elems=tokens * ch, act_out_elems=tokens * ch,
+              kv_read_elems=reads * state, kv_write_elems=writes * state)
+
+
+def _ssd_chunked(cfg: TransformerConfig, tokens: float, prompt_len: float, writes: float,
+                 count: float) -> Op:
+    """The SSD scan over ``tokens`` of prompts ``prompt_len`` long, in chunks of Q =
+    min(ssm_chunk, prompt_len) (Dao & Gu 2024, section 6): per token and head, 2 Q P FLOP
+    for the diagonal blocks' masked (C B^T) X, 2 N P for the chunk states B^T X and 2 N P
+    for the outputs C h of the states passed in; per token and group, 2 Q N for C B^T.
+    Matrix products on the matrix units; ``writes`` final states per sequence."""
+    q = min(float(cfg.ssm_chunk), prompt_len)
+    p, n, heads = cfg.ssm_head_dim, cfg.ssm_state, cfg.ssm_heads
+    flop = tokens * (heads * (2.0 * q * p + 4.0 * n * p) + cfg.ssm_groups * 2.0 * q * n)
+    return Op("ssd_scan", MATMUL, count=count, flop=flop, m=tokens,
+              act_in_elems=tokens * (_conv_channels(cfg) + heads),
+              act_out_elems=tokens * _ssm_inner(cfg),
+              kv_write_elems=writes * _ssm_state_elems(cfg))
+
+
+def _ssd_step(cfg: TransformerConfig, tokens: float, count: float) -> Op:
+    """The recurrent form for ``tokens`` new tokens of one sequence: the state is read and
+    written once per step, whatever the context (_STATE_STEP_FLOP_PER_ELEM per element and
+    token, on the vector units)."""
+    state = _ssm_state_elems(cfg)
+    return Op("ssd_step", ELEMENTWISE, count=count,
+              flop=_STATE_STEP_FLOP_PER_ELEM * state * tokens,
+              act_in_elems=tokens * (_conv_channels(cfg) + cfg.ssm_heads),
+              act_out_elems=tokens * _ssm_inner(cfg), kv_read_elems=state, kv_write_elems=state)
+
+
+def _mamba_ops(cfg: TransformerConfig, tokens: float, scan: tuple[Op, ...]) -> list[Op]:
+    """Each Mamba-2 layer (Dao & Gu 2024, section 7.1, figure 6): pre-norm, in_proj to z, x,
+    B, C and dt, ``scan`` (the conv and the SSD operators of the pass), the gated RMSNorm of
+    y * silu(z) (per group, so split with the heads under tensor parallelism), out_proj
+    (row-parallel: all-reduced). No layer: nothing."""
+    count = layer_counts(cfg)[2]
+    if not count:
+        return []
+    d, inner = cfg.d_model, _ssm_inner(cfg)
+    gate_norm = dataclasses.replace(_norm("gate_norm", cfg, tokens, count, inner),
+                                    tp_split=True)
+    return [_norm("mamba_norm", cfg, tokens, count),
+            _matmul("in_proj", tokens, d, _in_proj_width(cfg), count), *scan, gate_norm,
+            _matmul("out_proj", tokens, inner, d, count, comm=True, d=d)]
 
 
 def _embed(cfg: TransformerConfig, tokens: float) -> Op:
@@ -291,9 +423,13 @@ def _pass(name: str, ops: list[Op], tokens: float, cfg: TransformerConfig, repea
 def prefill_pass(cfg: TransformerConfig, prompt_len: int) -> Pass:
     """Process a prompt of ``prompt_len`` tokens causally and write its KV cache."""
     kv_tok = _kv_tok(cfg)
+    attn_layers, _, mamba = layer_counts(cfg)
     attn = _attention(cfg, prompt_len, prompt_keys(cfg, prompt_len), 0.0, prompt_len * kv_tok,
-                      cfg.n_layers)
-    ops = [_embed(cfg, prompt_len), *_layer_ops(cfg, prompt_len, attn), *_head(cfg, prompt_len)]
+                      attn_layers)
+    scan = (_conv(cfg, prompt_len, 0.0, 1.0, mamba),
+            _ssd_chunked(cfg, prompt_len, prompt_len, 1.0, mamba))
+    ops = [_embed(cfg, prompt_len), *_layer_ops(cfg, prompt_len, attn, scan=scan),
+           *_head(cfg, prompt_len)]
     return _pass("prefill", ops, prompt_len, cfg, 1.0)
 
 
@@ -302,11 +438,13 @@ def decode_pass(cfg: TransformerConfig, context_len: float, repeats: float = 1.0
     """One step at ``context_len`` tokens of context: a matrix-vector product per weight
     matrix (a thin matrix product for the ``tokens`` a speculative verification checks at
     once, each with its logits); K and V of the whole context are read once (MLA: the latent,
-    attended in the absorbed form)."""
+    attended in the absorbed form); a Mamba-2 layer reads and writes its state once."""
     kv_tok = _kv_tok(cfg)
     keys = cached_tokens(cfg, context_len)
-    attn = _attention(cfg, tokens, keys, keys * kv_tok, tokens * kv_tok, cfg.n_layers, True)
-    ops = [_embed(cfg, tokens), *_layer_ops(cfg, tokens, attn, True),
+    attn_layers, _, mamba = layer_counts(cfg)
+    attn = _attention(cfg, tokens, keys, keys * kv_tok, tokens * kv_tok, attn_layers, True)
+    scan = (_conv(cfg, tokens, 1.0, 1.0, mamba), _ssd_step(cfg, tokens, mamba))
+    ops = [_embed(cfg, tokens), *_layer_ops(cfg, tokens, attn, True, scan),
            *_head(cfg, tokens, tokens)]
     return _pass(name, ops, tokens, cfg, repeats)
 
@@ -322,18 +460,27 @@ def mixed_pass(cfg: TransformerConfig, prompt_len: int, gen_len: int) -> Pass:
     prefill); the decode token attends to the mid-generation context.
 
     NOTE: MLA chunks attend in the absorbed form too, against the latent their prefix left
-    in the cache; the decompressed form of prefill would up-project that prefix per chunk."""
+    in the cache; the decompressed form of prefill would up-project that prefix per chunk.
+
+    A Mamba-2 layer steps the decode token's state and scans the prompt chunk; a prompt
+    writes its final state once, 1 / gen_len of it per step."""
     kv_tok = _kv_tok(cfg)
     chunk = prompt_len / gen_len
     tokens = 1.0 + chunk
     keys = cached_tokens(cfg, prompt_len + gen_len / 2.0)
-    decode = _attention(cfg, 1.0, keys, keys * kv_tok, kv_tok, cfg.n_layers, True)
+    attn_layers, _, mamba = layer_counts(cfg)
+    decode = _attention(cfg, 1.0, keys, keys * kv_tok, kv_tok, attn_layers, True)
     prompt = _attention(cfg, chunk, prompt_keys(cfg, prompt_len), 0.0, chunk * kv_tok,
-                        cfg.n_layers, True)
-    layer = _layer_ops(cfg, tokens, decode, True)
-    i = next(k for k, op in enumerate(layer) if op.kind == ATTENTION)
-    prompt = dataclasses.replace(prompt, name="attention_prompt")
-    ops = [_embed(cfg, tokens), *layer[:i + 1], prompt, *layer[i + 1:], *_head(cfg, 1.0)]
+                        attn_layers, True)
+    scan = (_conv(cfg, tokens, 1.0, 1.0, mamba), _ssd_step(cfg, 1.0, mamba),
+            dataclasses.replace(_ssd_chunked(cfg, chunk, prompt_len, 1.0 / gen_len, mamba),
+                                name="ssd_scan_prompt"))
+    layer = _layer_ops(cfg, tokens, decode, True, scan)
+    if attn_layers:
+        i = next(k for k, op in enumerate(layer) if op.kind == ATTENTION)
+        prompt = dataclasses.replace(prompt, name="attention_prompt")
+        layer = [*layer[:i + 1], prompt, *layer[i + 1:]]
+    ops = [_embed(cfg, tokens), *layer, *_head(cfg, 1.0)]
     return _pass("mixed", ops, tokens, cfg, gen_len)
 
 

@@ -117,3 +117,5 @@ class Plan:
     # Training: activation elements per item kept for the backward pass, (without, with full)
     # recomputation (workloads.training.stored_activations).
     stored_act_elems: tuple[float, float] = (0.0, 0.0)
+    # Mamba-2 layers: the state one sequence holds, whatever its length (bytes).
+    state_bytes_per_seq: float = 0.0

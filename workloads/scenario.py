@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 from collections.abc import Mapping
 
+import numpy as np
+
 from workloads import cnn, llm, training
-from workloads.config import MAX_TOKENS, CNNConfig, TransformerConfig
-from workloads.ops import Plan
+from workloads.config import MAX_TOKENS, STATE_DTYPES, CNNConfig, TransformerConfig
+from workloads.ops import ATTENTION, Pass, Plan
 from workloads.precision import DTYPES, SPARSITY_MODES, parse_dtype
 
 __all__ = ["Scenario", "ScenarioConfig", "PHASES", "BATCHING_MODES", "make_scenario",
@@ -215,7 +217,9 @@ def draft_config(cfg: TransformerConfig, ratio: float) -> TransformerConfig:
     a same-family draft reduced in depth, as layer-skipping self-speculation (Zhang et al.,
     "Draft & Verify", ACL 2024) drafts with a subset of the target's layers."""
     layers = max(1, round(cfg.n_layers * ratio))
-    return dataclasses.replace(cfg, name=f"{cfg.name}-draft{ratio:g}", n_layers=layers)
+    pattern = cfg.layer_pattern and cfg.layer_pattern[:layers]  # a hybrid's first layers
+    return dataclasses.replace(cfg, name=f"{cfg.name}-draft{ratio:g}", n_layers=layers,
+                               layer_pattern=pattern)
 
 
 def _speculative(cfg: TransformerConfig, draft: TransformerConfig, sc: Scenario,
@@ -252,7 +256,8 @@ def build_plan(cfg: TransformerConfig | CNNConfig, sc: Scenario,
     kv = sum(llm.kv_elems_per_token(m) for m in models) if family == "llm" else 0.0
     common = dict(param_elems=sum(llm.param_count(m)[0] for m in models),
                   kv_elems_per_token=kv, n_layers=cfg.n_layers, n_heads=cfg.n_heads,
-                  n_kv_heads=llm.kv_heads(cfg), moe_experts=cfg.n_experts, moe_top_k=cfg.top_k)
+                  n_kv_heads=llm.kv_heads(cfg), moe_experts=cfg.n_experts, moe_top_k=cfg.top_k,
+                  state_bytes_per_seq=sum(llm.state_bytes_per_seq(m) for m in models))
     if family == "encoder":
         return Plan(cfg.name, family, sc.phase, (llm.encode_pass(cfg, sc.prompt_len),), 1.0,
                     kv_tokens=0.0, **common)
@@ -263,7 +268,7 @@ def build_plan(cfg: TransformerConfig | CNNConfig, sc: Scenario,
                   training.backward_pass(cfg, sc.prompt_len))
         return Plan(cfg.name, family, sc.phase, passes, float(sc.prompt_len), kv_tokens=0.0,
                     stored_act_elems=training.stored_activations(cfg, sc.prompt_len),
-                    **{**common, "kv_elems_per_token": 0.0})
+                    **{**common, "kv_elems_per_token": 0.0, "state_bytes_per_seq": 0.0})
     if sc.phase == "prefill":
         passes = (llm.prefill_pass(cfg, sc.prompt_len),)
         items = kv_tokens = sc.prompt_len
@@ -288,5 +293,25 @@ def build_plan(cfg: TransformerConfig | CNNConfig, sc: Scenario,
             if sc.batching == "continuous":
                 passes += (llm.mixed_pass(cfg, sc.prompt_len, sc.gen_len),)
         items, kv_tokens = sc.gen_len, sc.prompt_len + sc.gen_len + extra
-    return Plan(cfg.name, family, sc.phase, passes, float(items),
-                kv_tokens=llm.cached_tokens(cfg, float(kv_tokens)), **common)
+    return Plan(cfg.name, family, sc.phase, _state_at_kv_dtype(passes, cfg, sc),
+                float(items), kv_tokens=llm.cached_tokens(cfg, float(kv_tokens)), **common)
+
+
+def _state_at_kv_dtype(passes: tuple[Pass, ...], cfg: TransformerConfig,
+                       sc: Scenario) -> tuple[Pass, ...]:
+    """The passes with their Mamba-2 state traffic in kv_cache-sized elements: the evaluator
+    prices all cache traffic at the kv_cache dtype, and a state at ssm_state_dtype moves
+    state bits / kv bits as many (a draft's state too, at the target's dtype). Cache
+    traffic outside attention operators is state."""
+    if not llm.layer_counts(cfg)[2]:
+        return passes
+    scale = STATE_DTYPES[cfg.ssm_state_dtype] / parse_dtype(sc.kv_cache, "kv_cache").bits
+    return tuple(dataclasses.replace(p, ops=_scaled_state(p.ops, scale)) for p in passes)
+
+
+def _scaled_state(ops, scale: float):
+    """``ops`` (an OpTable) with the cache traffic of non-attention operators times scale."""
+    state = ops.kind != ATTENTION
+    return dataclasses.replace(
+        ops, kv_read_elems=np.where(state, ops.kv_read_elems * scale, ops.kv_read_elems),
+        kv_write_elems=np.where(state, ops.kv_write_elems * scale, ops.kv_write_elems))

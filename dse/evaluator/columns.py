@@ -120,7 +120,8 @@ KV_BLOCK_TOKENS = 16
  S_HOST_BYTES,  # per chip: host memory the KV cache may spill to (0: no host tier)
  S_INV_HOST,  # s per KV byte read over the host link
  S_SLO_LIMIT,  # the BATCH_LIMITS code of the SLO the batch search holds
- N_SC) = range(28)
+ S_STATE_SEQ_BYTES,  # Mamba-2 state of one sequence, all layers: fixed, whatever its length
+ N_SC) = range(29)
 
 # Passes, (n_passes, N_PASS): their operators are rows [start, stop) of the operator table.
 P_START, P_STOP, P_REPEATS, P_P2P_ELEMS, P_ROLE, N_PASS = range(6)
@@ -238,6 +239,7 @@ def scenario_vector(plan: Plan, sc: Scenario, sys, eff: Efficiency) -> np.ndarra
     v[S_DEQUANT] = eff.dequant_flop_per_weight if weight_only else 0.0
     v[S_PARAM_ELEMS] = plan.param_elems
     v[S_KV_SEQ_BYTES] = plan.kv_elems_per_token * kv_tokens * (kv.bits / 8.0)
+    v[S_STATE_SEQ_BYTES] = plan.state_bytes_per_seq
     v[S_N_KV_HEADS] = plan.n_kv_heads
     v[S_ACT_PEAK_BYTES] = max(p.act_peak_elems for p in plan.passes) * (a.bits / 8.0)
     v[S_ITEMS] = plan.items_per_request

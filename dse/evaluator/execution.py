@@ -47,6 +47,7 @@ from dse.evaluator.columns import (
     S_SLO,
     S_SLO_PASS,
     S_SLO_WEIGHT,
+    S_STATE_SEQ_BYTES,
     compiled,
     inlined,
 )
@@ -70,10 +71,12 @@ _SEARCH_STEPS = 10  # regula falsi steps of the SLO batch search
 @inlined
 def need(chip, sc, tp, pp):
     """Capacity needs per chip, bytes: (weights split over tp x pp chips, KV cache of one
-    sequence with its heads split over at most n_kv_heads chips, live activations per item
-    of the widest operator split over the tp chips that share it)."""
+    sequence with its heads split over at most n_kv_heads chips plus its Mamba-2 state split
+    with the Mamba heads over the tp chips, live activations per item of the widest operator
+    split over the tp chips that share it)."""
     weights = sc[S_PARAM_ELEMS] * chip[C_WEIGHT_BYTES] / (tp * pp)
-    kv_per_seq = sc[S_KV_SEQ_BYTES] / (min(tp, sc[S_N_KV_HEADS]) * pp)
+    kv_per_seq = (sc[S_KV_SEQ_BYTES] / (min(tp, sc[S_N_KV_HEADS]) * pp)
+                  + sc[S_STATE_SEQ_BYTES] / (tp * pp))
     return weights, kv_per_seq, sc[S_ACT_PEAK_BYTES] / tp
 
 

@@ -21,6 +21,12 @@ LLMS = [
     # 46.7B total, 12.9B active: mistral.ai/news/mixtral-of-experts ("46.7B total
     # parameters but only uses 12.9B parameters per token").
     ("mixtral-8x7b", 4.67e10, 1.29e10, "Mistral AI, Mixtral of experts (Dec 2023)"),
+    # 8,100,852,736: huggingface.co/nvidia/Nemotron-H-8B-Base-8K (safetensors metadata, "8.1B
+    # params"); arXiv 2504.03624 (Nemotron-H-8B).
+    ("nemotron-h-8b", 8.10e9, None, "HF Nemotron-H-8B-Base-8K model card"),
+    # 2.7B: the model's name at huggingface.co/state-spaces/mamba2-2.7b, the largest
+    # Mamba-2 of Dao & Gu 2024 (arXiv 2405.21060).
+    ("mamba2-2.7b", 2.70e9, None, "HF state-spaces/mamba2-2.7b; arXiv 2405.21060"),
 ]
 
 
