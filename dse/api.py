@@ -22,7 +22,7 @@ __all__ = ["predict", "explain", "SYSTEM_KEYS"]
 
 SYSTEM_KEYS = tuple(f.name for f in dataclasses.fields(SystemConfig))
 _SCENARIO_KEYS = tuple(f.name for f in dataclasses.fields(ScenarioConfig))
-_INTS = ("max_batch", "batch", "tp", "pp", "dp", "zero", "interleave")
+_INTS = ("max_batch", "batch", "tp", "pp", "dp", "ep", "zero", "interleave")
 
 
 def _prepare(chip: Any, workload: Any, scenario: dict):

@@ -42,7 +42,7 @@ from dse.evaluator.columns import (
     inlined,
 )
 from dse.evaluator.efficiency import Efficiency
-from workloads.ops import ATTENTION, MATMUL, REDUCTION, Plan
+from workloads.ops import ATTENTION, COMBINE, DISPATCH, MATMUL, REDUCTION, Plan
 
 __all__ = ["BOUNDS", "DETAIL", "N_DETAIL", "op_table", "pass_cost", "N_COST", "K_TIME", "K_ENERGY",
            "K_FLOP", "K_MEM", "K_SHARES"]
@@ -65,9 +65,10 @@ _REDUCE_BYTES = 2.0
  OP_COUNT,  # instances per pass
  OP_VECTOR,  # runs on the vector units (not a matrix product)
  OP_SPARSE,  # 2:4 sparsity applies
- OP_MOE,  # weights are experts: only the touched ones are read
+ OP_MOE,  # experts: tokens routed over the chip's experts per item row (0: not experts)
  OP_REDUCE_BYTES,  # the vector a reduction scans (0: not a reduction)
- N_OP) = range(16)
+ OP_A2A_BYTES,  # sent and received by the busiest expert-parallel chip (0: none)
+ N_OP) = range(17)
 
 # One step of a pass, (N_COST,): time, dynamic energy, FLOP and off-chip bytes per chip, and
 # the time attributed to each bound.
@@ -80,12 +81,47 @@ DETAIL = ("flop", "mem_bytes", "sram_bytes", "link_bytes", "t_compute", "t_memor
 N_DETAIL = len(DETAIL)
 
 
-def op_table(plan: Plan, tp: int, act_bytes: float, kv_bytes: float,
-             eff: Efficiency) -> np.ndarray:
+def op_table(plan: Plan, tp: int, act_bytes: float, kv_bytes: float, eff: Efficiency,
+             ep: int = 1, skew: float = 1.0) -> np.ndarray:
     """The OP_* rows of every operator of every pass (in pass order) at tensor-parallel
-    degree ``tp``, (n_ops of all passes, N_OP). Attention splits by heads, KV by KV heads."""
-    return np.concatenate([_pass_ops(p.ops, tp, (plan.n_heads, plan.n_kv_heads), act_bytes,
-                                     kv_bytes, eff) for p in plan.passes])
+    degree ``tp`` and expert-parallel degree ``ep``, (n_ops of all passes, N_OP). Attention
+    splits by heads, KV by KV heads; routed experts by ``ep`` (``expert_parallel``), whose
+    busiest chip gets ``skew`` times the mean of their tokens."""
+    table = np.concatenate([_pass_ops(p.ops, tp, (plan.n_heads, plan.n_kv_heads), act_bytes,
+                                      kv_bytes, eff) for p in plan.passes])
+    return expert_parallel(table, ep, skew, plan.moe_experts / max(plan.moe_top_k, 1))
+
+
+def expert_parallel(table: np.ndarray, ep: int, skew: float,
+                    experts_per_k: float) -> np.ndarray:
+    """``table`` (OP_* rows at ep = 1) with the routed experts split over ``ep`` chips.
+
+    The layout of DeepSeek-V3's serving (arXiv 2412.19437 section 3.4; vLLM and SGLang's
+    data-parallel attention with EP): each of the ep chip groups runs attention, the dense
+    and the shared-expert layers for its own sequences (so the evaluator treats a group as a
+    replica), and holds n_experts / ep of the routed experts (tp-sliced inside the group, as
+    Megatron's expert tensor parallelism). Per MoE layer the dispatch and combine all-to-all
+    move each token's top_k hidden vectors, of which (ep - 1) / ep leave the chip (dispatch
+    at the activations' dtype, combine in 16 bit: DeepEP README, "FP8 dispatching and BF16
+    combining"). The step waits for the busiest chip, which receives ``skew`` times the mean
+    tokens; a chip cannot get more than all of them, nor more than min(top_k, its experts)
+    per token: skew <= min(ep, n_experts / top_k). Its experts are touched by the tokens of
+    all ep groups: E / ep (1 - (1 - k / E)^(ep skew T)) of them for T tokens per group.
+    ep = 1: experts unchanged, the all-to-all rows cost nothing (count 0).
+    """
+    a2a = table[:, OP_A2A_BYTES] > 0
+    moe = table[:, OP_MOE] > 0
+    if ep == 1:
+        table[a2a, OP_COUNT] = 0.0
+        table[a2a, OP_A2A_BYTES] = 0.0
+        return table
+    s = min(skew, float(ep), experts_per_k)
+    table[moe, OP_WEIGHTS] /= ep
+    table[moe, OP_FLOP] *= s
+    table[moe, OP_ACT_BYTES] *= s
+    table[moe, OP_MOE] = ep * s
+    table[a2a, OP_A2A_BYTES] *= (ep - 1) / ep * s
+    return table
 
 
 def _pass_ops(ops, tp: int, heads: tuple[int, int], act_bytes: float, kv_bytes: float,
@@ -107,13 +143,18 @@ def _pass_ops(ops, tp: int, heads: tuple[int, int], act_bytes: float, kv_bytes: 
                                         2.0 * ops.score_elems * act_bytes / head_split, 0.0)
     table[:, OP_FLASH_TILE_BYTES] = np.where(
         attention, 4.0 * eff.flash_tile_rows * ops.k * act_bytes, np.inf)
-    table[:, OP_COMM_BYTES] = ops.comm_elems * max(act_bytes, _REDUCE_BYTES)
+    a2a = (ops.kind == DISPATCH) | (ops.kind == COMBINE)
+    table[:, OP_COMM_BYTES] = np.where(a2a, 0.0, ops.comm_elems * max(act_bytes, _REDUCE_BYTES))
     table[:, OP_BARRIER_S] = eff.reduction_latency_s * (ops.kind == REDUCTION)
     table[:, OP_COUNT] = ops.count
     table[:, OP_VECTOR] = ops.kind > ATTENTION
     table[:, OP_SPARSE] = ops.sparse
     table[:, OP_MOE] = ops.moe
     table[:, OP_REDUCE_BYTES] = np.where(ops.kind == REDUCTION, ops.reduce_len * act_bytes, 0.0)
+    # All-to-all bytes each way as ep grows (DeepEP README: "FP8 dispatching and BF16
+    # combining"): tokens at the activations' dtype, expert outputs in 16 bit.
+    table[:, OP_A2A_BYTES] = ops.comm_elems * np.where(
+        ops.kind == DISPATCH, act_bytes, max(act_bytes, _REDUCE_BYTES)) * a2a
     return table
 
 
@@ -139,20 +180,20 @@ def pass_cost(chip, ops, start, stop, sc, mb, n_micro, tp, pp, resident, kv_on_c
     cost[K_SHARES:] = 0.0
     for j in range(start, stop):
         c = ops[j, OP_COUNT]
-        f, q, q_s, comm, t_c, t_m, t_s, t_l = _op_cost(hw, ops, j, sc, mb, tp, resident,
-                                                       kv_on_chip, kv_host, sram_free)
+        f, q, q_s, comm, wire, t_c, t_m, t_s, t_l = _op_cost(hw, ops, j, sc, mb, tp, resident,
+                                                             kv_on_chip, kv_host, sram_free)
         t_max = max(max(t_c, t_m), max(t_s, t_l))
         ovh = hw[_OP_OVERHEAD] + ops[j, OP_BARRIER_S]
         time += c * (t_max + ovh)
         energy += c * (f * hw[_FLOP_PJ] + q * hw[_MEM_PJ] + q_s * hw[_SRAM_PJ]
-                       + 2.0 * (tp - 1) / tp * comm * 8.0 * sc[S_LINK_PJ])
+                       + wire * 8.0 * sc[S_LINK_PJ])
         flop += c * f
         mem += c * q
         bound = 0 if t_c >= t_max else (1 if t_m >= t_max else (2 if t_s >= t_max else 3))
         cost[K_SHARES + bound] += c * t_max
         cost[K_SHARES + _OVERHEAD] += c * ovh
         if detail.shape[0] > 0:
-            _write_detail(detail, j, (f, q, q_s, comm if tp > 1 else 0.0, t_c, t_m, t_s, t_l,
+            _write_detail(detail, j, (f, q, q_s, comm if wire > 0 else 0.0, t_c, t_m, t_s, t_l,
                                       c * (t_max + ovh), float(bound), c * ovh))
     if pp > 1:
         # A stage boundary: one send per microbatch hop (a collective-library call on GPUs).
@@ -191,8 +232,8 @@ def _write_detail(detail, j, values):
 
 @inlined
 def _op_cost(hw, ops, j, sc, mb, tp, resident, kv_on_chip, kv_host, sram_free):
-    """(FLOP, off-chip bytes, SRAM bytes, all-reduce bytes, compute, memory, SRAM and link
-    time) of one instance of operator row ``j``, per chip."""
+    """(FLOP, off-chip bytes, SRAM bytes, collective bytes, bytes the links carry, compute,
+    memory, SRAM and link time) of one instance of operator row ``j``, per chip."""
     inv_peak, inv_vec = hw[_INV_PEAK], hw[_INV_VECTOR]
     has_mem = hw[_HAS_MEM] > 0
     sparse = ops[j, OP_SPARSE] > 0
@@ -206,10 +247,11 @@ def _op_cost(hw, ops, j, sc, mb, tp, resident, kv_on_chip, kv_host, sram_free):
         t_c = flop * inv_peak * inv_vec
     else:
         t_c = flop * inv_peak * min(inv_vec, (rows + sc[S_M_HALF]) / rows) if flop > 0 else 0.0
-    # Weights: an MoE layer reads only the experts its tokens touch, E(1-(1-k/E)^T).
+    # Weights: an MoE layer reads only the experts its tokens touch, E(1-(1-k/E)^T), T the
+    # tokens routed over the chip's experts (all groups' under expert parallelism).
     w_elems = ops[j, OP_WEIGHTS]
     if ops[j, OP_MOE] > 0:
-        w_elems *= 1.0 - (1.0 - sc[S_TOP_K] / sc[S_EXPERTS]) ** rows
+        w_elems *= 1.0 - (1.0 - sc[S_TOP_K] / sc[S_EXPERTS]) ** (rows * ops[j, OP_MOE])
     w = w_elems * (hw[_WEIGHT_BYTES] if sparse else sc[S_W_DENSE])
     # Weight-only formats are unpacked on the vector units once per weight read.
     t_c += w_elems * sc[S_DEQUANT] * inv_peak * inv_vec
@@ -238,8 +280,13 @@ def _op_cost(hw, ops, j, sc, mb, tp, resident, kv_on_chip, kv_host, sram_free):
     q_s = w + act + kv
     # Ring all-reduce: 2(t-1)/t of the bytes over the links, 2(t-1) hop latencies.
     comm = mb * ops[j, OP_COMM_BYTES]
-    t_l = 0.0
+    t_l = wire = 0.0
     if tp > 1 and comm > 0:
-        t_l = (hw[_CALL_LAT] + 2.0 * (tp - 1) / tp * comm * hw[_INV_LINK]
-               + 2.0 * (tp - 1) * hw[_LINK_LAT])
-    return flop, q + q_kv, q_s, comm, t_c, t_m, q_s * hw[_INV_SRAM], t_l
+        wire = 2.0 * (tp - 1) / tp * comm
+        t_l = hw[_CALL_LAT] + wire * hw[_INV_LINK] + 2.0 * (tp - 1) * hw[_LINK_LAT]
+    # Expert-parallel all-to-all: every chip sends to (and hears from) all others at once,
+    # one call and one hop (DeepEP's kernels), its bytes at the links' achieved rate.
+    if ops[j, OP_A2A_BYTES] > 0:
+        comm = wire = mb * ops[j, OP_A2A_BYTES]
+        t_l = hw[_CALL_LAT] + hw[_LINK_LAT] + wire * hw[_INV_LINK]
+    return flop, q + q_kv, q_s, comm, wire, t_c, t_m, q_s * hw[_INV_SRAM], t_l

@@ -21,6 +21,10 @@ LLMS = [
     # 46.7B total, 12.9B active: mistral.ai/news/mixtral-of-experts ("46.7B total
     # parameters but only uses 12.9B parameters per token").
     ("mixtral-8x7b", 4.67e10, 1.29e10, "Mistral AI, Mixtral of experts (Dec 2023)"),
+    # 671B total, 37B activated per token: DeepSeek-V3 Technical Report (arXiv 2412.19437,
+    # abstract and section 4.2), without the multi-token prediction module (the HF
+    # checkpoint's 685B include its 14B).
+    ("deepseek-v3", 6.71e11, 3.7e10, "DeepSeek-V3 Technical Report, arXiv 2412.19437"),
 ]
 
 
