@@ -75,7 +75,9 @@ def need(chip, sc, tp, pp, ep=1):
     chips, live activations per item of the widest operator split over the tp chips that
     share it). Under expert parallelism each group of tp x pp chips keeps its own sequences'
     KV cache and its own copy of the other weights (dse.evaluator.roofline.expert_parallel)."""
-    held = sc[S_PARAM_ELEMS] - sc[S_EXPERT_ELEMS] * (1.0 - 1.0 / ep)
+    held = sc[S_PARAM_ELEMS]
+    if ep > 1:
+        held -= sc[S_EXPERT_ELEMS] * (1.0 - 1.0 / ep)
     weights = held * chip[C_WEIGHT_BYTES] / (tp * pp)
     kv_per_seq = sc[S_KV_SEQ_BYTES] / (min(tp, sc[S_N_KV_HEADS]) * pp)
     return weights, kv_per_seq, sc[S_ACT_PEAK_BYTES] / tp

@@ -42,7 +42,7 @@ from dse.evaluator.columns import (
     inlined,
 )
 from dse.evaluator.efficiency import Efficiency
-from workloads.ops import ATTENTION, COMBINE, DISPATCH, MATMUL, REDUCTION, Plan
+from workloads.ops import ATTENTION, DISPATCH, MATMUL, REDUCTION, Plan
 
 __all__ = ["BOUNDS", "DETAIL", "N_DETAIL", "op_table", "pass_cost", "N_COST", "K_TIME", "K_ENERGY",
            "K_FLOP", "K_MEM", "K_SHARES"]
@@ -60,15 +60,14 @@ _REDUCE_BYTES = 2.0
  OP_HK_BYTES,  # 2 N K bytes: the Hong-Kung traffic of a streamed matmul is rows * this
  OP_SCORE_BYTES,  # attention scores, materialised without room for a flash tile
  OP_FLASH_TILE_BYTES,  # SRAM a flash-attention tile needs (inf: not attention)
- OP_COMM_BYTES,  # all-reduced after the op under tensor parallelism
+ OP_COMM_BYTES,  # all-reduced after the op under tensor parallelism; sent by an all-to-all
  OP_BARRIER_S,  # extra latency of a reduction
  OP_COUNT,  # instances per pass
  OP_VECTOR,  # runs on the vector units (not a matrix product)
  OP_SPARSE,  # 2:4 sparsity applies
  OP_MOE,  # experts: tokens routed over the chip's experts per item row (0: not experts)
  OP_REDUCE_BYTES,  # the vector a reduction scans (0: not a reduction)
- OP_A2A_BYTES,  # sent and received by the busiest expert-parallel chip (0: none)
- N_OP) = range(17)
+ N_OP) = range(16)
 
 # One step of a pass, (N_COST,): time, dynamic energy, FLOP and off-chip bytes per chip, and
 # the time attributed to each bound.
@@ -109,18 +108,18 @@ def expert_parallel(table: np.ndarray, ep: int, skew: float,
     all ep groups: E / ep (1 - (1 - k / E)^(ep skew T)) of them for T tokens per group.
     ep = 1: experts unchanged, the all-to-all rows cost nothing (count 0).
     """
-    a2a = table[:, OP_A2A_BYTES] > 0
+    a2a = (table[:, OP_VECTOR] > 0) & (table[:, OP_COMM_BYTES] > 0)
     moe = table[:, OP_MOE] > 0
     if ep == 1:
         table[a2a, OP_COUNT] = 0.0
-        table[a2a, OP_A2A_BYTES] = 0.0
+        table[a2a, OP_COMM_BYTES] = 0.0
         return table
     s = min(skew, float(ep), experts_per_k)
     table[moe, OP_WEIGHTS] /= ep
     table[moe, OP_FLOP] *= s
     table[moe, OP_ACT_BYTES] *= s
     table[moe, OP_MOE] = ep * s
-    table[a2a, OP_A2A_BYTES] *= (ep - 1) / ep * s
+    table[a2a, OP_COMM_BYTES] *= (ep - 1) / ep * s
     return table
 
 
@@ -143,18 +142,16 @@ def _pass_ops(ops, tp: int, heads: tuple[int, int], act_bytes: float, kv_bytes: 
                                         2.0 * ops.score_elems * act_bytes / head_split, 0.0)
     table[:, OP_FLASH_TILE_BYTES] = np.where(
         attention, 4.0 * eff.flash_tile_rows * ops.k * act_bytes, np.inf)
-    a2a = (ops.kind == DISPATCH) | (ops.kind == COMBINE)
-    table[:, OP_COMM_BYTES] = np.where(a2a, 0.0, ops.comm_elems * max(act_bytes, _REDUCE_BYTES))
+    # All-to-all bytes each way as ep grows (DeepEP README: "FP8 dispatching and BF16
+    # combining"): tokens at the activations' dtype, expert outputs in 16 bit as partial sums.
+    table[:, OP_COMM_BYTES] = ops.comm_elems * np.where(ops.kind == DISPATCH, act_bytes,
+                                                        max(act_bytes, _REDUCE_BYTES))
     table[:, OP_BARRIER_S] = eff.reduction_latency_s * (ops.kind == REDUCTION)
     table[:, OP_COUNT] = ops.count
     table[:, OP_VECTOR] = ops.kind > ATTENTION
     table[:, OP_SPARSE] = ops.sparse
     table[:, OP_MOE] = ops.moe
     table[:, OP_REDUCE_BYTES] = np.where(ops.kind == REDUCTION, ops.reduce_len * act_bytes, 0.0)
-    # All-to-all bytes each way as ep grows (DeepEP README: "FP8 dispatching and BF16
-    # combining"): tokens at the activations' dtype, expert outputs in 16 bit.
-    table[:, OP_A2A_BYTES] = ops.comm_elems * np.where(
-        ops.kind == DISPATCH, act_bytes, max(act_bytes, _REDUCE_BYTES)) * a2a
     return table
 
 
@@ -278,15 +275,16 @@ def _op_cost(hw, ops, j, sc, mb, tp, resident, kv_on_chip, kv_host, sram_free):
         t_m = q * hw[_INV_MEM] + q_kv * max((1.0 - kv_host) * hw[_INV_KV_MEM],
                                             kv_host * sc[S_INV_HOST])
     q_s = w + act + kv
-    # Ring all-reduce: 2(t-1)/t of the bytes over the links, 2(t-1) hop latencies.
     comm = mb * ops[j, OP_COMM_BYTES]
     t_l = wire = 0.0
-    if tp > 1 and comm > 0:
-        wire = 2.0 * (tp - 1) / tp * comm
-        t_l = hw[_CALL_LAT] + wire * hw[_INV_LINK] + 2.0 * (tp - 1) * hw[_LINK_LAT]
-    # Expert-parallel all-to-all: every chip sends to (and hears from) all others at once,
-    # one call and one hop (DeepEP's kernels), its bytes at the links' achieved rate.
-    if ops[j, OP_A2A_BYTES] > 0:
-        comm = wire = mb * ops[j, OP_A2A_BYTES]
-        t_l = hw[_CALL_LAT] + hw[_LINK_LAT] + wire * hw[_INV_LINK]
+    if comm > 0:
+        if ops[j, OP_VECTOR] > 0:
+            # Expert-parallel all-to-all (the one vector op that sends): every chip sends to
+            # and hears from all others at once, one call and one hop (DeepEP's kernels).
+            wire = comm
+            t_l = hw[_CALL_LAT] + hw[_LINK_LAT] + wire * hw[_INV_LINK]
+        elif tp > 1:
+            # Ring all-reduce: 2(t-1)/t of the bytes over the links, 2(t-1) hop latencies.
+            wire = 2.0 * (tp - 1) / tp * comm
+            t_l = hw[_CALL_LAT] + wire * hw[_INV_LINK] + 2.0 * (tp - 1) * hw[_LINK_LAT]
     return flop, q + q_kv, q_s, comm, wire, t_c, t_m, q_s * hw[_INV_SRAM], t_l
