@@ -68,6 +68,19 @@ def test_ep_must_divide_the_experts_and_the_chips():
         predict("h100", "mixtral-8x7b", phase="decode", chips=6, ep=4)
 
 
+@pytest.mark.parametrize("bad", [0, 2.5, "two", True])
+def test_a_pinned_ep_outside_its_range_is_one_line(bad):
+    with pytest.raises(ValueError, match=r"system\.ep"):
+        predict("h100", "mixtral-8x7b", phase="decode", chips=8, ep=bad)
+
+
+def test_training_runs_without_expert_parallelism():
+    kw = dict(phase="train", batch=64, prompt_len=1024, chips=8)
+    assert predict("h100", "mixtral-8x7b", **kw)["ep"] == 1
+    with pytest.raises(ValueError, match=r"system\.ep = 2: .*training runs without"):
+        predict("h100", "mixtral-8x7b", ep=2, **kw)
+
+
 def test_each_chip_holds_its_share_of_the_routed_experts():
     chips, plan, sc, sys = _prepare("h100", "deepseek-v3", dict(_V3, batch=16))
     vec = scenario_vector(plan, sc, sys, DEFAULT)
