@@ -316,13 +316,16 @@ def split_table(n_sys: np.ndarray, plan: Plan, tp_pin: int | None,
     for c in sizes:
         used = [int(c)] if max_dp is None else sorted(
             set(divisors(int(c))) | set(range(1, min(int(c), IDLE_SIZES_UP_TO) + 1)))
-        # Sorted: the splits of one (tp, pp) follow each other, so training times each
-        # pair's microbatch once (dse.evaluator.training).
-        found = sorted(s for u in used for s in splits(u, plan.n_heads, plan.n_layers, experts)
-                       if (tp_pin is None or s[0] == tp_pin)
-                       and (pp_pin is None or s[1] == pp_pin)
-                       and (ep_pin is None or s[3] == ep_pin)
-                       and (max_dp is None or s[2] <= max_dp))
+        # Sorted: the splits of one (tp, pp) follow each other, most replicas first, so
+        # training times each pair's microbatch once and meets its fastest splits early
+        # (dse.evaluator.training skips splits that cannot beat the best so far).
+        found = sorted((s for u in used
+                        for s in splits(u, plan.n_heads, plan.n_layers, experts)
+                        if (tp_pin is None or s[0] == tp_pin)
+                        and (pp_pin is None or s[1] == pp_pin)
+                        and (ep_pin is None or s[3] == ep_pin)
+                        and (max_dp is None or s[2] <= max_dp)),
+                       key=lambda s: (s[0], s[1], -s[2]))
         if not found:
             raise ValueError(f"tp = {tp_pin}, pp = {pp_pin}, ep = {ep_pin}: no split of "
                              f"{int(c)} chips with tp <= {plan.n_heads} heads, pp <= "

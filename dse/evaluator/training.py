@@ -191,6 +191,9 @@ def _train(chips, ops, passes, sc, tv, interleaves, splits, group_start, group, 
                 _microbatch(chip, t, passes, sc, 0, tp, pp, cost[0])
                 _microbatch(chip, t, passes, sc, 1, tp, pp, cost[1])
                 timed_tp, timed_pp = tp, pp
+            if have and recs[0, R_REASON] == FITS and _upper_bound(
+                    tv, splits[s, SPLIT_DP], pp, cost) <= recs[0, R_THROUGHPUT]:
+                continue  # no strategy of this split can beat the best feasible one
             for vi in range(interleaves.shape[0] if pp > 1 else 1):
                 v = interleaves[vi] if pp > 1 else 1.0  # no pipeline, nothing to interleave
                 if v > 1 and (pp * v > tv[T_LAYERS]
@@ -216,6 +219,15 @@ def _train(chips, ops, passes, sc, tv, interleaves, splits, group_start, group, 
         for k in range(N_REC):
             out[k, i] = recs[0, k]
         strategy[0, i], strategy[1, i], strategy[2, i] = best_z, best_r, best_v
+
+
+@inlined
+def _upper_bound(tv, dp, pp, cost):
+    """Tokens/s no strategy of a split beats: a step takes at least its microbatches'
+    forward and backward time over the stages (no bubble, sends, recomputation, traffic or
+    throttling; ``_step``)."""
+    n_micro = np.ceil(tv[T_BATCH] / dp)
+    return tv[T_BATCH] * tv[T_TOKENS] * pp / (n_micro * (cost[0, K_TIME] + cost[1, K_TIME]))
 
 
 @inlined

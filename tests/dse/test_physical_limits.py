@@ -90,6 +90,8 @@ def test_throttled_power_is_at_most_tdp():
     out = predict("t4", "resnet50", batch=256)
     assert out["fits"] and out["power_w"] <= 70.0 * (1 + 1e-9)
     assert out["power_w"] == pytest.approx(70.0, rel=1e-9)  # compute-bound: at the cap
+    # Energy per image agrees with the capped power (one chip).
+    assert out["energy_per_item_j"] * out["throughput_per_s"] == pytest.approx(70.0, rel=1e-9)
 
 
 def test_throttled_power_of_a_training_step_is_at_most_tdp():
@@ -103,7 +105,6 @@ def test_static_power_above_tdp_cannot_run():
     chips, plan, sc, system = _case("h100", "llama3-8b", phase="decode", batch=1)
     static = float(model._derived(chips).static_w[0])
     starved = dataclasses.replace(chips, tdp_w=np.array([0.9 * static]))
-    model._last_derived = None  # a new object, but be explicit: derive again
     out = _evaluate(starved, plan, sc, system)
     assert not out["fits"] and model.REASONS[int(out["reason"])] == "power"
     assert math.isnan(out["throughput_per_s"]) and math.isnan(out["power_w"])
@@ -189,7 +190,7 @@ def test_cut_batch_is_visible():
 
 def test_predict_warns_on_a_cut_batch_and_prints_strict_json(tmp_path):
     done = subprocess.run(
-        ["dse", "predict", "chip=h100", "workload=llama3-70b", "scenario.phase=decode",
+        [sys.executable, "-m", "dse.cli", "predict", "chip=h100", "workload=llama3-70b", "scenario.phase=decode",
          "scenario.batch=64", "scenario.weights=fp8", "scenario.activations=fp8",
          "scenario.kv_cache=fp8", "scenario.context_len=4096", "explain=true", "--json",
          f"hydra.run.dir={tmp_path}"],
