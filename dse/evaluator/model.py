@@ -1,10 +1,9 @@
 """Roofline-plus-capacity evaluator: candidate chips x one scenario -> output columns.
 
 Pure: no I/O, no Ray. One chip is a batch of one. For every expert x tensor x pipeline x data
-split
-of the system's chips, capacity decides the batch and the regime (weights resident in SRAM or
-streamed), the roofline (dse.evaluator.roofline) times each pass, power is capped at TDP,
-and the best feasible split wins (DESIGN.md section 4): all in one compiled call per scenario
+split of the system's chips, capacity decides the batch and the regime (weights resident in
+SRAM or streamed), the roofline (dse.evaluator.roofline) times each pass, power is capped at
+TDP, and the best feasible split wins (DESIGN.md section 4): all in one compiled call per scenario
 (dse.evaluator.fused); the outputs derive from the winning splits here, vectorised.
 """
 
