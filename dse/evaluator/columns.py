@@ -120,7 +120,7 @@ KV_BLOCK_TOKENS = 16
  S_HOST_BYTES,  # per chip: host memory the KV cache may spill to (0: no host tier)
  S_INV_HOST,  # s per KV byte read over the host link
  S_SLO_LIMIT,  # the BATCH_LIMITS code of the SLO the batch search holds
- S_EXPERT_ELEMS,  # routed-expert weights of the target model (split over ep chips)
+ S_EXPERT_ELEMS,  # routed-expert weights (target and draft), split over ep chips
  N_SC) = range(29)
 
 # Passes, (n_passes, N_PASS): their operators are rows [start, stop) of the operator table.
@@ -271,9 +271,10 @@ def scenario_vector(plan: Plan, sc: Scenario, sys, eff: Efficiency) -> np.ndarra
 
 
 def _expert_elems(plan: Plan) -> float:
-    """Routed-expert weight elements of the target model: its first pass's MoE rows."""
-    ops = plan.passes[0].ops
-    return float(np.sum(ops.weight_elems * ops.count * ops.moe))
+    """Routed-expert weight elements of the models a plan runs: the target's (its first
+    pass) and a speculative draft's."""
+    passes = [plan.passes[0], *(p for p in plan.passes if p.name == "draft")]
+    return float(sum(np.sum(p.ops.weight_elems * p.ops.count * p.ops.moe) for p in passes))
 
 
 def pass_table(plan: Plan) -> np.ndarray:
