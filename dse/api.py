@@ -22,7 +22,7 @@ __all__ = ["predict", "explain", "SYSTEM_KEYS"]
 
 SYSTEM_KEYS = tuple(f.name for f in dataclasses.fields(SystemConfig))
 _SCENARIO_KEYS = tuple(f.name for f in dataclasses.fields(ScenarioConfig))
-_INTS = ("max_batch", "batch", "tp", "pp", "dp", "zero", "interleave")
+_INTS = ("max_batch", "batch", "tp", "pp", "dp", "ep", "zero", "interleave")
 
 
 def _prepare(chip: Any, workload: Any, scenario: dict):
@@ -95,9 +95,9 @@ def predict(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
         efficiency: global efficiency factors (defaults: dse.evaluator.efficiency.DEFAULT).
         **scenario: phase, batch (int or "max"), prompt_len, gen_len, context_len, weights,
             activations, kv_cache, sparsity, batching, draft, spec_tokens, acceptance,
-            optimizer, zero, recompute, interleave, chips, tpot_slo_s, ttft_slo_s,
-            max_num_seqs, scale_up, network_gb_s, kv_host_gb, host_gb_s, tp and pp (pin
-            the split: a published setup).
+            optimizer, zero, recompute, interleave, expert_skew, chips, tpot_slo_s,
+            ttft_slo_s, max_num_seqs, scale_up, network_gb_s, kv_host_gb, host_gb_s, tp, pp
+            and ep (pin the split: a published setup).
 
     Returns:
         Every output of DESIGN.md section 4 (NaN where it has no meaning); training adds

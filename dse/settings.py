@@ -51,18 +51,20 @@ class SystemConfig:
                               metadata=dict(low=0.0, high=1e6, unit="GB"))
     # its link per chip: PCIe 5.0 x16 (GH200's NVLink-C2C: 450)
     host_gb_s: float = field(default=model.System.host_gb_s, metadata=_GB_S)
-    # pin the tensor- and pipeline-parallel degrees (a published setup); null: search
+    # pin the tensor-, pipeline- and expert-parallel degrees (a published setup); null: search
     tp: Optional[int] = field(default=None, metadata=dict(low=1, high=MAX_CHIPS))
     pp: Optional[int] = field(default=None, metadata=dict(low=1, high=MAX_CHIPS))
+    # ep: chips the routed experts spread over (a divisor of n_experts; 1 for dense models)
+    ep: Optional[int] = field(default=None, metadata=dict(low=1, high=MAX_CHIPS))
 
 
 def system_rules(cfg: SystemConfig, where: str = "system") -> None:
-    """A pinned split divides the chips: tp x pp x dp = chips."""
-    split = (cfg.tp or 1) * (cfg.pp or 1)
-    if (cfg.tp or cfg.pp) and cfg.chips % split:
-        key = "tp" if cfg.tp else "pp"
-        raise ValueError(f"{where}.{key} = {getattr(cfg, key)}: tp x pp ({split}) must divide "
-                         f"{where}.chips ({cfg.chips})")
+    """A pinned split divides the chips: ep x tp x pp x dp = chips."""
+    split = (cfg.ep or 1) * (cfg.tp or 1) * (cfg.pp or 1)
+    if (cfg.tp or cfg.pp or cfg.ep) and cfg.chips % split:
+        key = "tp" if cfg.tp else "pp" if cfg.pp else "ep"
+        raise ValueError(f"{where}.{key} = {getattr(cfg, key)}: ep x tp x pp ({split}) must "
+                         f"divide {where}.chips ({cfg.chips})")
 
 
 def to_system(cfg: SystemConfig, chips=None) -> model.System:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 
 from workloads.config import STATE_DTYPES, TransformerConfig
-from workloads.ops import ATTENTION, ELEMENTWISE, MATMUL, REDUCTION, Op, OpTable, Pass
+from workloads.ops import (ATTENTION, COMBINE, DISPATCH, ELEMENTWISE, MATMUL, REDUCTION, Op,
+                           OpTable, Pass)
 
 __all__ = ["param_count", "head_dim", "kv_heads", "kv_elems_per_token", "cached_tokens",
            "prompt_keys", "prefill_pass",
@@ -271,7 +272,8 @@ def _head_matmul(name: str, tokens: float, h: int, k: int, n: int, count: float)
 
 def _mlp_ops(cfg: TransformerConfig, tokens: float) -> list[Op]:
     """The dense MLP of dense layers; router, shared experts (always run, summed into the
-    routed experts' all-reduce) and ``top_k`` routed experts of MoE layers."""
+    routed experts' all-reduce) and ``top_k`` routed experts of MoE layers, between the
+    all-to-all pair that moves tokens to the experts' chips and back."""
     d, moe = cfg.d_model, _moe_layers(cfg)
     dense = layer_counts(cfg)[1] - moe
     ops = []
@@ -285,7 +287,18 @@ def _mlp_ops(cfg: TransformerConfig, tokens: float) -> list[Op]:
                   act_out_elems=tokens * experts))
     if cfg.n_shared_experts:
         ops += _ffn("shared_mlp", cfg, tokens, cfg.n_shared_experts * width, moe, comm=False)
-    return ops + _ffn("mlp", cfg, tokens, width, moe, moe_k=cfg.top_k, copies=experts)
+    return ops + [_all_to_all(DISPATCH, cfg, tokens, moe),
+                  *_ffn("mlp", cfg, tokens, width, moe, moe_k=cfg.top_k, copies=experts),
+                  _all_to_all(COMBINE, cfg, tokens, moe)]
+
+
+def _all_to_all(kind: int, cfg: TransformerConfig, tokens: float, count: float) -> Op:
+    """Expert parallelism's dispatch (each token's hidden vector to its top_k experts'
+    chips) or combine (each expert's output back): tokens x top_k x d_model elements each
+    way, of which the evaluator sends the (ep - 1) / ep share not held locally."""
+    name = "moe_dispatch" if kind == DISPATCH else "moe_combine"
+    return Op(name, kind, count=count, comm_elems=tokens * cfg.top_k * cfg.d_model,
+              tp_split=False)
 
 
 def _ffn(name: str, cfg: TransformerConfig, tokens: float, width: int, count: float, *,

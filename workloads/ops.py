@@ -11,11 +11,16 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-__all__ = ["MATMUL", "ATTENTION", "REDUCTION", "ELEMENTWISE", "KIND_NAMES", "Op", "OpTable",
-           "Pass", "Plan"]
+__all__ = ["MATMUL", "ATTENTION", "REDUCTION", "ELEMENTWISE", "DISPATCH", "COMBINE",
+           "KIND_NAMES", "Op", "OpTable", "Pass", "Plan"]
 
 MATMUL, ATTENTION, REDUCTION, ELEMENTWISE = 0, 1, 2, 3
-KIND_NAMES = ("matmul", "attention", "reduction", "elementwise")
+# The all-to-all pair of an expert-parallel MoE layer: tokens to the chips holding their
+# experts (at the activations' dtype) and the experts' outputs back (16-bit, as partial sums
+# are reduced). ``comm_elems`` is what one item sends each way before the (ep - 1) / ep share
+# that leaves its chip; they cost nothing without expert parallelism.
+DISPATCH, COMBINE = 4, 5
+KIND_NAMES = ("matmul", "attention", "reduction", "elementwise", "dispatch", "combine")
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,8 @@ class Op:
     kv_read_elems: float = 0.0
     kv_write_elems: float = 0.0
     score_elems: float = 0.0  # attention score matrix, materialised without a flash tile
-    comm_elems: float = 0.0  # all-reduced under tensor parallelism after this op
+    comm_elems: float = 0.0  # all-reduced under tensor parallelism after this op (or sent
+    # to the experts' chips: DISPATCH, COMBINE)
     reduce_len: float = 0.0  # length of the vector a reduction scans
     tp_split: bool = True  # FLOPs, weights and KV divide across tensor-parallel chips
     moe: bool = False  # weights are experts: only the touched ones are read

@@ -121,7 +121,8 @@ KV_BLOCK_TOKENS = 16
  S_INV_HOST,  # s per KV byte read over the host link
  S_SLO_LIMIT,  # the BATCH_LIMITS code of the SLO the batch search holds
  S_STATE_SEQ_BYTES,  # Mamba-2 state of one sequence, all layers: fixed, whatever its length
- N_SC) = range(29)
+ S_EXPERT_ELEMS,  # routed-expert weights (target and draft), split over ep chips
+ N_SC) = range(30)
 
 # Passes, (n_passes, N_PASS): their operators are rows [start, stop) of the operator table.
 P_START, P_STOP, P_REPEATS, P_P2P_ELEMS, P_ROLE, N_PASS = range(6)
@@ -131,8 +132,10 @@ ROLE_PREFILL, ROLE_DECODE, ROLE_MIXED, ROLE_DRAFT, ROLE_OTHER = range(5)
 _ROLES = {"prefill": ROLE_PREFILL, "decode": ROLE_DECODE, "verify": ROLE_DECODE,
           "mixed": ROLE_MIXED, "draft": ROLE_DRAFT}
 
-# Splits, (n_splits, N_SPLIT) int: tp x pp x dp and the operator table of that tp.
-SPLIT_TP, SPLIT_PP, SPLIT_DP, SPLIT_TP_INDEX, N_SPLIT = range(5)
+# Splits, (n_splits, N_SPLIT) int: tp x pp x dp x ep and the operator table of that (tp, ep).
+# dp counts replicas of ep x tp x pp chips; each holds ep groups of tp x pp chips that run
+# their own sequences (dse.evaluator.roofline.expert_parallel).
+SPLIT_TP, SPLIT_PP, SPLIT_DP, SPLIT_TP_INDEX, SPLIT_EP, N_SPLIT = range(6)
 
 # One candidate on one split, (N_REC,); the evaluator returns (N_REC, n_cand).
 (R_REASON,  # code into dse.evaluator.model.REASONS
@@ -151,7 +154,8 @@ SPLIT_TP, SPLIT_PP, SPLIT_DP, SPLIT_TP_INDEX, N_SPLIT = range(5)
  R_BOUND,  # the bound with the largest time share (index into BOUNDS), of the winner
  R_BATCH_LIMIT,  # what set the served batch (index into BATCH_LIMITS)
  R_SHARES) = range(21)  # then N_BOUNDS columns: time attributed to each bound
-N_REC = R_SHARES + N_BOUNDS
+R_EP = R_SHARES + N_BOUNDS  # expert-parallel degree
+N_REC = R_EP + 1
 
 
 def _compute_class(sc: Scenario) -> int:
@@ -264,7 +268,15 @@ def scenario_vector(plan: Plan, sc: Scenario, sys, eff: Efficiency) -> np.ndarra
     # device (achieved share: kv_memory).
     v[S_HOST_BYTES] = sys.kv_host_gb * 1e9
     v[S_INV_HOST] = 1.0 / (sys.host_gb_s * 1e9 * eff.kv_memory)
+    v[S_EXPERT_ELEMS] = _expert_elems(plan)
     return v
+
+
+def _expert_elems(plan: Plan) -> float:
+    """Routed-expert weight elements of the models a plan runs: the target's (its first
+    pass) and a speculative draft's."""
+    passes = [plan.passes[0], *(p for p in plan.passes if p.name == "draft")]
+    return float(sum(np.sum(p.ops.weight_elems * p.ops.count * p.ops.moe) for p in passes))
 
 
 def pass_table(plan: Plan) -> np.ndarray:
@@ -280,13 +292,15 @@ def pass_table(plan: Plan) -> np.ndarray:
 
 
 def split_table(n_sys: np.ndarray, plan: Plan, tp_pin: int | None,
-                pp_pin: int | None = None, max_dp: float | None = None):
-    """Every tp x pp x dp split of each distinct system size.
+                pp_pin: int | None = None, max_dp: float | None = None,
+                ep_pin: int | None = None):
+    """Every tp x pp x dp x ep split of each distinct system size.
 
     Args:
         n_sys: chips per system of each candidate, (n_cand,) whole numbers >= 1.
-        plan: bounds tp by the attention heads and pp by the layers.
-        tp_pin, pp_pin: keep only this tensor- or pipeline-parallel degree (None: all).
+        plan: bounds tp by the attention heads, pp by the layers and ep by the experts.
+        tp_pin, pp_pin, ep_pin: keep only this tensor-, pipeline- or expert-parallel degree
+            (None: all).
         max_dp: None: splits of all the system's chips. Else (training, where a replica
             without a sequence is idle, not faster) splits with dp <= max_dp of every
             divisor of the system size and of every size up to IDLE_SIZES_UP_TO, the other
@@ -296,8 +310,10 @@ def split_table(n_sys: np.ndarray, plan: Plan, tp_pin: int | None,
     Returns:
         (splits (n_splits, N_SPLIT) int, group_start (n_groups + 1,): the splits of group g
         are rows [group_start[g], group_start[g + 1]), group of each candidate (n_cand,),
-        distinct tp degrees (the operator table of SPLIT_TP_INDEX k is built for tps[k])).
+        distinct (tp, ep) pairs (the operator table of SPLIT_TP_INDEX k is built for
+        tables[k])). Training (``max_dp`` set) runs without expert parallelism.
     """
+    experts = _expert_degrees_of(plan, ep_pin, training=max_dp is not None)
     sizes, group = np.unique(n_sys, return_inverse=True)
     rows, starts = [], [0]
     for c in sizes:
@@ -306,16 +322,32 @@ def split_table(n_sys: np.ndarray, plan: Plan, tp_pin: int | None,
         # Sorted: the splits of one (tp, pp) follow each other, most replicas first, so
         # training times each pair's microbatch once and meets its fastest splits early
         # (dse.evaluator.training skips splits that cannot beat the best so far).
-        found = sorted((s for u in used for s in splits(u, plan.n_heads, plan.n_layers)
+        found = sorted((s for u in used
+                        for s in splits(u, plan.n_heads, plan.n_layers, experts)
                         if (tp_pin is None or s[0] == tp_pin)
                         and (pp_pin is None or s[1] == pp_pin)
+                        and (ep_pin is None or s[3] == ep_pin)
                         and (max_dp is None or s[2] <= max_dp)),
                        key=lambda s: (s[0], s[1], -s[2]))
         if not found:
-            raise ValueError(f"tp = {tp_pin}, pp = {pp_pin}: no split of {int(c)} chips with "
-                             f"tp <= {plan.n_heads} heads and pp <= {plan.n_layers} layers")
+            raise ValueError(f"tp = {tp_pin}, pp = {pp_pin}, ep = {ep_pin}: no split of "
+                             f"{int(c)} chips with tp <= {plan.n_heads} heads, pp <= "
+                             f"{plan.n_layers} layers and ep dividing {max(experts, 1)} experts")
         rows += found
         starts.append(len(rows))
-    tps = sorted({tp for tp, _, _ in rows})
-    table = np.array([(tp, pp, dp, tps.index(tp)) for tp, pp, dp in rows], dtype=np.int64)
-    return table, np.array(starts, dtype=np.int64), group.astype(np.int64), tps
+    tables = sorted({(tp, ep) for tp, _, _, ep in rows})
+    table = np.array([(tp, pp, dp, tables.index((tp, ep)), ep) for tp, pp, dp, ep in rows],
+                     dtype=np.int64)
+    return table, np.array(starts, dtype=np.int64), group.astype(np.int64), tables
+
+
+def _expert_degrees_of(plan: Plan, ep_pin: int | None, training: bool) -> int:
+    """The routed experts per layer the expert-parallel degrees divide (0: ep = 1 only);
+    ValueError where a pinned ep cannot apply."""
+    experts = 0 if training else plan.moe_experts
+    if ep_pin is not None and ep_pin > 1 and (not experts or experts % ep_pin):
+        allowed = ("1 (training runs without expert parallelism)" if training and
+                   plan.moe_experts else f"a divisor of its {experts} routed experts"
+                   if experts else "1 (a dense model)")
+        raise ValueError(f"system.ep = {ep_pin}: workload {plan.workload} allows {allowed}")
+    return experts

@@ -36,6 +36,7 @@ from dse.evaluator.columns import (
     S_ACT_PEAK_BYTES,
     S_DRAFT_PASS,
     S_DRAFT_WEIGHT,
+    S_EXPERT_ELEMS,
     S_GENERATE,
     S_HAS_MIXED,
     S_HOST_BYTES,
@@ -69,12 +70,17 @@ _SEARCH_STEPS = 10  # regula falsi steps of the SLO batch search
 
 
 @inlined
-def need(chip, sc, tp, pp):
-    """Capacity needs per chip, bytes: (weights split over tp x pp chips, KV cache of one
-    sequence with its heads split over at most n_kv_heads chips plus its Mamba-2 state split
-    with the Mamba heads over the tp chips, live activations per item of the widest operator
-    split over the tp chips that share it)."""
-    weights = sc[S_PARAM_ELEMS] * chip[C_WEIGHT_BYTES] / (tp * pp)
+def need(chip, sc, tp, pp, ep=1):
+    """Capacity needs per chip, bytes: (weights split over tp x pp chips, the routed experts
+    over ep x tp x pp, KV cache of one sequence with its heads split over at most n_kv_heads
+    chips plus its Mamba-2 state split with the Mamba heads over the tp chips, live
+    activations per item of the widest operator split over the tp chips that share it).
+    Under expert parallelism each group of tp x pp chips keeps its own sequences' KV cache
+    and its own copy of the other weights (dse.evaluator.roofline.expert_parallel)."""
+    held = sc[S_PARAM_ELEMS]
+    if ep > 1:
+        held -= sc[S_EXPERT_ELEMS] * (1.0 - 1.0 / ep)
+    weights = held * chip[C_WEIGHT_BYTES] / (tp * pp)
     kv_per_seq = (sc[S_KV_SEQ_BYTES] / (min(tp, sc[S_N_KV_HEADS]) * pp)
                   + sc[S_STATE_SEQ_BYTES] / (tp * pp))
     return weights, kv_per_seq, sc[S_ACT_PEAK_BYTES] / tp

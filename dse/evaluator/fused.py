@@ -1,11 +1,13 @@
-"""The fused evaluator: every candidate x every tensor x pipeline x data split of its system,
-in one compiled call per scenario.
+"""The fused evaluator: every candidate x every expert x tensor x pipeline x data split of its
+system, in one compiled call per scenario.
 
 For each candidate, each split: capacity decides the replica batch (or the SLO batch search
 does), then feasibility; the passes are timed only where the split can run at all, since a
 split that cannot (area, links, weights, KV cache) is ranked by how near it comes to fitting,
 never by its speed. The best split wins (DESIGN.md section 4: "the evaluator picks the best
-feasible split"); a winner that cannot run is timed last, for its ``bound``.
+feasible split"); a winner that cannot run is timed last, for its ``bound``. Under expert
+parallelism a replica's ep groups of tp x pp chips each serve their own sequences
+(dse.evaluator.roofline.expert_parallel): the batch is shared over dp x ep groups.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from dse.evaluator.columns import (
     R_BATCH_LIMIT,
     R_BOUND,
     R_DP,
+    R_EP,
     R_LATENCY,
     R_MAX_BATCH,
     R_OVERFILL,
@@ -63,6 +66,7 @@ from dse.evaluator.columns import (
     S_TPOT_SLO,
     S_TTFT_SLO,
     SPLIT_DP,
+    SPLIT_EP,
     SPLIT_PP,
     SPLIT_TP,
     SPLIT_TP_INDEX,
@@ -95,11 +99,13 @@ from workloads.scenario import Scenario
 __all__ = ["best_splits", "pass_detail", "better"]
 
 
-def _op_tables(plan: Plan, sc: Scenario, tps: list[int], eff: Efficiency) -> np.ndarray:
-    """The operator table of each tensor-parallel degree, (len(tps), n_ops, N_OP)."""
+def _op_tables(plan: Plan, sc: Scenario, tables: list[tuple[int, int]],
+               eff: Efficiency) -> np.ndarray:
+    """The operator table of each (tensor, expert)-parallel pair, (len(tables), n_ops, N_OP)."""
     act, kv = (parse_dtype(x, f).bits / 8.0 for x, f in ((sc.activations, "activations"),
                                                         (sc.kv_cache, "kv_cache")))
-    return np.stack([op_table(plan, tp, act, kv, eff) for tp in tps])
+    return np.stack([op_table(plan, tp, act, kv, eff, ep, sc.expert_skew)
+                     for tp, ep in tables])
 
 
 def best_splits(chips: ChipArrays, der: ChipDerived, plan: Plan, sc: Scenario, sys,
@@ -109,32 +115,33 @@ def best_splits(chips: ChipArrays, der: ChipDerived, plan: Plan, sc: Scenario, s
     Args:
         chips, der: n_cand candidates and their derived figures.
         plan, sc: the scenario's passes and the scenario.
-        sys: the system (dse.evaluator.model.System): SLOs, scheduler cap, pinned tp.
+        sys: the system (dse.evaluator.model.System): SLOs, scheduler cap, pinned split.
         eff: global efficiency factors.
         n_sys: chips per system of each candidate, (n_cand,).
     """
-    splits, group_start, group, tps = split_table(n_sys, plan, sys.tp, sys.pp)
+    splits, group_start, group, tables = split_table(n_sys, plan, sys.tp, sys.pp,
+                                                     ep_pin=sys.ep)
     out = np.empty((N_REC, chips.n))
     # Scratch for the compiled code, which allocates nothing: two records that swap roles
     # (best so far, trial), one for the resident-batch alternative, a step's cost, a chip.
     scratch = (np.empty((3, N_REC)), np.empty(N_COST), np.empty(N_CHIP))
-    _evaluate(chip_columns(chips, der, sc, eff), _op_tables(plan, sc, tps, eff),
+    _evaluate(chip_columns(chips, der, sc, eff), _op_tables(plan, sc, tables, eff),
               pass_table(plan), scenario_vector(plan, sc, sys, eff), splits, group_start,
               group, out, *scratch)
     return out
 
 
 def pass_detail(chips: ChipArrays, der: ChipDerived, plan: Plan, sc: Scenario, sys,
-                eff: Efficiency, split: tuple[int, int], b: float) -> dict[str, dict]:
-    """Per-operator DETAIL arrays of one candidate at split (tp, pp) and replica batch ``b``:
-    {pass name: {DETAIL column: (n_ops,)}}."""
-    tp, pp = split
+                eff: Efficiency, split: tuple[int, int, int], b: float) -> dict[str, dict]:
+    """Per-operator DETAIL arrays of one candidate at split (tp, pp, ep) and batch ``b`` per
+    group of tp x pp chips: {pass name: {DETAIL column: (n_ops,)}}."""
+    tp, pp, ep = split
     chip = chip_columns(chips, der, sc, eff)[:, 0]
     vec = scenario_vector(plan, sc, sys, eff)
-    ops = _op_tables(plan, sc, [tp], eff)[0]
+    ops = _op_tables(plan, sc, [(tp, ep)], eff)[0]
     detail = np.zeros((ops.shape[0], len(DETAIL)))
-    run_detail(chip, ops, pass_table(plan), vec, need(chip, vec, tp, pp), float(b), tp, pp,
-               detail.reshape(-1), np.empty(N_COST))
+    run_detail(chip, ops, pass_table(plan), vec, need(chip, vec, tp, pp, ep), float(b), tp,
+               pp, detail.reshape(-1), np.empty(N_COST))
     out, start = {}, 0
     for p in plan.passes:
         rows = detail[start:start + p.ops.n_ops]
@@ -165,7 +172,7 @@ def _evaluate(chips, ops, passes, sc, splits, group_start, group, out, recs, cos
                 best, trial = trial, best
         if recs[best, R_PENDING] > 0:
             s = int(recs[best, R_SPLIT])
-            nd = need(chip, sc, splits[s, SPLIT_TP], splits[s, SPLIT_PP])
+            nd = need(chip, sc, splits[s, SPLIT_TP], splits[s, SPLIT_PP], splits[s, SPLIT_EP])
             _time_passes(chip, ops, passes, sc, splits, nd, recs[best], cost)
         recs[best, R_BOUND] = _argmax(recs[best, R_SHARES:R_SHARES + N_BOUNDS])
         _copy(recs[best], out[:, i])
@@ -201,9 +208,11 @@ def better(new, best):
 
 @compiled
 def _split_record(chip, ops, passes, sc, splits, s, rec, alt, cost):
-    """The record of split row ``s`` into ``rec`` (``alt``: scratch)."""
-    tp, pp, dp = splits[s, SPLIT_TP], splits[s, SPLIT_PP], splits[s, SPLIT_DP]
-    nd = need(chip, sc, tp, pp)
+    """The record of split row ``s`` into ``rec`` (``alt``: scratch). ``dp`` here counts the
+    groups of tp x pp chips that serve their own sequences: dp x ep."""
+    tp, pp, ep = splits[s, SPLIT_TP], splits[s, SPLIT_PP], splits[s, SPLIT_EP]
+    dp = splits[s, SPLIT_DP] * ep
+    nd = need(chip, sc, tp, pp, ep)
     weights, kv_per_seq, act_per_item = nd
     b_mem = capacity_batch(chip, weights, kv_per_seq, act_per_item, pp, sc[S_HOST_BYTES])
     b_cap = min(b_mem, sc[S_MAX_SEQS])
@@ -268,19 +277,20 @@ def _split_record(chip, ops, passes, sc, splits, s, rec, alt, cost):
 @inlined
 def _at_batch(chip, ops, passes, sc, splits, s, nd, b, batch, b_cap, rec, cost, limit):
     """Split row ``s`` at replica batch ``b`` (system batch ``batch``, set by ``limit``, a
-    BATCH_LIMITS code) into ``rec``."""
-    tp, pp, dp = splits[s, SPLIT_TP], splits[s, SPLIT_PP], splits[s, SPLIT_DP]
+    BATCH_LIMITS code) into ``rec``; ``b`` is per group of tp x pp chips."""
+    tp, pp, ep = splits[s, SPLIT_TP], splits[s, SPLIT_PP], splits[s, SPLIT_EP]
     weights, kv_per_seq, act_per_item = nd
     mb = microbatches(b, pp)[1]
     # On the device: what the host tier cannot take of the KV cache.
     total = weights + b * kv_per_seq + mb * act_per_item - min(b * kv_per_seq,
                                                                 sc[S_HOST_BYTES])
-    rec[R_BATCH], rec[R_REPLICA_BATCH], rec[R_MAX_BATCH] = batch, b, b_cap * dp
+    dp = splits[s, SPLIT_DP]
+    rec[R_BATCH], rec[R_REPLICA_BATCH], rec[R_MAX_BATCH] = batch, b, b_cap * dp * ep
     rec[R_BATCH_LIMIT] = limit
-    rec[R_TP], rec[R_PP], rec[R_DP], rec[R_SPLIT] = tp, pp, dp, s
+    rec[R_TP], rec[R_PP], rec[R_DP], rec[R_EP], rec[R_SPLIT] = tp, pp, dp, ep, s
     rec[R_OVERFILL] = total / chip[C_CAPACITY]
     rec[R_RESIDENT] = fits_sram(chip, weights, kv_per_seq, act_per_item, b, mb)[0]
-    rec[R_REASON] = _cannot_run(chip, weights, total, tp * pp)
+    rec[R_REASON] = _cannot_run(chip, weights, total, ep * tp * pp)
     rec[R_PENDING] = rec[R_REASON] != FITS
     rec[R_THROUGHPUT] = np.nan
     if rec[R_PENDING] > 0:

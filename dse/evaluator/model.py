@@ -1,9 +1,9 @@
 """Roofline-plus-capacity evaluator: candidate chips x one scenario -> output columns.
 
-Pure: no I/O, no Ray. One chip is a batch of one. For every tensor x pipeline x data split
-of the system's chips, capacity decides the batch and the regime (weights resident in SRAM or
-streamed), the roofline (dse.evaluator.roofline) times each pass, power is capped at TDP,
-and the best feasible split wins (DESIGN.md section 4): all in one compiled call per scenario
+Pure: no I/O, no Ray. One chip is a batch of one. For every expert x tensor x pipeline x data
+split of the system's chips, capacity decides the batch and the regime (weights resident in
+SRAM or streamed), the roofline (dse.evaluator.roofline) times each pass, power is capped at
+TDP, and the best feasible split wins (DESIGN.md section 4): all in one compiled call per scenario
 (dse.evaluator.fused); the outputs derive from the winning splits here, vectorised.
 """
 
@@ -21,6 +21,7 @@ from dse.evaluator.columns import (
     R_BATCH_LIMIT,
     R_BOUND,
     R_DP,
+    R_EP,
     R_ENERGY,
     R_FLOP,
     R_LATENCY,
@@ -58,7 +59,7 @@ __all__ = ["System", "evaluate", "explain", "OUTPUTS", "LABELS", "REASONS", "REG
 REGIMES = ("weights_resident", "weights_streamed")
 OUTPUTS = (
     "fits", "reason", "throughput_per_s", "ttft_s", "tpot_s", "latency_s", "max_batch",
-    "batch", "batch_asked", "batch_limit", "tp", "pp", "dp", "bound", "arithmetic_intensity",
+    "batch", "batch_asked", "batch_limit", "tp", "pp", "dp", "ep", "bound", "arithmetic_intensity",
     "utilization", "regime",
     "power_w", "energy_per_item_j", "die_area_mm2", "die_cost_usd", "unit_cost_usd",
     "system_cost_usd", "throughput_per_usd", "throughput_per_w", "usd_per_million_items",
@@ -76,6 +77,7 @@ class System:
     ttft_slo_s: float | None = None
     tp: int | None = None  # pin the tensor-parallel degree (validation of stated setups)
     pp: int | None = None  # and the pipeline-parallel degree
+    ep: int | None = None  # and the expert-parallel degree (MoE)
     # A serving engine's cap on concurrent sequences per replica, for ``batch="max"``: vLLM's
     # default max_num_seqs is 256 (V0; V1 on A100 and GPUs under 70 GiB: vllm/engine/
     # arg_utils.py @ 99d7eb5d); TensorRT-LLM's max_batch_size defaults to 2048
@@ -147,6 +149,7 @@ def evaluate(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System()
     if plan.phase == "train":
         rec, strategy = train_splits(chip_columns(chips, der, sc, eff), plan, sc, sys, eff,
                                      n_sys)
+        rec[R_EP] = 1.0  # training runs without expert parallelism
         return {**_outputs(rec, der, peak_flop_per_s(der, sc), n_sys, asked),
                 **dict(zip(STRATEGY, strategy, strict=True))}
     best = best_splits(chips, der, plan, sc, sys, eff, n_sys)
@@ -179,7 +182,7 @@ def _figures(best: np.ndarray, der: ChipDerived, peak: np.ndarray,
     reason = best[R_REASON].astype(np.int8)
     runs = ~np.isin(reason, _CANNOT_RUN)
     latency, flop, mem = best[R_LATENCY], best[R_FLOP], best[R_MEM]
-    busy = best[R_TP] * best[R_PP] * best[R_DP] / chips  # share of the chips in use
+    busy = best[R_EP] * best[R_TP] * best[R_PP] * best[R_DP] / chips  # share of chips in use
 
     def perf(x: np.ndarray) -> np.ndarray:
         return np.where(runs, x, np.nan)
@@ -204,6 +207,7 @@ def _figures(best: np.ndarray, der: ChipDerived, peak: np.ndarray,
             tp=best[R_TP],
             pp=best[R_PP],
             dp=best[R_DP],
+            ep=best[R_EP],
             bound=best[R_BOUND].astype(np.int64),
             arithmetic_intensity=perf(intensity),
             utilization=perf(busy * flop / latency / peak),
@@ -227,7 +231,8 @@ def explain(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System(),
     if chips.n != 1:
         raise ValueError(f"explain takes one chip, got {chips.n}")
     out = evaluate(chips, plan, sc, sys, eff)
-    tp, pp, dp = (int(out[k][0]) for k in ("tp", "pp", "dp"))
-    # Training steps run microbatches of one sequence (dse.evaluator.training).
-    b = 1.0 if plan.phase == "train" else np.ceil(out["batch"][0] / dp)
-    return out, pass_detail(chips, _derived(chips), plan, sc, sys, eff, (tp, pp), b)
+    tp, pp, dp, ep = (int(out[k][0]) for k in ("tp", "pp", "dp", "ep"))
+    # Training steps run microbatches of one sequence (dse.evaluator.training); each of the
+    # dp x ep groups of tp x pp chips serves its share of the batch.
+    b = 1.0 if plan.phase == "train" else np.ceil(out["batch"][0] / (dp * ep))
+    return out, pass_detail(chips, _derived(chips), plan, sc, sys, eff, (tp, pp, ep), b)

@@ -42,7 +42,7 @@ from dse.evaluator.columns import (
     inlined,
 )
 from dse.evaluator.efficiency import Efficiency
-from workloads.ops import ATTENTION, MATMUL, REDUCTION, Plan
+from workloads.ops import ATTENTION, DISPATCH, MATMUL, REDUCTION, Plan
 
 __all__ = ["BOUNDS", "DETAIL", "N_DETAIL", "op_table", "pass_cost", "N_COST", "K_TIME", "K_ENERGY",
            "K_FLOP", "K_MEM", "K_SHARES"]
@@ -60,12 +60,12 @@ _REDUCE_BYTES = 2.0
  OP_HK_BYTES,  # 2 N K bytes: the Hong-Kung traffic of a streamed matmul is rows * this
  OP_SCORE_BYTES,  # attention scores, materialised without room for a flash tile
  OP_FLASH_TILE_BYTES,  # SRAM a flash-attention tile needs (inf: not attention)
- OP_COMM_BYTES,  # all-reduced after the op under tensor parallelism
+ OP_COMM_BYTES,  # all-reduced after the op under tensor parallelism; sent by an all-to-all
  OP_BARRIER_S,  # extra latency of a reduction
  OP_COUNT,  # instances per pass
  OP_VECTOR,  # runs on the vector units (not a matrix product)
  OP_SPARSE,  # 2:4 sparsity applies
- OP_MOE,  # weights are experts: only the touched ones are read
+ OP_MOE,  # experts: tokens routed over the chip's experts per item row (0: not experts)
  OP_REDUCE_BYTES,  # the vector a reduction scans (0: not a reduction)
  N_OP) = range(16)
 
@@ -80,12 +80,47 @@ DETAIL = ("flop", "mem_bytes", "sram_bytes", "link_bytes", "t_compute", "t_memor
 N_DETAIL = len(DETAIL)
 
 
-def op_table(plan: Plan, tp: int, act_bytes: float, kv_bytes: float,
-             eff: Efficiency) -> np.ndarray:
+def op_table(plan: Plan, tp: int, act_bytes: float, kv_bytes: float, eff: Efficiency,
+             ep: int = 1, skew: float = 1.0) -> np.ndarray:
     """The OP_* rows of every operator of every pass (in pass order) at tensor-parallel
-    degree ``tp``, (n_ops of all passes, N_OP). Attention splits by heads, KV by KV heads."""
-    return np.concatenate([_pass_ops(p.ops, tp, (plan.n_heads, plan.n_kv_heads), act_bytes,
-                                     kv_bytes, eff) for p in plan.passes])
+    degree ``tp`` and expert-parallel degree ``ep``, (n_ops of all passes, N_OP). Attention
+    splits by heads, KV by KV heads; routed experts by ``ep`` (``expert_parallel``), whose
+    busiest chip gets ``skew`` times the mean of their tokens."""
+    table = np.concatenate([_pass_ops(p.ops, tp, (plan.n_heads, plan.n_kv_heads), act_bytes,
+                                      kv_bytes, eff) for p in plan.passes])
+    return expert_parallel(table, ep, skew, plan.moe_experts / max(plan.moe_top_k, 1))
+
+
+def expert_parallel(table: np.ndarray, ep: int, skew: float,
+                    experts_per_k: float) -> np.ndarray:
+    """``table`` (OP_* rows at ep = 1) with the routed experts split over ``ep`` chips.
+
+    The layout of DeepSeek-V3's serving (arXiv 2412.19437 section 3.4; vLLM and SGLang's
+    data-parallel attention with EP): each of the ep chip groups runs attention, the dense
+    and the shared-expert layers for its own sequences (so the evaluator treats a group as a
+    replica), and holds n_experts / ep of the routed experts (tp-sliced inside the group, as
+    Megatron's expert tensor parallelism). Per MoE layer the dispatch and combine all-to-all
+    move each token's top_k hidden vectors, of which (ep - 1) / ep leave the chip (dispatch
+    at the activations' dtype, combine in 16 bit: DeepEP README, "FP8 dispatching and BF16
+    combining"). The step waits for the busiest chip, which receives ``skew`` times the mean
+    tokens; a chip cannot get more than all of them, nor more than min(top_k, its experts)
+    per token: skew <= min(ep, n_experts / top_k). Its experts are touched by the tokens of
+    all ep groups: E / ep (1 - (1 - k / E)^(ep skew T)) of them for T tokens per group.
+    ep = 1: experts unchanged, the all-to-all rows cost nothing (count 0).
+    """
+    a2a = (table[:, OP_VECTOR] > 0) & (table[:, OP_COMM_BYTES] > 0)
+    moe = table[:, OP_MOE] > 0
+    if ep == 1:
+        table[a2a, OP_COUNT] = 0.0
+        table[a2a, OP_COMM_BYTES] = 0.0
+        return table
+    s = min(skew, float(ep), experts_per_k)
+    table[moe, OP_WEIGHTS] /= ep
+    table[moe, OP_FLOP] *= s
+    table[moe, OP_ACT_BYTES] *= s
+    table[moe, OP_MOE] = ep * s
+    table[a2a, OP_COMM_BYTES] *= (ep - 1) / ep * s
+    return table
 
 
 def _pass_ops(ops, tp: int, heads: tuple[int, int], act_bytes: float, kv_bytes: float,
@@ -107,7 +142,10 @@ def _pass_ops(ops, tp: int, heads: tuple[int, int], act_bytes: float, kv_bytes: 
                                         2.0 * ops.score_elems * act_bytes / head_split, 0.0)
     table[:, OP_FLASH_TILE_BYTES] = np.where(
         attention, 4.0 * eff.flash_tile_rows * ops.k * act_bytes, np.inf)
-    table[:, OP_COMM_BYTES] = ops.comm_elems * max(act_bytes, _REDUCE_BYTES)
+    # All-to-all bytes each way as ep grows (DeepEP README: "FP8 dispatching and BF16
+    # combining"): tokens at the activations' dtype, expert outputs in 16 bit as partial sums.
+    table[:, OP_COMM_BYTES] = ops.comm_elems * np.where(ops.kind == DISPATCH, act_bytes,
+                                                        max(act_bytes, _REDUCE_BYTES))
     table[:, OP_BARRIER_S] = eff.reduction_latency_s * (ops.kind == REDUCTION)
     table[:, OP_COUNT] = ops.count
     table[:, OP_VECTOR] = ops.kind > ATTENTION
@@ -139,20 +177,20 @@ def pass_cost(chip, ops, start, stop, sc, mb, n_micro, tp, pp, resident, kv_on_c
     cost[K_SHARES:] = 0.0
     for j in range(start, stop):
         c = ops[j, OP_COUNT]
-        f, q, q_s, comm, t_c, t_m, t_s, t_l = _op_cost(hw, ops, j, sc, mb, tp, resident,
-                                                       kv_on_chip, kv_host, sram_free)
+        f, q, q_s, comm, wire, t_c, t_m, t_s, t_l = _op_cost(hw, ops, j, sc, mb, tp, resident,
+                                                             kv_on_chip, kv_host, sram_free)
         t_max = max(max(t_c, t_m), max(t_s, t_l))
         ovh = hw[_OP_OVERHEAD] + ops[j, OP_BARRIER_S]
         time += c * (t_max + ovh)
         energy += c * (f * hw[_FLOP_PJ] + q * hw[_MEM_PJ] + q_s * hw[_SRAM_PJ]
-                       + 2.0 * (tp - 1) / tp * comm * 8.0 * sc[S_LINK_PJ])
+                       + wire * 8.0 * sc[S_LINK_PJ])
         flop += c * f
         mem += c * q
         bound = 0 if t_c >= t_max else (1 if t_m >= t_max else (2 if t_s >= t_max else 3))
         cost[K_SHARES + bound] += c * t_max
         cost[K_SHARES + _OVERHEAD] += c * ovh
         if detail.shape[0] > 0:
-            _write_detail(detail, j, (f, q, q_s, comm if tp > 1 else 0.0, t_c, t_m, t_s, t_l,
+            _write_detail(detail, j, (f, q, q_s, comm if wire > 0 else 0.0, t_c, t_m, t_s, t_l,
                                       c * (t_max + ovh), float(bound), c * ovh))
     if pp > 1:
         # A stage boundary: one send per microbatch hop (a collective-library call on GPUs).
@@ -191,8 +229,8 @@ def _write_detail(detail, j, values):
 
 @inlined
 def _op_cost(hw, ops, j, sc, mb, tp, resident, kv_on_chip, kv_host, sram_free):
-    """(FLOP, off-chip bytes, SRAM bytes, all-reduce bytes, compute, memory, SRAM and link
-    time) of one instance of operator row ``j``, per chip."""
+    """(FLOP, off-chip bytes, SRAM bytes, collective bytes, bytes the links carry, compute,
+    memory, SRAM and link time) of one instance of operator row ``j``, per chip."""
     inv_peak, inv_vec = hw[_INV_PEAK], hw[_INV_VECTOR]
     has_mem = hw[_HAS_MEM] > 0
     sparse = ops[j, OP_SPARSE] > 0
@@ -206,10 +244,11 @@ def _op_cost(hw, ops, j, sc, mb, tp, resident, kv_on_chip, kv_host, sram_free):
         t_c = flop * inv_peak * inv_vec
     else:
         t_c = flop * inv_peak * min(inv_vec, (rows + sc[S_M_HALF]) / rows) if flop > 0 else 0.0
-    # Weights: an MoE layer reads only the experts its tokens touch, E(1-(1-k/E)^T).
+    # Weights: an MoE layer reads only the experts its tokens touch, E(1-(1-k/E)^T), T the
+    # tokens routed over the chip's experts (all groups' under expert parallelism).
     w_elems = ops[j, OP_WEIGHTS]
     if ops[j, OP_MOE] > 0:
-        w_elems *= 1.0 - (1.0 - sc[S_TOP_K] / sc[S_EXPERTS]) ** rows
+        w_elems *= 1.0 - (1.0 - sc[S_TOP_K] / sc[S_EXPERTS]) ** (rows * ops[j, OP_MOE])
     w = w_elems * (hw[_WEIGHT_BYTES] if sparse else sc[S_W_DENSE])
     # Weight-only formats are unpacked on the vector units once per weight read.
     t_c += w_elems * sc[S_DEQUANT] * inv_peak * inv_vec
@@ -236,10 +275,16 @@ def _op_cost(hw, ops, j, sc, mb, tp, resident, kv_on_chip, kv_host, sram_free):
         t_m = q * hw[_INV_MEM] + q_kv * max((1.0 - kv_host) * hw[_INV_KV_MEM],
                                             kv_host * sc[S_INV_HOST])
     q_s = w + act + kv
-    # Ring all-reduce: 2(t-1)/t of the bytes over the links, 2(t-1) hop latencies.
     comm = mb * ops[j, OP_COMM_BYTES]
-    t_l = 0.0
-    if tp > 1 and comm > 0:
-        t_l = (hw[_CALL_LAT] + 2.0 * (tp - 1) / tp * comm * hw[_INV_LINK]
-               + 2.0 * (tp - 1) * hw[_LINK_LAT])
-    return flop, q + q_kv, q_s, comm, t_c, t_m, q_s * hw[_INV_SRAM], t_l
+    t_l = wire = 0.0
+    if comm > 0:
+        if ops[j, OP_VECTOR] > 0:
+            # Expert-parallel all-to-all (the one vector op that sends): every chip sends to
+            # and hears from all others at once, one call and one hop (DeepEP's kernels).
+            wire = comm
+            t_l = hw[_CALL_LAT] + hw[_LINK_LAT] + wire * hw[_INV_LINK]
+        elif tp > 1:
+            # Ring all-reduce: 2(t-1)/t of the bytes over the links, 2(t-1) hop latencies.
+            wire = 2.0 * (tp - 1) / tp * comm
+            t_l = hw[_CALL_LAT] + wire * hw[_INV_LINK] + 2.0 * (tp - 1) * hw[_LINK_LAT]
+    return flop, q + q_kv, q_s, comm, wire, t_c, t_m, q_s * hw[_INV_SRAM], t_l

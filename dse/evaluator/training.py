@@ -155,10 +155,10 @@ def train_splits(chips_cols: np.ndarray, plan: Plan, sc: Scenario, sys, eff: Eff
         n_sys: chips per system of each candidate, (n_cand,).
     """
     # At most one replica per sequence of the global batch (DESIGN.md section 8).
-    splits, group_start, group, tps = split_table(n_sys, plan, sys.tp, sys.pp,
-                                                  max_dp=float(sc.batch))
+    splits, group_start, group, tables = split_table(n_sys, plan, sys.tp, sys.pp,
+                                                     max_dp=float(sc.batch), ep_pin=sys.ep)
     act = parse_dtype(sc.activations, "activations").bits / 8.0
-    ops = np.stack([op_table(plan, tp, act, 0.0, eff) for tp in tps])
+    ops = np.stack([op_table(plan, tp, act, 0.0, eff) for tp, _ in tables])  # ep = 1
     n = chips_cols.shape[1]
     out, strategy = np.empty((N_REC, n)), np.empty((len(STRATEGY), n))
     # Pipelines try the interleave asked for, else each of _INTERLEAVE.

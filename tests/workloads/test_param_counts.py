@@ -27,6 +27,10 @@ LLMS = [
     # 2.7B: the model's name at huggingface.co/state-spaces/mamba2-2.7b, the largest
     # Mamba-2 of Dao & Gu 2024 (arXiv 2405.21060).
     ("mamba2-2.7b", 2.70e9, None, "HF state-spaces/mamba2-2.7b; arXiv 2405.21060"),
+    # 671B total, 37B activated per token: DeepSeek-V3 Technical Report (arXiv 2412.19437,
+    # abstract and section 4.2), without the multi-token prediction module (the HF
+    # checkpoint's 685B include its 14B).
+    ("deepseek-v3", 6.71e11, 3.7e10, "DeepSeek-V3 Technical Report, arXiv 2412.19437"),
 ]
 
 
