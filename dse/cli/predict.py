@@ -67,11 +67,12 @@ def run(cfg: DictConfig) -> None:
             chip, workload, scenario = _run_candidate(cfg)
         except ValueError as err:
             fail(str(err))
+    economics = plain(cfg.economics)
     try:
         if cfg.explain:
-            out, rows = api.explain(chip, workload, **scenario)
+            out, rows = api.explain(chip, workload, economics=economics, **scenario)
         else:
-            out, rows = api.predict(chip, workload, **scenario), None
+            out, rows = api.predict(chip, workload, economics=economics, **scenario), None
     except ValueError as err:
         fail(str(err))
     _warn_cut_batch(out)
