@@ -1,9 +1,10 @@
-"""Resolve chips, workloads and economic views given as a preset name, a dict, a YAML path or a
-config object.
+"""Resolve chips, workloads and economic views given as a preset name, a dict, a YAML path or
+a config object.
 
-Presets are the YAML files of conf/chip, conf/workload and conf/economics; each names its schema in its
-defaults list for Hydra, which this loader skips: it checks the file against the schema with
-dse.inputs.build, as the CLI checks its composed config, so both read the files the same way.
+Presets are the YAML files of conf/chip, conf/workload and conf/economics; each names its
+schema in its defaults list for Hydra, which this loader skips: it checks the file against the
+schema with dse.inputs.build, as the CLI checks its composed config, so both read the files the
+same way.
 Files from users load without YAML aliases and under MAX_FILE_BYTES.
 """
 
@@ -22,8 +23,8 @@ from workloads.config import CNNConfig, TransformerConfig
 from workloads.ops import Plan
 from workloads.scenario import Scenario, build_plan
 
-__all__ = ["CONF_DIR", "load_chip", "load_workload", "load_economics", "load_plan", "preset_names", "to_config",
-           "yaml_problem", "read_yaml", "MAX_FILE_BYTES"]
+__all__ = ["CONF_DIR", "load_chip", "load_workload", "load_economics", "load_plan",
+           "preset_names", "to_config", "yaml_problem", "read_yaml", "MAX_FILE_BYTES"]
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 

@@ -127,7 +127,6 @@ def unit_cost_usd(
     return dies * die_cost + memory_usd + package_usd + board
 
 
-
 VIEWS = ("builder", "buyer")
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
 _USD = dict(low=0.0, high=1e12, unit="USD")
@@ -200,7 +199,8 @@ def system_cost_usd(unit_usd: np.ndarray, chips: np.ndarray, includes_host: np.n
 
 
 def _annuity_per_year(rate: float, years: float) -> float:
-    """Yearly payment that repays 1 USD over ``years`` at ``rate`` (1 / years at rate 0)."""
+    """Yearly payment that repays 1 USD over ``years`` at ``rate``: the capital recovery
+    factor r / (1 - (1 + r)^-n), 1 / n at rate 0."""
     return 1.0 / years if rate == 0 else rate / (1.0 - (1.0 + rate) ** -years)
 
 
