@@ -37,6 +37,11 @@ def test_buyer_cost_per_token_of_h100s_falls_among_public_prices():
     out = predict("h100", "llama3-70b", economics="buyer", **SERVING)
     low, high = min(OUTPUT_USD_PER_MILLION.values()), max(OUTPUT_USD_PER_MILLION.values())
     assert out["fits"] and low <= out["usd_per_million_items"] <= high
+    # Owning an H100 costs more an hour than its price over 5 years ($27,500 / 43,830 h) and
+    # less than renting one: $2-4 an hour at neoclouds in 2024-25 (Epoch, Hardware
+    # prices.csv; costpower.md section 6.2).
+    per_gpu_hour = out["usd_per_million_items"] * out["throughput_per_s"] / 1e6 * 3600 / 8
+    assert 27_500 / (5 * 8766) < per_gpu_hour < 2.0
     # The manufacturing view is an order of magnitude below any price: not what a buyer pays.
     built = predict("h100", "llama3-70b", economics="builder", **SERVING)
     assert built["usd_per_million_items"] < low / 10
