@@ -23,6 +23,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from hwspace.config import ChipConfig, chip_rules
+from hwspace.cost import EconomicsConfig, economics_rules
 from workloads.cnn import (LAYER_SCHEMAS, MobileNetLayers, ResNetLayers, VGGLayers,
                            layer_rules, size_rules)
 from workloads.config import CNNConfig, TransformerConfig, transformer_rules
@@ -212,9 +213,10 @@ def _cnn_rules(cfg: CNNConfig, where: str) -> None:
     size_rules(cfg, where)
 
 
-for _schema, _rule in ((ChipConfig, chip_rules), (TransformerConfig, transformer_rules),
-                       (CNNConfig, _cnn_rules), (ResNetLayers, layer_rules),
-                       (MobileNetLayers, layer_rules), (VGGLayers, layer_rules)):
+for _schema, _rule in ((ChipConfig, chip_rules), (EconomicsConfig, economics_rules),
+                      (TransformerConfig, transformer_rules),
+                      (CNNConfig, _cnn_rules), (ResNetLayers, layer_rules),
+                      (MobileNetLayers, layer_rules), (VGGLayers, layer_rules)):
     register_rule(_schema, _rule)
 
 

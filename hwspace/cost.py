@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from hwspace.tables import (
 
 __all__ = [
     "EconomicsConfig",
+    "economics_rules",
     "VIEWS",
     "SECONDS_PER_YEAR",
     "nre_usd",
@@ -169,6 +170,25 @@ class EconomicsConfig:
                                metadata=dict(low=0.0, high=10.0, unit="USD/kWh"))
     pue: float = field(default=TCO.pue, metadata=dict(low=1.0, high=10.0))
     life_years: float = field(default=TCO.life_years, metadata=_YEARS)
+
+
+# Settings only one view reads: set in the other, they would be ignored without a word.
+_ONLY = {"builder": ("design_nre_usd", "volume_units"),
+         "buyer": ("gross_margin", "server_cost_factor", "network_cost_fraction",
+                   "datacentre_usd_per_w", "datacentre_life_years", "it_w_per_chip_w",
+                   "interest_rate", "opex_fraction")}
+
+
+def economics_rules(cfg: EconomicsConfig, where: str = "economics") -> None:
+    """The other view's settings keep their defaults; ValueError naming the first that does
+    not (it would have no effect)."""
+    other = "buyer" if cfg.view == "builder" else "builder"
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name in _ONLY[other] and value != f.default:
+            raise ValueError(f"{where}.{f.name} = {value!r}: a {other} setting, unused by "
+                             f"{where}.view = {cfg.view}; allowed: {f.default!r} (or "
+                             f"{where}.view = {other})")
 
 
 def nre_usd(node_idx: np.ndarray, econ: EconomicsConfig) -> np.ndarray:

@@ -74,6 +74,8 @@ def test_a_mapping_or_a_file_gives_a_view(tmp_path):
     ({"volume_units": 0}, "economics.volume_units"),
     ({"pue": 0.9}, "economics.pue"),
     ({"margin": 0.5}, "economics.margin"),
+    ({"view": "builder", "gross_margin": 0.5}, "economics.gross_margin"),
+    ({"view": "buyer", "volume_units": 10}, "economics.volume_units"),
     ("cheap", "economics"),
 ])
 def test_bad_economics_is_one_line_naming_the_field(spec, field):
