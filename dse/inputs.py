@@ -213,10 +213,10 @@ def _cnn_rules(cfg: CNNConfig, where: str) -> None:
     size_rules(cfg, where)
 
 
-for _schema, _rule in ((ChipConfig, chip_rules), (EconomicsConfig, economics_rules),
-                      (TransformerConfig, transformer_rules),
-                      (CNNConfig, _cnn_rules), (ResNetLayers, layer_rules),
-                      (MobileNetLayers, layer_rules), (VGGLayers, layer_rules)):
+for _schema, _rule in ((ChipConfig, chip_rules), (TransformerConfig, transformer_rules),
+                       (CNNConfig, _cnn_rules), (ResNetLayers, layer_rules),
+                       (MobileNetLayers, layer_rules), (VGGLayers, layer_rules),
+                       (EconomicsConfig, economics_rules)):
     register_rule(_schema, _rule)
 
 
