@@ -126,3 +126,21 @@ def test_cli_takes_the_economics_group(tmp_path):
     out = json.loads(done.stdout)
     # H100's manufacturing cost $3,320 (Raymond James) + (12.18 M + 18.1 M USD) / 10,000.
     assert out["unit_cost_usd"] == pytest.approx(3320 + 3028.0)
+
+
+def test_explaining_a_run_candidate_takes_its_niches_view(small_runs, tmp_path):
+    # The edge_vision niche prices its rows as the builder (conf/niche/edge_vision.yaml);
+    # explain of one of them must show the same cost, whatever the CLI's own economics.
+    from dse.analysis.query import run_query
+
+    _, sweep, _ = small_runs
+    done = subprocess.run(
+        [sys.executable, "-m", "dse.cli", "predict", f"run={sweep}", "candidate=7",
+         "scenario_name=resnet50-b256", "--json", f"hydra.run.dir={tmp_path}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=True)
+    out = json.loads(done.stdout)
+    row = run_query("SELECT unit_cost_usd, usd_per_million_items FROM rows WHERE "
+                    "candidate_id = 7 AND scenario = 'resnet50-b256'", [sweep]).iloc[0]
+    assert out["unit_cost_usd"] == pytest.approx(row["unit_cost_usd"], rel=1e-12)
+    assert out["usd_per_million_items"] == pytest.approx(row["usd_per_million_items"],
+                                                         rel=1e-12)
