@@ -273,8 +273,8 @@ class TcoDefaults:
     # mature-node (16 nm) spin with its $2.82M mask set: design, IP and tape-out are the other
     # $12.2M [D], and a node's own mask set (NODES.mask_set_usd) is added to it.
     design_nre_usd: float = 15e6 - 2.82e6
-    # One 100,000-accelerator deployment: xAI's 100,000-GPU cluster (tomshardware), the volume
-    # ttm-cas amortises an accelerator's NRE over (artifact script, "xAI setups 100,000 H100").
+    # One 100,000-accelerator deployment: xAI's 100,000-GPU cluster (tomshardware), the reference
+    # deployment ttm-cas's NRE-amortisation script cites ("xAI setups 100,000 H100 GPUs").
     volume_units: int = 100_000
 
     # Buyer: price of a candidate = manufacturing cost / (1 - gross margin). NVIDIA's GAAP gross
@@ -287,8 +287,9 @@ class TcoDefaults:
     # Data-centre capex $10 per W of IT load, amortised over 12 years [M] ReaLLM (costpower §6.3).
     datacentre_usd_per_w: float = 10.0
     datacentre_life_years: float = 12.0
-    # IT power per W of accelerator TDP: DGX H100 draws ~10.2 kW at most with eight 700 W GPUs
-    # (NVIDIA DGX H100 datasheet) => 10.2 / 5.6 = 1.82 (CPUs, memory, NICs, fans, NVSwitch).
+    # IT power per W of accelerator TDP: a DGX H100's maximum input is 10.2 kW with eight 700 W
+    # GPUs (NVIDIA DGX H100/H200 user guide, power specifications) => 10.2 / 5.6 = 1.82 (CPUs,
+    # memory, NICs, fans, NVSwitch).
     it_w_per_chip_w: float = 10.2 / 5.6
     # Cost of capital 8 % a year and server opex 5 % of the server's amortisation [M] ReaLLM
     # TCO.py (costpower.md §6.3).
