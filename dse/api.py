@@ -11,7 +11,7 @@ import numpy as np
 from dse.evaluator import model
 from dse.evaluator.efficiency import DEFAULT, Efficiency
 from dse.inputs import build
-from dse.presets import load_chip, load_plan, load_workload
+from dse.presets import load_chip, load_economics, load_plan, load_workload
 from dse.settings import SystemConfig, to_system
 from hwspace.config import ChipConfig
 from hwspace.spec import from_configs
@@ -86,13 +86,16 @@ def _scalar(key: str, value: float) -> Any:
 
 
 def predict(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
-            **scenario: Any) -> dict[str, Any]:
+            economics: Any = "buyer", **scenario: Any) -> dict[str, Any]:
     """Evaluate one chip on one workload scenario.
 
     Args:
         chip: a preset name (``"h100"``), a dict of DESIGN.md section 3, or a YAML path.
         workload: a preset name (``"llama2-70b"``), a dict, or a YAML path.
         efficiency: global efficiency factors (defaults: dse.evaluator.efficiency.DEFAULT).
+        economics: the view of the cost outputs: ``"builder"`` (manufacturing + NRE / volume),
+            ``"buyer"`` (price, servers, network, data centre, energy), ``"retail"`` (one
+            desktop card), a mapping of hwspace.cost.EconomicsConfig fields, or a YAML path.
         **scenario: phase, batch (int or "max"), prompt_len, gen_len, context_len, weights,
             activations, kv_cache, sparsity, batching, draft, spec_tokens, acceptance,
             optimizer, zero, recompute, interleave, expert_skew, chips, tpot_slo_s,
@@ -108,16 +111,17 @@ def predict(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
         ValueError: naming the bad field and its allowed values or range.
     """
     chips, plan, sc, sys = _prepare(chip, workload, dict(scenario))
-    out = model.evaluate(chips, plan, sc, sys, efficiency)
+    out = model.evaluate(chips, plan, sc, sys, efficiency, load_economics(economics))
     return {k: _scalar(k, v[0]) for k, v in out.items()}
 
 
 def explain(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
+            economics: Any = "buyer",
             **scenario: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``predict`` plus the per-operator table of the chosen split: one row per pass and
     operator with FLOP, bytes, intensity, time (all instances) and bound, per chip."""
     chips, plan, sc, sys = _prepare(chip, workload, dict(scenario))
-    out, detail = model.explain(chips, plan, sc, sys, efficiency)
+    out, detail = model.explain(chips, plan, sc, sys, efficiency, load_economics(economics))
     rows = []
     for p in plan.passes:
         d = detail[p.name]

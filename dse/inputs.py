@@ -23,6 +23,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from hwspace.config import ChipConfig, chip_rules
+from hwspace.cost import EconomicsConfig, economics_rules
 from workloads.cnn import (LAYER_SCHEMAS, MobileNetLayers, ResNetLayers, VGGLayers,
                            layer_rules, size_rules)
 from workloads.config import CNNConfig, TransformerConfig, transformer_rules
@@ -214,7 +215,8 @@ def _cnn_rules(cfg: CNNConfig, where: str) -> None:
 
 for _schema, _rule in ((ChipConfig, chip_rules), (TransformerConfig, transformer_rules),
                        (CNNConfig, _cnn_rules), (ResNetLayers, layer_rules),
-                       (MobileNetLayers, layer_rules), (VGGLayers, layer_rules)):
+                       (MobileNetLayers, layer_rules), (VGGLayers, layer_rules),
+                       (EconomicsConfig, economics_rules)):
     register_rule(_schema, _rule)
 
 

@@ -1,8 +1,10 @@
-"""Resolve chips and workloads given as a preset name, a dict, a YAML path or a config object.
+"""Resolve chips, workloads and economic views given as a preset name, a dict, a YAML path or
+a config object.
 
-Presets are the YAML files of conf/chip and conf/workload; each names its schema in its
-defaults list for Hydra, which this loader skips: it checks the file against the schema with
-dse.inputs.build, as the CLI checks its composed config, so both read the files the same way.
+Presets are the YAML files of conf/chip, conf/workload and conf/economics; each names its
+schema in its defaults list for Hydra, which this loader skips: it checks the file against the
+schema with dse.inputs.build, as the CLI checks its composed config, so both read the files the
+same way.
 Files from users load without YAML aliases and under MAX_FILE_BYTES.
 """
 
@@ -16,12 +18,13 @@ import yaml
 
 from dse.inputs import build, shown
 from hwspace.config import ChipConfig
+from hwspace.cost import EconomicsConfig
 from workloads.config import CNNConfig, TransformerConfig
 from workloads.ops import Plan
 from workloads.scenario import Scenario, build_plan
 
-__all__ = ["CONF_DIR", "load_chip", "load_workload", "load_plan", "preset_names", "to_config",
-           "yaml_problem", "read_yaml", "MAX_FILE_BYTES"]
+__all__ = ["CONF_DIR", "load_chip", "load_workload", "load_economics", "load_plan",
+           "preset_names", "to_config", "yaml_problem", "read_yaml", "MAX_FILE_BYTES"]
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -31,6 +34,7 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 # at >= 2,000 calls/s). Callers treat configs as read-only.
 _PRESET_CHIPS: dict[str, ChipConfig] = {}
 _PRESET_WORKLOADS: dict[str, TransformerConfig | CNNConfig] = {}
+_PRESET_ECONOMICS: dict[str, EconomicsConfig] = {}
 
 
 def preset_names(group: str) -> list[str]:
@@ -139,6 +143,19 @@ def load_workload(workload: Any) -> TransformerConfig | CNNConfig:
     cfg = to_config(data, CNNConfig if is_cnn else TransformerConfig, "workload")
     if isinstance(workload, str) and workload in preset_names("workload"):
         _PRESET_WORKLOADS[workload] = cfg
+    return cfg
+
+
+def load_economics(economics: Any, where: str = "economics") -> EconomicsConfig:
+    """An EconomicsConfig from a preset name (conf/economics: builder, buyer, retail), a
+    mapping of its fields, a YAML path or an EconomicsConfig; ``where`` names it in errors."""
+    if isinstance(economics, str) and economics in _PRESET_ECONOMICS:
+        return _PRESET_ECONOMICS[economics]
+    data = economics if isinstance(economics, EconomicsConfig) else _read(economics,
+                                                                         "economics")[0]
+    cfg = build(EconomicsConfig, data, where)
+    if isinstance(economics, str) and economics in preset_names("economics"):
+        _PRESET_ECONOMICS[economics] = cfg
     return cfg
 
 

@@ -78,6 +78,12 @@ class ChipConfig:
                                                                        unit="mm2"))
     unit_cost_usd: Optional[float] = field(default=None, metadata=_meta(low=1e-3, high=1e9,
                                                                         unit="USD"))
+    # A real part's market price (list price or public quote; presets only), per package: the
+    # buyer view (hwspace.cost) prices candidates at cost / (1 - gross margin) instead.
+    price_usd: Optional[float] = field(default=None, metadata=_meta(low=1e-3, high=1e9,
+                                                                    unit="USD"))
+    # The price buys a whole system per package (Cerebras CS-3, DGX): no server on top.
+    price_includes_host: bool = False
     dies: int = field(default=1, metadata=_meta(low=1, high=64, unit="dies"))
     wafer_scale: bool = False
     # kernels: a GPU-like chip launches one kernel per operator; dataflow: a compiled static

@@ -1,6 +1,9 @@
-"""Die area, dies per wafer, yield, die and unit cost, vectorised over candidates."""
+"""Die area, dies per wafer, yield, die and unit cost, and the two economic views of a chip
+(builder: what it costs to make; buyer: what it costs to own), vectorised over candidates."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -17,6 +20,14 @@ from hwspace.tables import (
 )
 
 __all__ = [
+    "EconomicsConfig",
+    "economics_rules",
+    "VIEWS",
+    "SECONDS_PER_YEAR",
+    "nre_usd",
+    "chip_price_usd",
+    "system_cost_usd",
+    "ownership_usd_per_s",
     "die_area_mm2",
     "dies_per_wafer",
     "negative_binomial_yield",
@@ -116,3 +127,122 @@ def unit_cost_usd(
     board = TCO.board_usd + TCO.psu_usd_per_w * tdp_w
     return dies * die_cost + memory_usd + package_usd + board
 
+
+VIEWS = ("builder", "buyer")
+SECONDS_PER_YEAR = 365.25 * 24 * 3600
+_USD = dict(low=0.0, high=1e12, unit="USD")
+_FRACTION = dict(low=0.0, below=1.0)
+_YEARS = dict(above=0.0, high=100.0, unit="years")
+
+
+@dataclass
+class EconomicsConfig:
+    """Schema of conf/economics: which view prices a chip and the figures each view uses
+    (defaults and their sources: hwspace.tables.TCO). builder = manufacturing + NRE / volume,
+    system = the chips; buyer = market price (presets' ``price_usd``) or cost / (1 - margin),
+    system = chips + servers + network, owned with data-centre capex, interest, opex, energy."""
+
+    view: str = field(default="buyer", metadata=dict(choices=VIEWS))
+    # builder: design, IP and tape-out of one spin besides the node's mask set
+    design_nre_usd: float = field(default=TCO.design_nre_usd, metadata=_USD)
+    # builder: units the NRE is spread over
+    volume_units: int = field(default=TCO.volume_units, metadata=dict(low=1, high=10**12,
+                                                                      unit="units"))
+    # buyer: a candidate's price = cost / (1 - gross_margin)
+    gross_margin: float = field(default=TCO.gross_margin, metadata=_FRACTION)
+    # buyer: server cost per accelerator cost (1: the card alone)
+    server_cost_factor: float = field(default=TCO.server_cost_factor,
+                                      metadata=dict(low=1.0, high=100.0))
+    # buyer: the cluster network's share of all hardware cost
+    network_cost_fraction: float = field(default=TCO.network_cost_fraction, metadata=_FRACTION)
+    # buyer: data-centre capex per W of IT load, and the building's life
+    datacentre_usd_per_w: float = field(default=TCO.datacentre_usd_per_w,
+                                        metadata=dict(low=0.0, high=1e4, unit="USD/W"))
+    datacentre_life_years: float = field(default=TCO.datacentre_life_years, metadata=_YEARS)
+    # buyer: IT power (host, network, fans) per W drawn by the accelerators
+    it_w_per_chip_w: float = field(default=TCO.it_w_per_chip_w,
+                                   metadata=dict(low=1.0, high=100.0))
+    # buyer: cost of capital a year, and opex as a share of the hardware's amortisation
+    interest_rate: float = field(default=TCO.interest_rate, metadata=dict(low=0.0, high=1.0))
+    opex_fraction: float = field(default=TCO.opex_fraction, metadata=dict(low=0.0, high=10.0))
+    # both: electricity, cooling overhead and service life
+    usd_per_kwh: float = field(default=TCO.usd_per_kwh,
+                               metadata=dict(low=0.0, high=10.0, unit="USD/kWh"))
+    pue: float = field(default=TCO.pue, metadata=dict(low=1.0, high=10.0))
+    life_years: float = field(default=TCO.life_years, metadata=_YEARS)
+
+
+# Settings only one view reads: set in the other, they would be ignored without a word.
+_ONLY = {"builder": ("design_nre_usd", "volume_units"),
+         "buyer": ("gross_margin", "server_cost_factor", "network_cost_fraction",
+                   "datacentre_usd_per_w", "datacentre_life_years", "it_w_per_chip_w",
+                   "interest_rate", "opex_fraction")}
+
+
+def economics_rules(cfg: EconomicsConfig, where: str = "economics") -> None:
+    """The other view's settings keep their defaults; ValueError naming the first that does
+    not (it would have no effect)."""
+    other = "buyer" if cfg.view == "builder" else "builder"
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name in _ONLY[other] and value != f.default:
+            raise ValueError(f"{where}.{f.name} = {value!r}: a {other} setting, unused by "
+                             f"{where}.view = {cfg.view}; allowed: {f.default!r} (or "
+                             f"{where}.view = {other})")
+
+
+def nre_usd(node_idx: np.ndarray, econ: EconomicsConfig) -> np.ndarray:
+    """Non-recurring cost of one spin (n_cand,), USD: design, IP and tape-out plus the node's
+    mask set (hwspace.tables: masks at 5/3 nm cost 18-40 M USD, at 16 nm 2.8 M USD)."""
+    return econ.design_nre_usd + node_column("mask_set_usd")[node_idx]
+
+
+def chip_price_usd(making_usd: np.ndarray, price_usd: np.ndarray, node_idx: np.ndarray,
+                   econ: EconomicsConfig) -> np.ndarray:
+    """What one package costs in ``econ.view`` (n_cand,), USD. builder: manufacturing cost
+    plus its share of the NRE; buyer: the market price where one is known (NaN: none), else
+    the cost marked up to the gross margin, price = cost / (1 - margin)."""
+    if econ.view == "builder":
+        return making_usd + nre_usd(node_idx, econ) / econ.volume_units
+    return np.where(np.isnan(price_usd), making_usd / (1.0 - econ.gross_margin), price_usd)
+
+
+def system_cost_usd(unit_usd: np.ndarray, chips: np.ndarray, includes_host: np.ndarray,
+                    econ: EconomicsConfig) -> np.ndarray:
+    """What the system of ``chips`` packages costs (n_cand,), USD. builder: the packages;
+    buyer: with their servers (unless the price already buys a whole system, such as a
+    Cerebras CS-3) and the cluster network, a fixed share of all the hardware (Epoch)."""
+    if econ.view == "builder":
+        return chips * unit_usd
+    server = np.where(includes_host, 1.0, econ.server_cost_factor)
+    return chips * unit_usd * server / (1.0 - econ.network_cost_fraction)
+
+
+def _annuity_per_year(rate: float, years: float) -> float:
+    """Yearly payment that repays 1 USD over ``years`` at ``rate``: the capital recovery
+    factor r / (1 - (1 + r)^-n), 1 / n at rate 0."""
+    return 1.0 / years if rate == 0 else rate / (1.0 - (1.0 + rate) ** -years)
+
+
+def ownership_usd_per_s(system_usd: np.ndarray, chips: np.ndarray, tdp_w: np.ndarray,
+                        power_w: np.ndarray, includes_host: np.ndarray,
+                        econ: EconomicsConfig) -> np.ndarray:
+    """Cost of the system per second of its life (n_cand,), USD/s. Both views: the system
+    cost spread over ``life_years`` and the energy at ``power_w`` per chip x PUE. The buyer
+    adds interest and opex on it, the host's power (``it_w_per_chip_w``) and its share of
+    the data centre, built for the IT load at TDP and paid over the building's life (ReaLLM
+    TCO.py: DC capex x TDP x life / 12 years)."""
+    year_s = SECONDS_PER_YEAR
+    if econ.view == "builder":
+        it_w = chips * power_w
+        capex = system_usd / (econ.life_years * year_s)
+        building = 0.0
+    else:
+        host = np.where(includes_host, 1.0, econ.it_w_per_chip_w)
+        it_w = chips * power_w * host
+        capex = (system_usd * _annuity_per_year(econ.interest_rate, econ.life_years)
+                 * (1.0 + econ.opex_fraction) / year_s)
+        building = (chips * tdp_w * host * econ.datacentre_usd_per_w
+                    * _annuity_per_year(econ.interest_rate, econ.datacentre_life_years) / year_s)
+    energy = it_w * econ.pue * econ.usd_per_kwh / 3.6e6  # W x USD/kWh -> USD/s
+    return capex + building + energy

@@ -61,6 +61,8 @@ _DEFAULTS: dict[str, object] = {
     "tdp_w": _NAN,
     "die_area_mm2": _NAN,
     "unit_cost_usd": _NAN,
+    "price_usd": _NAN,
+    "price_includes_host": False,
     "dies": 1,
     "wafer_scale": False,
     "execution": "kernels",
@@ -93,6 +95,8 @@ class ChipArrays:
     tdp_w: np.ndarray  # NaN: derive (hwspace.power)
     die_area_mm2: np.ndarray  # NaN: derive (hwspace.cost)
     unit_cost_usd: np.ndarray  # NaN: derive (hwspace.cost)
+    price_usd: np.ndarray  # market price; NaN: none (the buyer view marks the cost up)
+    price_includes_host: np.ndarray
     dies: np.ndarray
     wafer_scale: np.ndarray
     execution_idx: np.ndarray  # into hwspace.tables.EXECUTION_MODELS
@@ -276,6 +280,9 @@ def from_columns(cols: Mapping[str, object]) -> ChipArrays:
         tdp_w=num["tdp_w"],
         die_area_mm2=num["die_area_mm2"],
         unit_cost_usd=num["unit_cost_usd"],
+        price_usd=num["price_usd"],
+        price_includes_host=np.broadcast_to(
+            np.asarray(cols.get("price_includes_host", False), bool), (n,)),
         dies=num["dies"],
         wafer_scale=np.broadcast_to(np.asarray(cols.get("wafer_scale", False), bool), (n,)),
         execution_idx=execution_idx,

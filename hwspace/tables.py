@@ -51,6 +51,7 @@ class NodeRow:
     mac_pj_int8: float
     sram_pj_per_bit: float  # large-bank read
     static_w_per_mm2: float  # leakage and always-on power per die area
+    mask_set_usd: float  # one full mask set (non-recurring, per design spin)
 
 
 # Sources (costpower.md section 0 unless stated):
@@ -76,13 +77,17 @@ class NodeRow:
 #   0.08 (chiplet-actuary) and 0.12 (ttm-cas); MAC area 1512 * 96.3 / 52.5 (CSET density) [D];
 #   SRAM, energies and leakage [D] geometric means of the n16 and n7 rows (no 10 nm figures in
 #   costpower.md).
+# mask_set_usd: [M] IC Knowledge strategic cost model as in ttm-cas `mw_mask_costs_arr`
+#   (costpower.md §1.6): 16 nm 2.82 M, 10 nm 4.74 M, 7 nm 10.5 M, 5 nm 18.1 M; 4 nm = N5 family;
+#   3 nm 40 M [A] SemiAnalysis, "The Dark Side Of The Semiconductor Design Renaissance" ("as we
+#   cross the 3nm barrier, mask sets will begin to push into the $40M range").
 NODES: dict[str, NodeRow] = {
-    "n16": NodeRow(3984.0, 0.08, 5038.0, 0.57, 1.68, 0.42, 0.39, 0.065),
-    "n10": NodeRow(5992.0, 0.10, 2773.0, 0.94, 1.06, 0.32, 0.25, 0.081),
-    "n7": NodeRow(9346.0, 0.09, 1512.0, 1.56, 0.67, 0.25, 0.156, 0.10),
-    "n5": NodeRow(16988.0, 0.10, 1054.0, 2.0, 0.47, 0.17, 0.11, 0.17),
-    "n4": NodeRow(17000.0, 0.10, 1054.0, 2.0, 0.47, 0.17, 0.11, 0.17),
-    "n3": NodeRow(20000.0, 0.10, 659.0, 2.0, 0.34, 0.125, 0.08, 0.17),
+    "n16": NodeRow(3984.0, 0.08, 5038.0, 0.57, 1.68, 0.42, 0.39, 0.065, 2.82e6),
+    "n10": NodeRow(5992.0, 0.10, 2773.0, 0.94, 1.06, 0.32, 0.25, 0.081, 4.74e6),
+    "n7": NodeRow(9346.0, 0.09, 1512.0, 1.56, 0.67, 0.25, 0.156, 0.10, 10.5e6),
+    "n5": NodeRow(16988.0, 0.10, 1054.0, 2.0, 0.47, 0.17, 0.11, 0.17, 18.1e6),
+    "n4": NodeRow(17000.0, 0.10, 1054.0, 2.0, 0.47, 0.17, 0.11, 0.17, 18.1e6),
+    "n3": NodeRow(20000.0, 0.10, 659.0, 2.0, 0.34, 0.125, 0.08, 0.17, 40e6),
 }
 
 
@@ -252,12 +257,9 @@ LINK_PHY_MM2_PER_GB_S = 0.965 / 25.0
 
 @dataclass(frozen=True)
 class TcoDefaults:
-    """Ownership-cost defaults (costpower.md section 6.3 and 5.4)."""
+    """Manufacturing, NRE and ownership-cost defaults (costpower.md sections 1.6, 5.4, 6)."""
 
-    usd_per_kwh: float = 0.08  # [M] Epoch energy.py, EIA US industrial 2023-2025 (0.077-0.083)
-    pue: float = 1.25  # [M] Epoch energy.py, non-hyperscale data centres
-    life_years: float = 5.0  # [M] Epoch cost_analysis_standalone.py, servers from 2023
-    server_cost_factor: float = 1.64  # server cost / accelerator cost [M] Epoch
+    # Making one card.
     packaging_2p5d_usd: float = 750.0  # CoWoS-S, ~1 reticle die + 5-6 HBM [A] siliconanalysts
     packaging_2p5d_ref_mm2: float = 814.0 + 6 * 121.0  # that package: H100 die + 6 HBM sites
     hbm_site_mm2: float = 121.0  # HBM3 footprint 11 x 11 mm [P] tomshardware (Micron)
@@ -265,6 +267,39 @@ class TcoDefaults:
     board_usd: float = 100.0  # PCB $50 + parts $50 [M] ReaLLM 7nm_default.yaml
     psu_usd_per_w: float = 0.13  # [M] ReaLLM
     test_fraction: float = 0.01  # test cost as a fraction of die cost [M] ReaLLM
+
+    # Builder: NRE of one spin, amortised over the units sold. The article (shared/seed, "the
+    # $10-20M needed to spin a chip") gives $15M (midpoint) for a start-up's spin, taken as a
+    # mature-node (16 nm) spin with its $2.82M mask set: design, IP and tape-out are the other
+    # $12.2M [D], and a node's own mask set (NODES.mask_set_usd) is added to it.
+    design_nre_usd: float = 15e6 - 2.82e6
+    # One 100,000-accelerator deployment: xAI's 100,000-GPU cluster (tomshardware), the reference
+    # deployment ttm-cas's NRE-amortisation script cites ("xAI setups 100,000 H100 GPUs").
+    volume_units: int = 100_000
+
+    # Buyer: price of a candidate = manufacturing cost / (1 - gross margin). NVIDIA's GAAP gross
+    # margin for fiscal 2025 was 75.0 % (Form 10-K, year to 26 Jan 2025; 72.7 % in fiscal 2024).
+    gross_margin: float = 0.75
+    server_cost_factor: float = 1.64  # server cost / accelerator cost [M] Epoch
+    # Cluster network (NICs, switches, optics) as a fraction of the whole cluster's hardware
+    # [M] Epoch training-cost-trends parameters.py CLUSTER_INTERCONNECT_COST_FRACTION = 0.19.
+    network_cost_fraction: float = 0.19
+    # Data-centre capex $10 per W of IT load, amortised over 12 years [M] ReaLLM (costpower §6.3).
+    datacentre_usd_per_w: float = 10.0
+    datacentre_life_years: float = 12.0
+    # IT power per W of accelerator TDP: a DGX H100's maximum input is 10.2 kW with eight 700 W
+    # GPUs (NVIDIA DGX H100/H200 user guide, power specifications) => 10.2 / 5.6 = 1.82 (CPUs,
+    # memory, NICs, fans, NVSwitch).
+    it_w_per_chip_w: float = 10.2 / 5.6
+    # Cost of capital 8 % a year and server opex 5 % of the server's amortisation [M] ReaLLM
+    # TCO.py (costpower.md §6.3).
+    interest_rate: float = 0.08
+    opex_fraction: float = 0.05
+
+    # Energy and life.
+    usd_per_kwh: float = 0.08  # [M] Epoch energy.py, EIA US industrial 2023-2025 (0.077-0.083)
+    pue: float = 1.25  # [M] Epoch energy.py, non-hyperscale data centres
+    life_years: float = 5.0  # [M] Epoch cost_analysis_standalone.py, servers from 2023
 
 
 TCO = TcoDefaults()

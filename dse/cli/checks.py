@@ -22,14 +22,16 @@ from omegaconf.errors import (ConfigAttributeError, ConfigKeyError, OmegaConfBas
 
 from dse import settings as st
 from dse.inputs import build, field_problem, shown
-from dse.presets import CONF_DIR, load_chip, load_workload, preset_names, yaml_problem
+from dse.presets import (CONF_DIR, load_chip, load_economics, load_workload, preset_names,
+                         yaml_problem)
 from hwspace.config import ChipConfig
+from hwspace.cost import EconomicsConfig
 from workloads.config import CNNConfig, TransformerConfig
 from workloads.scenario import ScenarioConfig, family_of, make_scenario
 
 __all__ = ["check_command", "check_inputs", "one_line"]
 
-_GROUPS = ("chip", "workload", "niche", "space", "search", "cluster")
+_GROUPS = ("chip", "workload", "niche", "space", "search", "cluster", "economics")
 # Settings that name a place the verb writes to (query's out= is a file, report's a folder).
 _PLACES = ("out", "sweep.results_dir", "hydra.run.dir", "hydra.sweep.dir")
 _RUN_FOLDER_VERBS = ("sweep", "search", "validate")  # Hydra makes a run folder under cwd
@@ -71,8 +73,8 @@ def check_command(verb: str, config_name: str, overrides: list[str]) -> None:
 
 # verb -> (the schema of its own settings, the groups and sections it also holds)
 _VERB_INPUTS = {
-    "predict": (st.PredictSettings, ("chip", "workload", "scenario", "system")),
-    "explain": (st.PredictSettings, ("chip", "workload", "scenario", "system")),
+    "predict": (st.PredictSettings, ("chip", "workload", "scenario", "system", "economics")),
+    "explain": (st.PredictSettings, ("chip", "workload", "scenario", "system", "economics")),
     "sweep": (st.RunSettings, ("sweep", "space", "niche", "ray")),
     "search": (st.RunSettings, ("search", "space", "niche", "ray")),
     "validate": (st.ValidateSettings, ()),
@@ -110,6 +112,7 @@ def _check_prediction(own: st.PredictSettings, cfg: dict) -> None:
         except ValueError as err:
             raise ValueError(f"chip_file = {shown(own.chip_file)}: {err}") from None
     workload = load_workload(cfg["workload"])
+    load_economics(cfg["economics"])
     build(st.SystemConfig, cfg["system"], "system")
     values = build(ScenarioConfig, cfg["scenario"], "scenario")
     make_scenario(family_of(workload), dataclasses.asdict(values))
@@ -135,6 +138,7 @@ def _check_design(verb: str, cfg: dict) -> None:
 # Sections whose fields are typed by a schema (the first schema that has the field wins).
 _SECTIONS = {"chip": (ChipConfig,), "workload": (TransformerConfig, CNNConfig),
              "scenario": (ScenarioConfig,), "system": (st.SystemConfig,),
+             "economics": (EconomicsConfig,),
              "sweep": (st.SweepConfig,), "search": (st.SearchConfig,), "ray": (st.RayConfig,)}
 _VERB_SCHEMAS = {"predict": st.PredictSettings, "calibrate": st.CalibrateSettings}
 

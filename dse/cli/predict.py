@@ -11,9 +11,10 @@ from omegaconf import DictConfig, OmegaConf
 from dse.cli.common import announce, fail, json_safe, plain
 
 
-def _run_candidate(cfg: DictConfig) -> tuple[dict, object, dict]:
-    """(chip, workload, scenario) of candidate ``cfg.candidate`` of run ``cfg.run``, on the
-    run's niche scenario ``cfg.scenario_name`` (default: the niche's first)."""
+def _run_candidate(cfg: DictConfig) -> tuple[dict, object, dict, object]:
+    """(chip, workload, scenario, economics) of candidate ``cfg.candidate`` of run
+    ``cfg.run``, on the run's niche scenario ``cfg.scenario_name`` (default: the niche's
+    first), in the niche's economic view (its rows' costs)."""
     import dataclasses
 
     from dse.analysis.query import resolve_runs, run_query
@@ -40,7 +41,8 @@ def _run_candidate(cfg: DictConfig) -> tuple[dict, object, dict]:
     scenario = dict(dataclasses.asdict(ns.scenario), chips=chips, tpot_slo_s=ns.tpot_slo_s,
                     ttft_slo_s=ns.ttft_slo_s)
     chip = {**nest_config(params), "name": f"candidate {cfg.candidate} of {run.name}"}
-    return chip, ns.workload, {k: v for k, v in scenario.items() if v is not None}
+    return (chip, ns.workload, {k: v for k, v in scenario.items() if v is not None},
+            niche.economics)
 
 
 def _warn_cut_batch(out: dict) -> None:
@@ -62,16 +64,17 @@ def run(cfg: DictConfig) -> None:
     scenario = {k: v for k, v in plain(cfg.scenario).items() if v is not None}
     scenario.update({k: v for k, v in plain(cfg.system).items()
                      if v is not None or k == "max_num_seqs"})  # null: no scheduler cap
+    economics = plain(cfg.economics)
     if cfg.candidate is not None:
         try:
-            chip, workload, scenario = _run_candidate(cfg)
+            chip, workload, scenario, economics = _run_candidate(cfg)
         except ValueError as err:
             fail(str(err))
     try:
         if cfg.explain:
-            out, rows = api.explain(chip, workload, **scenario)
+            out, rows = api.explain(chip, workload, economics=economics, **scenario)
         else:
-            out, rows = api.predict(chip, workload, **scenario), None
+            out, rows = api.predict(chip, workload, economics=economics, **scenario), None
     except ValueError as err:
         fail(str(err))
     _warn_cut_batch(out)

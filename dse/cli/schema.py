@@ -9,6 +9,7 @@ from hydra.core.config_store import ConfigStore
 from dse.pipeline.niche import NicheConfig
 from dse.settings import SearchConfig, SweepConfig, SystemConfig
 from hwspace.config import ChipConfig, SpaceConfig
+from hwspace.cost import EconomicsConfig
 from workloads.config import CNNConfig, TransformerConfig
 from workloads.scenario import ScenarioConfig
 
@@ -23,6 +24,7 @@ def register() -> None:
     cs.store(group="space", name="schema", node=SpaceConfig)
     cs.store(group="niche", name="schema", node=NicheConfig)
     cs.store(group="search", name="schema", node=SearchConfig)
+    cs.store(group="economics", name="schema", node=EconomicsConfig)
     # Groups with one option each: config.yaml and sweep.yaml take them from the defaults list.
     cs.store(group="scenario", name="schema", node=ScenarioConfig)
     cs.store(group="system", name="schema", node=SystemConfig)

@@ -47,14 +47,16 @@ from dse.evaluator.columns import (
 from dse.evaluator.efficiency import DEFAULT, Efficiency
 from dse.evaluator.fused import best_splits, pass_detail
 from dse.evaluator.training import STRATEGY, train_splits
+from hwspace import cost
+from hwspace.cost import EconomicsConfig
 from hwspace.derived import ChipDerived, derive
 from hwspace.spec import ChipArrays
-from hwspace.tables import SCALE_OUT, TCO
+from hwspace.tables import SCALE_OUT
 from workloads.ops import Plan
 from workloads.scenario import RECOMPUTE_MODES, Scenario
 
 __all__ = ["System", "evaluate", "explain", "OUTPUTS", "LABELS", "REASONS", "REGIMES", "BOUNDS",
-           "BATCH_LIMITS"]
+           "BATCH_LIMITS", "ECONOMICS"]
 
 REGIMES = ("weights_resident", "weights_streamed")
 OUTPUTS = (
@@ -64,8 +66,9 @@ OUTPUTS = (
     "power_w", "energy_per_item_j", "die_area_mm2", "die_cost_usd", "unit_cost_usd",
     "system_cost_usd", "throughput_per_usd", "throughput_per_w", "usd_per_million_items",
 )
-_SECONDS_PER_YEAR = 365.25 * 24 * 3600
 MAX_NUM_SEQS = 256
+# The view the cost outputs take when none is given: the buyer's (conf/economics/buyer.yaml).
+ECONOMICS = EconomicsConfig()
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,8 @@ def _system_sizes(sys: System, n: int) -> np.ndarray:
 
 
 def evaluate(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System(),
-             eff: Efficiency = DEFAULT) -> dict[str, np.ndarray]:
+             eff: Efficiency = DEFAULT,
+             econ: EconomicsConfig = ECONOMICS) -> dict[str, np.ndarray]:
     """Evaluate every candidate on one scenario.
 
     Args:
@@ -132,6 +136,7 @@ def evaluate(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System()
         sc: the scenario; ``sc.batch`` is the system batch or "max".
         sys: chips per system (scalar or (n_cand,)) and SLOs.
         eff: global efficiency factors.
+        econ: the economic view the cost outputs take (hwspace.cost: builder or buyer).
 
     Returns:
         OUTPUTS -> (n_cand,) arrays, finite or NaN; ``reason``, ``bound``, ``regime`` and
@@ -150,18 +155,20 @@ def evaluate(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System()
         rec, strategy = train_splits(chip_columns(chips, der, sc, eff), plan, sc, sys, eff,
                                      n_sys)
         rec[R_EP] = 1.0  # training runs without expert parallelism
-        return {**_outputs(rec, der, peak_flop_per_s(der, sc), n_sys, asked),
+        return {**_outputs(rec, chips, der, peak_flop_per_s(der, sc), n_sys, asked, econ),
                 **dict(zip(STRATEGY, strategy, strict=True))}
     best = best_splits(chips, der, plan, sc, sys, eff, n_sys)
-    return _outputs(best, der, peak_flop_per_s(der, sc), n_sys, asked)
+    return _outputs(best, chips, der, peak_flop_per_s(der, sc), n_sys, asked, econ)
 
 
-def _outputs(best: np.ndarray, der: ChipDerived, peak: np.ndarray, chips: np.ndarray,
-             asked: np.ndarray) -> dict[str, np.ndarray]:
+def _outputs(best: np.ndarray, spec: ChipArrays, der: ChipDerived, peak: np.ndarray,
+             chips: np.ndarray, asked: np.ndarray,
+             econ: EconomicsConfig) -> dict[str, np.ndarray]:
     """OUTPUTS from the records of the winning splits, (N_REC, n_cand)
-    (dse.evaluator.columns R_*), and the batch asked, (n_cand,)."""
+    (dse.evaluator.columns R_*), the batch asked, (n_cand,), and the economic view."""
     out = _figures(best, der, peak, chips)
     out.update(batch_asked=asked, batch_limit=best[R_BATCH_LIMIT].astype(np.int64))
+    out.update(_costs(spec, der, chips, econ, out))
     # NOTE: a figure with no finite value (intensity without off-chip bytes, a rate over zero
     # time) has no meaning: NaN, never inf, so stores, JSON and comparisons stay sound.
     return {k: _no_inf(out[k]) for k in OUTPUTS}
@@ -176,9 +183,9 @@ def _no_inf(x: np.ndarray) -> np.ndarray:
 
 def _figures(best: np.ndarray, der: ChipDerived, peak: np.ndarray,
              chips: np.ndarray) -> dict[str, np.ndarray]:
-    """OUTPUTS but the batch asked and its limit. Chips a training split leaves idle draw
-    static power and count in the cost; ``power_w`` and ``utilization`` are per chip of the
-    whole system."""
+    """OUTPUTS but the costs, the batch asked and its limit. Chips a training split leaves
+    idle draw static power and count in the cost; ``power_w`` and ``utilization`` are per
+    chip of the whole system."""
     reason = best[R_REASON].astype(np.int8)
     runs = ~np.isin(reason, _CANNOT_RUN)
     latency, flop, mem = best[R_LATENCY], best[R_FLOP], best[R_MEM]
@@ -190,10 +197,7 @@ def _figures(best: np.ndarray, der: ChipDerived, peak: np.ndarray,
     with np.errstate(divide="ignore", invalid="ignore"):
         throughput = perf(best[R_THROUGHPUT])
         power = perf(busy * best[R_ENERGY] / latency + (1.0 - busy) * der.static_w)
-        system_cost = chips * der.unit_cost_usd * TCO.server_cost_factor
         system_w = chips * power
-        life_s = TCO.life_years * _SECONDS_PER_YEAR
-        energy_usd = system_w * TCO.pue * life_s / 3.6e6 * TCO.usd_per_kwh
         intensity = np.where(mem > 0, flop / mem, np.nan)
         return dict(
             fits=(reason == 0).astype(float),
@@ -216,21 +220,34 @@ def _figures(best: np.ndarray, der: ChipDerived, peak: np.ndarray,
             energy_per_item_j=system_w / throughput,
             die_area_mm2=der.die_area_mm2,
             die_cost_usd=der.die_cost_usd,
-            unit_cost_usd=der.unit_cost_usd,
-            system_cost_usd=system_cost,
-            throughput_per_usd=throughput / system_cost,
             throughput_per_w=throughput / system_w,
-            usd_per_million_items=(system_cost + energy_usd) / (throughput * life_s) * 1e6,
         )
 
 
+def _costs(spec: ChipArrays, der: ChipDerived, chips: np.ndarray, econ: EconomicsConfig,
+           out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The cost outputs in the view ``econ`` takes (DESIGN.md section 8): the package's cost
+    (builder) or price (buyer), the system's, throughput per USD of it, and USD per million
+    items over the system's life (hwspace.cost.ownership_usd_per_s)."""
+    unit = cost.chip_price_usd(der.unit_cost_usd, spec.price_usd, spec.node_idx, econ)
+    system = cost.system_cost_usd(unit, chips, spec.price_includes_host, econ)
+    usd_per_s = cost.ownership_usd_per_s(system, chips, der.tdp_w, out["power_w"],
+                                         spec.price_includes_host, econ)
+    throughput = out["throughput_per_s"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return dict(unit_cost_usd=unit, system_cost_usd=system,
+                    throughput_per_usd=throughput / system,
+                    usd_per_million_items=usd_per_s / throughput * 1e6)
+
+
 def explain(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System(),
-            eff: Efficiency = DEFAULT) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+            eff: Efficiency = DEFAULT, econ: EconomicsConfig = ECONOMICS
+            ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
     """Outputs of one candidate and, for its chosen split and batch, the per-operator
     arrays of every pass: {pass name: {DETAIL column: (n_ops,)}} (dse.evaluator.roofline.DETAIL)."""
     if chips.n != 1:
         raise ValueError(f"explain takes one chip, got {chips.n}")
-    out = evaluate(chips, plan, sc, sys, eff)
+    out = evaluate(chips, plan, sc, sys, eff, econ)
     tp, pp, dp, ep = (int(out[k][0]) for k in ("tp", "pp", "dp", "ep"))
     # Training steps run microbatches of one sequence (dse.evaluator.training); each of the
     # dp x ep groups of tp x pp chips serves its share of the batch.

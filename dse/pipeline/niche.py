@@ -20,7 +20,8 @@ from omegaconf import MISSING
 
 from dse.evaluator.model import OUTPUTS, System
 from dse.inputs import build, shown
-from dse.presets import load_plan, load_workload
+from dse.presets import load_economics, load_plan, load_workload
+from hwspace.cost import EconomicsConfig
 from dse.settings import SystemConfig, to_system
 from workloads.ops import Plan
 from workloads.scenario import Scenario, ScenarioConfig, family_of, make_scenario
@@ -44,10 +45,12 @@ _CONSTRAINT_META = dict(keys=tuple(CONSTRAINTS), values=dict(above=0.0))
 @dataclass
 class NicheConfig:
     """Schema of conf/niche: two objectives, constraints (each > 0: floors and caps of
-    positive outputs) and named scenarios (NicheScenarioConfig)."""
+    positive outputs), named scenarios (NicheScenarioConfig) and the economic view its cost
+    outputs take (a conf/economics preset name or a mapping of EconomicsConfig fields)."""
 
     name: str = MISSING
     description: str = ""
+    economics: Any = "buyer"
     objectives: dict[str, str] = field(default_factory=dict, metadata=dict(
         keys=_OBJECTIVE_COLUMNS, values=dict(choices=DIRECTIONS)))
     constraints: dict[str, Optional[float]] = field(default_factory=dict,
@@ -92,6 +95,7 @@ class Niche:
     name: str
     scenarios: tuple[NicheScenario, ...]
     objectives: tuple[tuple[str, str], ...]  # (output column, "max" | "min")
+    economics: EconomicsConfig = field(default_factory=EconomicsConfig)
 
 
 def _scenario(name: str, spec: Any, constraints: dict, where: str) -> NicheScenario:
@@ -123,7 +127,8 @@ def parse_niche(cfg: Mapping[str, Any]) -> Niche:
     constraints = {k: v for k, v in niche.constraints.items() if v is not None}
     scenarios = tuple(_scenario(str(k), v, constraints, f"niche.scenarios.{k}")
                       for k, v in niche.scenarios.items())
-    return Niche(niche.name, scenarios, tuple(niche.objectives.items()))
+    return Niche(niche.name, scenarios, tuple(niche.objectives.items()),
+                 load_economics(niche.economics, "niche.economics"))
 
 
 def row_constraints(ns: NicheScenario, out: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

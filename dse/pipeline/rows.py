@@ -46,16 +46,16 @@ def _violation(ns: NicheScenario, out: dict, cons: dict) -> pa.DictionaryArray:
     return _labelled(code, names)
 
 
-def _scenario_table(ns: NicheScenario, niche: str, chips, params: Mapping[str, np.ndarray],
+def _scenario_table(ns: NicheScenario, niche: Niche, chips, params: Mapping[str, np.ndarray],
                     candidate_id: np.ndarray, n_sys: np.ndarray, eff: Efficiency) -> pa.Table:
-    out = evaluate(chips, ns.plan, ns.scenario, ns.system(n_sys), eff)
+    out = evaluate(chips, ns.plan, ns.scenario, ns.system(n_sys), eff, niche.economics)
     out["system_power_w"] = out["power_w"] * n_sys
     cons = row_constraints(ns, out)
     feasible = np.logical_and.reduce([v <= 0 for v in cons.values()])
     n = len(candidate_id)
     cols: dict[str, pa.Array] = {
         "candidate_id": pa.array(candidate_id, pa.int64()),
-        "niche": _constant(niche, n),
+        "niche": _constant(niche.name, n),
         "scenario": _constant(ns.name, n),
         "workload": _constant(ns.workload, n),
         "phase": _constant(ns.scenario.phase, n),
@@ -92,6 +92,6 @@ def evaluate_rows(params: Mapping[str, np.ndarray], candidate_id: np.ndarray,
     spec = {k: v for k, v in params.items() if k != "chips"}
     chips = from_columns(spec)
     n_sys = np.broadcast_to(np.asarray(params.get("chips", 1), dtype=float), (chips.n,))
-    tables = [_scenario_table(ns, niche.name, chips, params, candidate_id, n_sys, eff)
+    tables = [_scenario_table(ns, niche, chips, params, candidate_id, n_sys, eff)
               for niche in niches for ns in niche.scenarios]
     return pa.concat_tables(tables, promote_options="permissive")

@@ -140,7 +140,7 @@ def test_memory_type_none_has_no_capacity_bandwidth_or_cost():
     cap, bw = derive_memory(none, np.array([5.0]), np.array([80.0]), np.array([3.35]))
     assert cap[0] == 0.0 and bw[0] == 0.0
     h100 = dataclasses.asdict(load_chip("h100"))
-    del h100["unit_cost_usd"]  # the preset's price would hide the memory's cost
+    del h100["unit_cost_usd"], h100["price_usd"]  # its figures would hide the memory's cost
     chips, plan, sc, system = _case(h100, "llama3-8b", phase="decode", batch=1)
     kept = dataclasses.replace(chips, mem_idx=none)  # 80 GB and 3.35 TB/s still in the arrays
     out, hbm = _evaluate(kept, plan, sc, system), _evaluate(chips, plan, sc, system)

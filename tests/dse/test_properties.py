@@ -376,7 +376,7 @@ def test_sweep_rows_equal_predict(compose_conf, niche):
         i = int(row["candidate_id"])
         chip = nest_config({k: v[i] for k, v in params.items() if k != "chips"})
         ns = next(s for s in found.scenarios if s.name == row["scenario"])
-        want = predict(dict(chip, name="candidate"), ns.workload,
+        want = predict(dict(chip, name="candidate"), ns.workload, economics=found.economics,
                        **_predict_scenario(ns, int(params["chips"][i])))
         for key in model.OUTPUTS:
             got = row[key]

@@ -67,6 +67,7 @@ def test_demo_grid_sweep_writes_every_row_once_and_agrees_with_predict(tmp_path)
         ns = scenarios[row["scenario"]]
         chip = nest_config({c: row[c] for c in job.space.columns if c != "chips"})
         out = predict({**chip, "name": "row"}, ns.workload, chips=int(row["chips"]),
+                      economics=job.niches[0].economics,
                       tpot_slo_s=ns.tpot_slo_s, ttft_slo_s=ns.ttft_slo_s,
                       **dataclasses.asdict(ns.scenario))
         for key in OUTPUTS:
