@@ -133,7 +133,8 @@ def _check_design(verb: str, cfg: dict) -> None:
 _SECTIONS = {"chip": (ChipConfig,), "workload": (TransformerConfig, CNNConfig),
              "scenario": (ScenarioConfig,), "system": (st.SystemConfig,),
              "sweep": (st.SweepConfig,), "search": (st.SearchConfig,), "ray": (st.RayConfig,)}
-_VERB_SCHEMAS = {"predict": st.PredictSettings, "calibrate": st.CalibrateSettings}
+_VERB_SCHEMAS = {"predict": st.PredictSettings, "calibrate": st.CalibrateSettings,
+                 "validate": st.ValidateSettings}
 
 
 def _check_literal(o) -> None:
