@@ -20,7 +20,7 @@ def _run_candidate(cfg: DictConfig) -> tuple[dict, object, dict]:
     from dse.analysis.ranking import load_niche
     from hwspace.spec import nest_config
 
-    run = resolve_runs(cfg.run)[0]
+    run = resolve_runs(cfg.run, scenario=cfg.scenario_name)[0]
     name = OmegaConf.load(run / ".hydra" / "config.yaml").niche.name
     niche = load_niche(run, name)
     found = run_query(f"SELECT * FROM rows WHERE candidate_id = {int(cfg.candidate)} LIMIT 1",
