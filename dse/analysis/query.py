@@ -67,37 +67,50 @@ def _maker(niche: str) -> str:
     return f"`dse sweep niche={niche}{space}`"
 
 
-def _no_run(root: Path, niche: str | None, scenario: str | None) -> str:
+def _no_run(root: Path, niche: str | None, scenario: str | None,
+            candidate: int | None) -> str:
     """Why no run fits, and the command that makes one."""
     where = Path(root).resolve()
+    what = f"candidate {candidate}" + (f" with scenario {scenario!r}" if scenario else "") \
+        if candidate is not None else f"scenario {scenario!r}"
     if scenario is not None:
         owners = [p.stem for p in sorted((CONF_DIR / "niche").glob("*.yaml"))
                   if scenario in (yaml.safe_load(p.read_text()).get("scenarios") or {})]
         make = " or ".join(_maker(n) for n in owners) or "a niche that has it"
-        return f"no run under {where} has scenario {scenario!r}; make one with {make}"
+        return f"no run under {where} has {what}; make one with {make}"
     if niche is not None:
         return f"no run of niche {niche!r} under {where}; make one with {_maker(niche)}"
+    if candidate is not None:
+        return f"no run under {where} has {what}; run `dse sweep` or `dse search` first"
     return f"no runs with results under {where}; run `dse sweep` or `dse search` first"
 
 
 def newest_run(root: str | Path = OUTPUTS_DIR, niche: str | None = None,
-               scenario: str | None = None) -> Path:
-    """The newest run by start time, sweeps and searches alike, of ``niche`` and holding
-    ``scenario`` (each when given); ValueError naming the command that makes one."""
+               scenario: str | None = None, candidate: int | None = None) -> Path:
+    """The newest run by start time, sweeps and searches alike, of ``niche``, holding
+    ``scenario`` and ``candidate`` (each when given); ValueError naming the command that
+    makes one."""
     for run in reversed(find_runs(root)):
         saved = _saved_niche(run)
         if niche in (None, saved.get("name")) and (
-                scenario is None or scenario in (saved.get("scenarios") or {})):
+                scenario is None or scenario in (saved.get("scenarios") or {})) and (
+                candidate is None or _holds(run, candidate)):
             return run
-    raise ValueError(_no_run(Path(root), niche, scenario))
+    raise ValueError(_no_run(Path(root), niche, scenario, candidate))
 
 
-def resolve_runs(run: str | None, root: str | Path = OUTPUTS_DIR, niche: str | None = None,
-                 scenario: str | None = None) -> list[Path]:
-    """``run``: a run folder, "all", or None for the newest run (of ``niche``, holding
-    ``scenario``, when given). ValueError when there is nothing to read."""
+def _holds(run: Path, candidate: int) -> bool:
+    """Whether ``run`` has rows of ``candidate``."""
+    return not run_query(f"SELECT 1 FROM rows WHERE candidate_id = {int(candidate)} LIMIT 1",
+                         [run]).empty
+
+
+def resolve_runs(run: str | None, root: str | Path = OUTPUTS_DIR,
+                 niche: str | None = None) -> list[Path]:
+    """``run``: a run folder, "all", or None for the newest run (of ``niche`` when given).
+    ValueError when there is nothing to read."""
     if run in (None, "", "latest"):
-        return [newest_run(root, niche, scenario)]
+        return [newest_run(root, niche)]
     if run == "all":
         runs = find_runs(root)
         if not runs:
