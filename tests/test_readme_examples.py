@@ -229,3 +229,50 @@ def test_every_readme_example_runs_in_order(tmp_path, loopback_cluster, monkeypa
 def test_every_help_example_runs_in_order(tmp_path, loopback_cluster):
     address, env = loopback_cluster
     _run_all(help_commands(), tmp_path, address, env)
+
+
+def _fake_run(folder: Path, niche: str, scenarios: list[str], started: str,
+              candidates: int) -> Path:
+    """A run folder as sweeps and searches leave it: manifest, saved config, one chunk."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / "results").mkdir()
+    (folder / "manifest.json").write_text(json.dumps(dict(status="complete", started=started)))
+    (folder / ".hydra" / "config.yaml").write_text(
+        f"sweep: {{}}\nniche:\n  name: {niche}\n  scenarios:\n"
+        + "".join(f"    {s}: {{}}\n" for s in scenarios))
+    ids = list(range(candidates))
+    pq.write_table(pa.table(dict(candidate_id=ids, niche=[niche] * candidates,
+                                 scenario=[scenarios[0]] * candidates,
+                                 fits=[True] * candidates, feasible=[True] * candidates)),
+                   folder / "results" / "chunk-000000.parquet")
+    return folder
+
+
+def test_reading_verbs_find_the_run_of_their_niche_whatever_ran_after_it(tmp_path):
+    from dse.analysis.query import newest_run
+
+    root = tmp_path / "outputs"
+    local = _fake_run(root / "d" / "a_sweep_local_llm", "local_llm",
+                      ["llama3-8b-int4", "llama3-70b-int4"], "2026-01-01T10:00:00+00:00", 40)
+    search = _fake_run(root / "d" / "c_search_local_llm", "local_llm",
+                       ["llama3-8b-int4", "llama3-70b-int4"], "2026-01-01T11:00:00+00:00", 5)
+    hyper = _fake_run(root / "d" / "b_sweep_hyperscale", "hyperscale", ["llama3-70b-fp8"],
+                      "2026-01-01T12:00:00+00:00", 40)
+    assert newest_run(root) == hyper
+    assert newest_run(root, niche="local_llm") == search
+    # The README's `dse explain candidate=<id> scenario_name=...`: the run that holds the id.
+    assert newest_run(root, scenario="llama3-70b-int4", candidate=30) == local
+    with pytest.raises(ValueError, match=r"has candidate 99 with scenario 'llama3-70b-int4'; "
+                                         r"make one with `dse sweep niche=local_llm "
+                                         r"space=local_llm`"):
+        newest_run(root, scenario="llama3-70b-int4", candidate=99)
+    with pytest.raises(ValueError, match=r"no run of niche 'edge_vision' .* make one with "
+                                         r"`dse sweep niche=edge_vision space=edge_vision`"):
+        newest_run(root, niche="edge_vision")
+    code, err = _run(["rank", "niche=training"], tmp_path, dict(os.environ))
+    assert code == 2 and err.strip().endswith("make one with `dse sweep niche=training`")
