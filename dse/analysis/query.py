@@ -24,9 +24,8 @@ from dse.pipeline.runs import check_dataset, started_at
 from dse.pipeline.store import MANIFEST, RESULTS
 from dse.presets import CONF_DIR
 
-__all__ = ["OUTPUTS_DIR", "find_runs", "newest_run", "resolve_runs", "connect", "fetch", "run_query",
-           "check_readonly",
-           "memory_bytes", "TIMEOUT_S", "MEMORY_SHARE"]
+__all__ = ["OUTPUTS_DIR", "find_runs", "newest_run", "resolve_runs", "connect", "fetch",
+           "run_query", "check_readonly", "memory_bytes", "TIMEOUT_S", "MEMORY_SHARE"]
 
 OUTPUTS_DIR = Path("outputs")
 _ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
