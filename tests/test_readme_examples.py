@@ -158,6 +158,7 @@ def loopback_cluster():
         deadline = time.time() + 120
         while not _head_up(address, env) and time.time() < deadline:
             time.sleep(1)
+        assert _head_up(address, env), "the loopback Ray cluster did not come up"
         yield address, env
     finally:
         head.send_signal(signal.SIGTERM)  # `ray start --block` stops its node on SIGTERM
