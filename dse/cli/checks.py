@@ -1,6 +1,9 @@
-"""A command line checked before Hydra runs its verb: unknown presets, overrides that do not
-compose, folders that cannot be written. Each problem becomes one ValueError line naming the
-setting, its value and what is allowed (DESIGN.md section 7), never Hydra's search-path dump."""
+"""A command line checked before Hydra runs its verb: unknown presets and flags, overrides
+that do not compose, every input of the composed config against its schema (dse.inputs:
+chip or chip_file, workload, scenario, system, space, niche, sweep, search, ray and the verb's
+own settings), a grid's size, folders that cannot be written. Each problem becomes one
+ValueError line naming the setting, its value and what is allowed (DESIGN.md section 8),
+never Hydra's search-path dump or OmegaConf's multi-line one."""
 
 from __future__ import annotations
 

@@ -13,8 +13,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from dse.cli.checks import one_line
 
-__all__ = ["fail", "guarded", "plain", "json_safe", "run_folder", "whole", "verbatim",
-           "announce"]
+__all__ = ["fail", "guarded", "plain", "json_safe", "run_folder", "verbatim", "announce"]
 
 
 def fail(message: str) -> None:
@@ -78,13 +77,6 @@ def run_folder(cfg: DictConfig, verb: str) -> tuple[Path, DictConfig]:
     except ValueError as err:
         fail(str(err))
     return run_dir, OmegaConf.load(run_dir / ".hydra" / "config.yaml")
-
-
-def whole(key: str, value: object, low: int = 1) -> int:
-    """``value`` as an int; ValueError (one line) unless it is a whole number >= ``low``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{key}={value}: must be a whole number >= {low}")
-    return value
 
 
 def verbatim(cfg: DictConfig, key: str) -> object:

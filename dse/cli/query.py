@@ -7,7 +7,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from dse.cli.common import announce, fail, verbatim, whole
+from dse.cli.common import announce, fail, verbatim
+from dse.pipeline.runs import whole_number
 
 # The SQL of `dse query "<SQL>"` or `dse query sql=<SQL>`, as typed: taken out of the command
 # line before Hydra, whose grammar cannot carry SQL and would resolve a ${...} in it.
@@ -17,12 +18,14 @@ _SQL_KEY = re.compile(r"^\+{0,2}sql=")
 
 def take_sql(rest: list[str]) -> list[str]:
     """``rest`` (the words after ``dse query``) without the SQL, which goes to ``SQL``
-    verbatim: the first word when it is no ``key=value``, or a ``sql=`` word (one pair of
-    outer quotes, Hydra's string quoting, dropped)."""
+    verbatim: the first word that is no ``key=value`` and no flag, or a ``sql=`` word (one
+    pair of outer quotes, Hydra's string quoting, dropped)."""
     SQL.clear()
     rest = list(rest)
-    if rest and "=" not in rest[0].split(" ", 1)[0]:
-        SQL.append(rest.pop(0))
+    plain = [w for w in rest if not w.startswith("-") and "=" not in w.split(" ", 1)[0]]
+    if plain:
+        SQL.append(plain[0])
+        rest.remove(plain[0])
     for word in [w for w in rest if _SQL_KEY.match(w)]:
         rest.remove(word)
         text = _SQL_KEY.sub("", word)
@@ -38,7 +41,7 @@ def run(cfg: DictConfig) -> None:
     sql = SQL[0] if SQL else verbatim(cfg, "sql")
     if not sql:
         fail('give the SQL: dse query "SELECT ... FROM rows" [run=<folder>|all] [out=<file>]')
-    limit = whole("limit", cfg.limit)
+    limit = whole_number("limit", cfg.limit)
     try:
         runs = resolve_runs(verbatim(cfg, "run"))
         frame = run_query(str(sql), runs, timeout_s=_seconds(cfg.timeout_s),

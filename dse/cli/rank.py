@@ -6,7 +6,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from dse.cli.common import announce, fail, verbatim, whole
+from dse.cli.common import announce, fail, verbatim
+from dse.pipeline.runs import whole_number
 
 
 def run(cfg: DictConfig) -> None:
@@ -14,9 +15,9 @@ def run(cfg: DictConfig) -> None:
     from dse.analysis.ranking import load_niche, rank, reference_chips
     from dse.analysis.report_text import print_rows
 
-    top = whole("top", cfg.top)
-    robust_top = whole("robust_top", cfg.robust_top, low=2)
-    robust_k = top if cfg.robust_k is None else whole("robust_k", cfg.robust_k)
+    top = whole_number("top", cfg.top)
+    robust_top = whole_number("robust_top", cfg.robust_top, low=2)
+    robust_k = top if cfg.robust_k is None else whole_number("robust_k", cfg.robust_k)
     try:
         chosen = cfg.niche.name if cfg.get("niche") else None
         runs = resolve_runs(verbatim(cfg, "run"), niche=chosen)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from dse.cli.common import fail, plain, run_folder, whole
+from dse.cli.common import fail, plain, run_folder
+from dse.pipeline.runs import whole_number
 
 
 def run(cfg: DictConfig) -> None:
@@ -15,7 +16,7 @@ def run(cfg: DictConfig) -> None:
     from dse.pipeline.search import check_storage, make_search_job, run_search
     from hwspace.space import parse_space
 
-    top = whole("top", cfg.top)
+    top = whole_number("top", cfg.top)
     run_dir, base = run_folder(cfg, "search")
     if cfg.resume and any(o.startswith("search.trials=")
                           for o in HydraConfig.get().overrides.task):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from dse.cli.common import fail, plain, run_folder, whole
+from dse.cli.common import fail, plain, run_folder
+from dse.pipeline.runs import whole_number
 
 
 def run(cfg: DictConfig) -> None:
@@ -12,7 +13,7 @@ def run(cfg: DictConfig) -> None:
     from dse.analysis.report_text import print_top
     from dse.pipeline import sweep
 
-    top = whole("top", cfg.top)
+    top = whole_number("top", cfg.top)
     run_dir, base = run_folder(cfg, "sweep")
     try:
         job = sweep.make_job(plain(base.space), [plain(base.niche)], base.sweep.mode,

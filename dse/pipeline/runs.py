@@ -9,6 +9,7 @@ many expected; a Parquet file that is not one of the run's own is named, not rea
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,13 +21,14 @@ import yaml
 
 from dse.pipeline.store import MANIFEST, RESULTS, RunStore, hold_lock, lock_held
 
-__all__ = ["WRITERS", "claim_run_folder", "saved_config", "refuse_existing", "now",
+__all__ = ["WRITERS", "whole_number", "claim_run_folder", "saved_config", "refuse_existing", "now",
            "started_at", "running_manifest", "stop_run", "read_manifest", "check_dataset",
            "describe_run", "run_line"]
 
 WRITERS = ("sweep", "search")  # the verbs that write a run folder
 # Columns every result file of a run has, whatever its space and niche.
 _REQUIRED = ("candidate_id", "niche", "scenario", "fits", "feasible")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _values(overrides: list[str]) -> dict[str, str]:
@@ -37,6 +39,17 @@ def _values(overrides: list[str]) -> dict[str, str]:
         if sep and not o.startswith(("-", "~")):
             out[key.lstrip("+")] = value.strip("'\"")
     return out
+
+
+def whole_number(key: str, value: object, low: int = 1, high: int | None = None) -> int:
+    """``value`` as an int; ValueError (one line: the setting, the value, what is allowed)
+    unless it is a whole number in [low, high] (1e6 counts: Hydra reads it as a float)."""
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or value < low or (high is not None
+                                                              and value > high):
+        allowed = f"in [{low:,}, {high:,}]" if high is not None else f">= {low:,}"
+        raise ValueError(f"{key}={value}: must be a whole number {allowed}")
+    return int(value)
 
 
 def claim_run_folder(verb: str, overrides: list[str]) -> list[str]:
@@ -53,6 +66,11 @@ def claim_run_folder(verb: str, overrides: list[str]) -> list[str]:
         saved_config(verb, Path(resume))
         hold_lock(resume)
         return overrides
+    storage = values.get("search.storage", "null") if verb == "search" else "null"
+    if storage not in ("", "null"):
+        from dse.pipeline.search import check_storage_free  # Optuna: only when a URL is given
+
+        check_storage_free(storage)
     results = values.get("sweep.results_dir", "null") if verb == "sweep" else "null"
     if results not in ("", "null") and "${" not in results:
         _refuse_results_dir(verb, Path(results))
@@ -136,7 +154,11 @@ def started_at(run: Path) -> datetime:
     manifest file's time), comparable across sweeps and searches."""
     stamp = read_manifest(run).get("started")
     if stamp:
-        when = datetime.fromisoformat(str(stamp))
+        try:
+            when = datetime.fromisoformat(str(stamp))
+        except ValueError:
+            raise ValueError(f"{run / MANIFEST}: started={stamp!r} is not an ISO 8601 "
+                             f"time") from None
         return when if when.tzinfo else when.replace(tzinfo=UTC)
     return datetime.fromtimestamp((run / MANIFEST).stat().st_mtime, UTC)
 
@@ -159,8 +181,7 @@ def stop_run(store: RunStore, manifest: dict[str, Any], verb: str, err: BaseExce
     ``failed``), why, and the command that resumes it; then say so in one line: on stderr
     and SystemExit(130) for Ctrl-C, else as a ValueError."""
     interrupted = isinstance(err, KeyboardInterrupt)
-    reason = "Ctrl-C" if interrupted else (
-        f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
+    reason = "Ctrl-C" if interrupted else _reason(err)
     resume = f"dse {verb} resume={store.run_dir}"
     manifest.update(status="interrupted" if interrupted else "failed", reason=reason,
                     resume=resume, stopped=now(), **progress)
@@ -174,6 +195,15 @@ def stop_run(store: RunStore, manifest: dict[str, Any], verb: str, err: BaseExce
         print(line, file=sys.stderr)
         raise SystemExit(130) from None
     raise ValueError(line) from err
+
+
+def _reason(err: BaseException) -> str:
+    """``Type: first line`` of what went wrong; for an error raised in a Ray worker, of the
+    worker's own exception (Ray's wrapper names only the task), without colour codes."""
+    cause = getattr(err, "cause", None)  # ray.exceptions.RayTaskError
+    err = cause if isinstance(cause, BaseException) else err
+    text = _ANSI.sub("", str(err)).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def read_manifest(run: Path) -> dict[str, Any]:

@@ -40,7 +40,13 @@ from dse import __version__
 from dse.pipeline.niche import Niche, candidate_scores, score_columns
 from dse.pipeline.pareto import hypervolume_2d, minimised, pareto_mask, reference_point
 from dse.pipeline.rows import evaluate_rows
-from dse.pipeline.runs import now, refuse_existing, running_manifest, stop_run
+from dse.pipeline.runs import (
+    now,
+    refuse_existing,
+    running_manifest,
+    stop_run,
+    whole_number,
+)
 from dse.pipeline.store import JOURNAL, RunStore, chunk_path, write_chunk
 from dse.pipeline.workers import RayEvaluator, ray_session
 from hwspace.derived import headline
@@ -48,7 +54,7 @@ from hwspace.space import Space
 from hwspace.spec import python_value
 
 __all__ = ["SAMPLERS", "SearchJob", "make_search_job", "distributions", "run_search",
-           "check_storage",
+           "check_storage", "check_storage_free",
            "LocalEvaluator", "front_table", "open_studies"]
 
 Evaluate = Callable[[dict[str, np.ndarray], np.ndarray], pa.Table]
@@ -89,13 +95,12 @@ def make_search_job(space: Space, niche: Niche, trials: int, population: int, sa
     """A validated job: every setting error surfaces here, before Ray or Optuna start."""
     if sampler not in SAMPLERS:
         raise ValueError(f"search.sampler: unknown {sampler!r}; allowed: {', '.join(SAMPLERS)}")
-    if int(trials) < 1:
-        raise ValueError(f"search.trials must be >= 1, got {trials}")
-    if int(population) < 1:
-        raise ValueError(f"search.population must be >= 1, got {population}")
+    trials = whole_number("search.trials", trials)
+    population = whole_number("search.population", population)
+    seed = None if seed is None else whole_number("search.seed", seed, low=0)
     if not distributions(space):
         raise ValueError(f"space {space.name}: every parameter is fixed; nothing to search")
-    return SearchJob(space, niche, int(trials), int(population), sampler, seed)
+    return SearchJob(space, niche, trials, population, sampler, seed)
 
 
 def distributions(space: Space) -> dict[str, BaseDistribution]:
@@ -146,6 +151,22 @@ def check_storage(url: str | None) -> None:
                          f"file in the run folder): {str(err).splitlines()[0]}") from None
 
 
+def check_storage_free(url: str) -> None:
+    """ValueError when the storage at ``url`` holds the study of a search already (a new
+    search there would end in Optuna's DuplicatedStudyError); names that search's folder."""
+    check_storage(url)
+    try:
+        owner = optuna.load_study(study_name=STUDY, storage=url).user_attrs.get("run_dir")
+    except KeyError:  # no such study: the storage is free
+        return
+    except (SQLAlchemyError, ImportError) as err:
+        raise ValueError(f"search.storage={url!r}: cannot open it: "
+                         f"{str(err).splitlines()[0]}") from None
+    raise ValueError(f"search.storage={url}: holds the study of another search"
+                     + (f" ({owner}): continue it with `dse search resume={owner}`"
+                        if owner else "") + " or give another storage")
+
+
 def _storage(url: str | None, run_dir: Path):
     if url:
         return url
@@ -165,10 +186,7 @@ def open_studies(job: SearchJob, run_dir: Path, storage: str | None,
         record = optuna.create_study(study_name=STUDY, storage=where, directions=directions,
                                      load_if_exists=resume)
     except DuplicatedStudyError:
-        owner = optuna.load_study(study_name=STUDY, storage=where).user_attrs.get("run_dir")
-        raise ValueError(f"search.storage={storage}: holds the study of another search"
-                         + (f" ({owner}): continue it with `dse search resume={owner}`"
-                            if owner else "") + " or give another storage") from None
+        check_storage_free(storage)
     except (SQLAlchemyError, ImportError) as err:
         raise ValueError(f"search.storage={storage!r}: cannot open it: "
                          f"{str(err).splitlines()[0]}") from None
@@ -265,6 +283,8 @@ def run_search(job: SearchJob, run_dir: str | Path, evaluate: Evaluate | None = 
             to resume).
         SystemExit(130): on Ctrl-C, after recording the run as interrupted.
     """
+    if num_cpus is not None:
+        whole_number("ray.num_cpus", num_cpus)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = RunStore(run_dir)
     with store.lock():

@@ -25,7 +25,13 @@ from rich.progress import (
 
 from dse import __version__
 from dse.pipeline.niche import Niche, parse_niche
-from dse.pipeline.runs import now, refuse_existing, running_manifest, stop_run
+from dse.pipeline.runs import (
+    now,
+    refuse_existing,
+    running_manifest,
+    stop_run,
+    whole_number,
+)
 from dse.pipeline.store import RunStore
 from dse.pipeline.workers import SweepJob, ray_session, run_chunks
 from hwspace.space import Space, parse_space
@@ -42,15 +48,13 @@ def make_job(space: Mapping | Space, niches: list[Mapping | Niche], mode: str,
     niches = tuple(n if isinstance(n, Niche) else parse_niche(n) for n in niches)
     if mode not in _MODES:
         raise ValueError(f"sweep.mode must be grid or random, got {mode!r}")
-    if int(chunk_size) < 1:
-        raise ValueError(f"sweep.chunk_size must be >= 1, got {chunk_size}")
+    chunk_size = whole_number("sweep.chunk_size", chunk_size)
+    seed = whole_number("sweep.seed", seed, low=0)  # numpy seeds are non-negative
     if mode == "grid":
         total = space.grid_size()
     else:
-        if samples is None or int(samples) < 1:
-            raise ValueError(f"sweep.samples must be >= 1 in random mode, got {samples}")
-        total = int(samples)
-    return SweepJob(space, niches, mode, total, int(chunk_size), int(seed))
+        total = whole_number("sweep.samples", samples)
+    return SweepJob(space, niches, mode, total, chunk_size, seed)
 
 
 def _describe(job: SweepJob) -> dict[str, Any]:
@@ -77,6 +81,9 @@ def run_sweep(job: SweepJob, run_dir: str | Path, *, address: str | None = None,
             ``failed``, why, and how to resume).
         SystemExit(130): on Ctrl-C, after recording the run as interrupted.
     """
+    for key, value in (("ray.num_cpus", num_cpus), ("sweep.max_in_flight", max_in_flight)):
+        if value is not None:
+            whole_number(key, value)
     store = RunStore(run_dir, results_dir)
     with store.lock():
         if not resume:

@@ -95,6 +95,7 @@ def test_the_sandbox_is_locked_for_internal_callers_too(small_runs):
     ["query", "sql=SELECT '${oc.env:HOME}' AS x"],
     ["query", "sql=\"SELECT '${oc.env:HOME}' AS x\""],
     ["query", "sql=SELECT 1 AS a, '${hydra:runtime.cwd}' AS x"],
+    ["query", "limit=5", "SELECT '${oc.env:HOME}' AS x"],
 ])
 def test_sql_is_taken_verbatim_never_interpolated(small_runs, argv, capsys, monkeypatch,
                                                   tmp_path):

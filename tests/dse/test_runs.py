@@ -244,7 +244,8 @@ def _edge_search(compose_conf, trials: int):
     return make_search_job(space, niche, trials, 10, "nsga2", 0), LocalEvaluator(niche)
 
 
-def test_a_reused_optuna_storage_is_one_line_and_resume_continues_it(compose_conf, tmp_path):
+def test_a_reused_optuna_storage_is_one_line_and_resume_continues_it(compose_conf, tmp_path,
+                                                                     capsys):
     url = f"sqlite:///{tmp_path}/study.db"
     first, second = tmp_path / "first", tmp_path / "second"
     job, evaluate = _edge_search(compose_conf, 20)
@@ -256,6 +257,10 @@ def test_a_reused_optuna_storage_is_one_line_and_resume_continues_it(compose_con
                               f"({first}): continue it with `dse search resume={first}` or "
                               f"give another storage")
     assert not (second / "manifest.json").exists()
+    code, _, cli_err = _main(capsys, "search", f"search.storage={url}",
+                             f"hydra.run.dir={tmp_path}/third")
+    assert code == 2 and cli_err == f"error: {err.value}\n"
+    assert not (tmp_path / "third").exists()  # refused before Hydra: nothing written
     done = run_search(job, first, evaluate, storage=url, resume=True, show_progress=False)
     assert done["trials"] == 40 and done["status"] == "complete"
 
@@ -276,12 +281,22 @@ def test_a_reused_optuna_storage_is_one_line_and_resume_continues_it(compose_con
     (["query", "SELECT 1", "memory_limit=1KB"], "memory_limit=1KB: must be between 64MB"),
     (["query", "SELECT 1", "memory_limit=1PB"], "memory_limit=1PB: give a size"),
     (["query", "SELECT 1", "run=${oc.env:HOME}"], "run=${oc.env:HOME}: no such folder"),
+    (["sweep", "space=demo", "sweep.seed=abc"], "sweep.seed=abc: must be a whole number >= 0"),
+    (["sweep", "space=demo", "sweep.seed=-1"], "sweep.seed=-1: must be a whole number >= 0"),
+    (["sweep", "space=demo", "sweep.chunk_size=2.5"], "sweep.chunk_size=2.5: must be a whole"),
+    (["sweep", "space=demo", "ray.num_cpus=-2"], "ray.num_cpus=-2: must be a whole number"),
+    (["sweep", "space=demo", "sweep.max_in_flight=0"], "sweep.max_in_flight=0: must be"),
+    (["sweep", "space=demo", "top=-3"], "top=-3: must be a whole number >= 1"),
+    (["search", "search.seed=abc"], "search.seed=abc: must be a whole number >= 0"),
+    (["search", "search.population=2.5"], "search.population=2.5: must be a whole number"),
+    (["search", "ray.num_cpus=0"], "ray.num_cpus=0: must be a whole number >= 1"),
 ])
 def test_run_settings_out_of_range_are_one_line(small_runs, capsys, monkeypatch, tmp_path,
                                                 argv, message):
     _, sweep, _ = small_runs
     monkeypatch.chdir(tmp_path)
-    argv = argv + ([f"run={sweep}"] if not any(a.startswith("run=") for a in argv) else [])
+    reads = argv[0] in ("query", "rank") and not any(a.startswith("run=") for a in argv)
+    argv = argv + ([f"run={sweep}"] if reads else [])
     code, out, err = _main(capsys, *argv)
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert out == ""
