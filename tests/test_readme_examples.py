@@ -12,6 +12,7 @@ import io
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -166,6 +167,7 @@ def loopback_cluster():
             head.wait(timeout=60)
         except subprocess.TimeoutExpired:
             head.kill()
+        shutil.rmtree(temp, ignore_errors=True)  # the session's logs and sockets
 
 
 def _run(line: list[str], cwd: Path, env: dict) -> tuple[int, str]:

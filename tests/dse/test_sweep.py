@@ -177,6 +177,7 @@ def test_loopback_cluster_binds_127_0_0_1_and_gives_the_local_dataset(tmp_path):
             head.wait(timeout=60)
         except subprocess.TimeoutExpired:
             head.kill()
+        shutil.rmtree(temp, ignore_errors=True)  # the session's logs and sockets
     time.sleep(2)
     alive = subprocess.run(["ps", "-o", "pid=", "-p", ",".join(map(str, cluster))],
                            capture_output=True, text=True).stdout.split()
