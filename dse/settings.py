@@ -146,6 +146,7 @@ class ValidateSettings:
 
     data: Optional[str] = None
     cv: Optional[str] = field(default=None, metadata=dict(choices=("all", "chip", "vendor")))
+    show_unmapped: bool = False
 
 
 @dataclass

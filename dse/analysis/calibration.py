@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -101,20 +102,27 @@ def fit(cases: list[Case], start: Efficiency = NEUTRAL, sweeps: int = 2,
     return eff
 
 
-def fold_fits(cases: list[Case], by: str = "chip", **fit_args) -> dict[str, Efficiency]:
+def fold_fits(cases: list[Case], by: str = "chip", on_fold: Callable[[str], None] | None = None,
+              **fit_args) -> dict[str, Efficiency]:
     """For each value of ``by`` ("chip" or "vendor"): the factors fitted without its rows. Their
-    spread is how far the data pins each factor down (robust ranking draws from it)."""
+    spread is how far the data pins each factor down (robust ranking draws from it).
+    ``on_fold(held)`` is called after each fit (progress)."""
     if by not in CV_KEYS:
         raise ValueError(f"cv = {by!r}; allowed: {', '.join(CV_KEYS)}")
-    return {held: fit([c for c in cases if getattr(c, by) != held], **fit_args)
-            for held in sorted({getattr(c, by) for c in cases})}
+    fits = {}
+    for held in sorted({getattr(c, by) for c in cases}):
+        fits[held] = fit([c for c in cases if getattr(c, by) != held], **fit_args)
+        if on_fold is not None:
+            on_fold(held)
+    return fits
 
 
-def leave_one_out(cases: list[Case], by: str = "chip", **fit_args) -> pd.DataFrame:
+def leave_one_out(cases: list[Case], by: str = "chip",
+                  on_fold: Callable[[str], None] | None = None, **fit_args) -> pd.DataFrame:
     """For each value of ``by`` ("chip" or "vendor"): fit on the other rows, predict the held-
     out rows. Returns one row per case with the held-out prediction."""
     out = []
-    for held, eff in fold_fits(cases, by, **fit_args).items():
+    for held, eff in fold_fits(cases, by, on_fold, **fit_args).items():
         test = [c for c in cases if getattr(c, by) == held]
         pred = predict_cases(test, eff)
         out += [dict(id=c.row_id, chip=c.chip, vendor=c.vendor, workload=c.workload,

@@ -18,13 +18,14 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import yaml
 
 from dse.pipeline.runs import check_dataset, started_at
 from dse.pipeline.store import MANIFEST, RESULTS
+from dse.presets import CONF_DIR
 
-__all__ = ["OUTPUTS_DIR", "find_runs", "resolve_runs", "connect", "fetch", "run_query",
-           "check_readonly",
-           "memory_bytes", "TIMEOUT_S", "MEMORY_SHARE"]
+__all__ = ["OUTPUTS_DIR", "find_runs", "newest_run", "resolve_runs", "connect", "fetch",
+           "run_query", "check_readonly", "memory_bytes", "TIMEOUT_S", "MEMORY_SHARE"]
 
 OUTPUTS_DIR = Path("outputs")
 _ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
@@ -50,15 +51,65 @@ def find_runs(root: str | Path = OUTPUTS_DIR) -> list[Path]:
     return sorted(runs, key=lambda r: (started_at(r), str(r)))
 
 
-def resolve_runs(run: str | None, root: str | Path = OUTPUTS_DIR) -> list[Path]:
-    """``run``: a run folder, "all", or None for the newest run. ValueError when there is
-    nothing to read."""
+def _saved_niche(run: Path) -> dict:
+    """The niche section of ``run``'s saved config ({} when it cannot be read)."""
+    try:
+        cfg = yaml.safe_load((run / ".hydra" / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return cfg.get("niche") or {} if isinstance(cfg, dict) else {}
+
+
+def _maker(niche: str) -> str:
+    """The command that makes a run of ``niche`` (its own design space where one exists)."""
+    space = f" space={niche}" if (CONF_DIR / "space" / f"{niche}.yaml").exists() else ""
+    return f"`dse sweep niche={niche}{space}`"
+
+
+def _no_run(root: Path, niche: str | None, scenario: str | None,
+            candidate: int | None) -> str:
+    """Why no run fits, and the command that makes one."""
+    where = Path(root).resolve()
+    what = f"candidate {candidate}" + (f" with scenario {scenario!r}" if scenario else "") \
+        if candidate is not None else f"scenario {scenario!r}"
+    if scenario is not None:
+        owners = [p.stem for p in sorted((CONF_DIR / "niche").glob("*.yaml"))
+                  if scenario in (yaml.safe_load(p.read_text()).get("scenarios") or {})]
+        make = " or ".join(_maker(n) for n in owners) or "a niche that has it"
+        return f"no run under {where} has {what}; make one with {make}"
+    if niche is not None:
+        return f"no run of niche {niche!r} under {where}; make one with {_maker(niche)}"
+    if candidate is not None:
+        return f"no run under {where} has {what}; run `dse sweep` or `dse search` first"
+    return f"no runs with results under {where}; run `dse sweep` or `dse search` first"
+
+
+def newest_run(root: str | Path = OUTPUTS_DIR, niche: str | None = None,
+               scenario: str | None = None, candidate: int | None = None) -> Path:
+    """The newest run by start time, sweeps and searches alike, of ``niche``, holding
+    ``scenario`` and ``candidate`` (each when given); ValueError naming the command that
+    makes one."""
+    for run in reversed(find_runs(root)):
+        saved = _saved_niche(run)
+        if niche in (None, saved.get("name")) and (
+                scenario is None or scenario in (saved.get("scenarios") or {})) and (
+                candidate is None or _holds(run, candidate)):
+            return run
+    raise ValueError(_no_run(Path(root), niche, scenario, candidate))
+
+
+def _holds(run: Path, candidate: int) -> bool:
+    """Whether ``run`` has rows of ``candidate``."""
+    return not run_query(f"SELECT 1 FROM rows WHERE candidate_id = {int(candidate)} LIMIT 1",
+                         [run]).empty
+
+
+def resolve_runs(run: str | None, root: str | Path = OUTPUTS_DIR,
+                 niche: str | None = None) -> list[Path]:
+    """``run``: a run folder, "all", or None for the newest run (of ``niche`` when given).
+    ValueError when there is nothing to read."""
     if run in (None, "", "latest"):
-        runs = find_runs(root)
-        if not runs:
-            raise ValueError(f"no runs with results under {Path(root).resolve()}; "
-                             "run `dse sweep` or `dse search` first")
-        return runs[-1:]
+        return [newest_run(root, niche)]
     if run == "all":
         runs = find_runs(root)
         if not runs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -12,36 +13,12 @@ from dse.cli import calibrate, predict, query, rank, report, search, sweep, vali
 from dse.cli.checks import check_command
 from dse.cli.common import fail, guarded
 from dse.cli.schema import register
+from dse.cli.usage import completion_script, overview, verb_help
 from dse.pipeline.runs import claim_run_folder
 from dse.presets import CONF_DIR
 
 __all__ = ["main"]
 
-_USAGE = """usage: dse <verb> [key=value ...] [--json]
-
-verbs:
-  predict   one chip on one workload scenario: throughput, latency, cost, power
-  explain   predict, plus the per-operator table (FLOP, bytes, intensity, time, bound)
-  sweep     a design space x a niche's scenarios on Ray -> Parquet under outputs/
-  search    Optuna Pareto search of a niche's design space (NSGA-II, TPE, random, QMC) on Ray
-  query     read-only SQL (DuckDB) over a run's Parquet rows: dse query "SELECT ..." [run=...]
-  rank      a niche's feasible candidates ranked, Pareto front marked, real chips placed
-  report    PNG figures and one HTML page for a run (fronts, rooflines, niches, sensitivity)
-  validate  the model against measured results of real chips (cv=chip: leave-one-chip-out)
-  calibrate refit the global efficiency factors on measured results
-
-examples:
-  dse predict chip=h100 workload=llama2-70b scenario.phase=decode scenario.batch=64 system.chips=8
-  dse predict chip=a100 workload=gpt2 scenario.phase=decode --json
-  dse explain chip=groq-lpu workload=llama2-7b scenario.phase=decode system.chips=64
-  dse sweep space=demo niche=local_llm sweep.mode=grid
-  dse sweep space=hyperscale niche=hyperscale sweep.samples=1000000 ray.address=auto
-  dse sweep resume=outputs/2026-11-24/10-00-00_sweep_local_llm
-  dse validate cv=chip
-  dse query "SELECT niche, count(*) FROM rows GROUP BY niche" run=all
-  dse rank niche=hyperscale by=throughput_per_usd top=20
-  dse explain run=outputs/<run> candidate=1234 scenario_name=llama3-70b-int4
-"""
 
 
 _VERBS: dict[str, tuple[str, Callable[[DictConfig], None], list[str]]] = {
@@ -59,7 +36,8 @@ _VERBS: dict[str, tuple[str, Callable[[DictConfig], None], list[str]]] = {
 
 # Hydra's own flags (argparse would answer anything else with its multi-line usage).
 _HYDRA_FLAGS = {"--multirun", "-m", "--cfg", "-c", "--resolve", "--package", "-p", "--info",
-                "--help", "--hydra-help", "--version"}
+                "--hydra-help", "--version"}
+_COMPLETION = ("-sc", "--shell-completion")
 
 
 _VALUED = {"--cfg": "--cfg", "-c": "--cfg", "--package": "--package", "-p": "--package",
@@ -78,20 +56,43 @@ def _join_flag_values(args: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """`dse <verb> key=value ...`; output cut by a closed pipe (`dse --help | head`) ends
+    quietly, as a Unix filter does."""
+    try:
+        _main(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python's recipe (library/signal.html#note-on-sigpipe): point stdout at devnull so
+        # that the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+
+
+def _main(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(_USAGE)
+        print(overview())
+        return
+    if argv[0] == "--completion":
+        _print_completion(argv[1] if len(argv) > 1 else "bash")
         return
     verb, rest = argv[0], _join_flag_values(argv[1:])
     rest = query.take_sql(rest) if verb == "query" else rest
     if verb not in _VERBS:
         fail(f"unknown verb {verb!r}; verbs: {', '.join(_VERBS)}")
     config_name, task, extra = _VERBS[verb]
+    if {"-h", "--help"} & set(rest):
+        print(verb_help(verb, config_name, extra))
+        return
+    completion = _completion_request(rest)
+    if completion is not None:
+        _shell_completion(verb, config_name, completion)
+        return
     flags = {"--json": "output=json", "--explain": "explain=true"}
     unknown = [a for a in rest if a.startswith("-") and a not in flags
                and a.split("=", 1)[0] not in _HYDRA_FLAGS]
     if unknown:
-        fail(f"{unknown[0]}: unknown flag; allowed: {', '.join(flags)}, --multirun, --cfg job")
+        fail(f"{unknown[0]}: unknown flag; allowed: {', '.join(flags)}, --multirun, --cfg job, "
+             f"--help, -sc install=bash")
     overrides = [flags.get(a, a) for a in rest] + extra
     resume = [a.split("=", 1)[1] for a in rest if a.startswith("resume=")]
     if verb in ("sweep", "search") and resume and resume[0] not in ("", "null"):
@@ -113,3 +114,38 @@ def main(argv: list[str] | None = None) -> None:
     app = hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
     app(guarded(task))()
 
+
+def _completion_request(args: list[str]) -> str | None:
+    """The value of ``-sc``/``--shell-completion`` (``install=bash``, ``query=bash``, ...)."""
+    for i, a in enumerate(args):
+        if a in _COMPLETION:
+            return args[i + 1] if i + 1 < len(args) else "install=bash"
+        if a.startswith(_COMPLETION[1] + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def _print_completion(shell: str, uninstall: bool = False) -> None:
+    """The completion script for ``shell`` (or the line that removes it)."""
+    if uninstall:
+        print("complete -r dse")
+        return
+    try:
+        print(completion_script(shell), end="")
+    except ValueError as err:
+        fail(str(err))
+
+
+def _shell_completion(verb: str, config_name: str, request: str) -> None:
+    """``-sc install=bash`` prints dse's script; ``-sc query=bash`` (what the script runs)
+    is Hydra's completion of ``verb``'s config, on the line without the verb: Hydra reads
+    only ``<app> key=value ...``."""
+    if not request.startswith("query="):
+        _print_completion(request.split("=", 1)[-1], request.startswith("un"))
+        return
+    register()
+    words = os.environ.get("COMP_LINE", "dse").split(" ", 2)
+    os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]])
+    sys.argv = ["dse", "--shell-completion", "query=bash"]
+    app = hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
+    app(lambda cfg: None)()

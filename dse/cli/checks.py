@@ -140,7 +140,8 @@ _SECTIONS = {"chip": (ChipConfig,), "workload": (TransformerConfig, CNNConfig),
              "scenario": (ScenarioConfig,), "system": (st.SystemConfig,),
              "economics": (EconomicsConfig,),
              "sweep": (st.SweepConfig,), "search": (st.SearchConfig,), "ray": (st.RayConfig,)}
-_VERB_SCHEMAS = {"predict": st.PredictSettings, "calibrate": st.CalibrateSettings}
+_VERB_SCHEMAS = {"predict": st.PredictSettings, "calibrate": st.CalibrateSettings,
+                 "validate": st.ValidateSettings}
 
 
 def _check_literal(o) -> None:

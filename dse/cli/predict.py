@@ -17,11 +17,12 @@ def _run_candidate(cfg: DictConfig) -> tuple[dict, object, dict, object]:
     first), in the niche's economic view (its rows' costs)."""
     import dataclasses
 
-    from dse.analysis.query import resolve_runs, run_query
+    from dse.analysis.query import newest_run, resolve_runs, run_query
     from dse.analysis.ranking import load_niche
     from hwspace.spec import nest_config
 
-    run = resolve_runs(cfg.run)[0]
+    run = resolve_runs(cfg.run)[0] if cfg.run else newest_run(
+        scenario=cfg.scenario_name, candidate=int(cfg.candidate))
     name = OmegaConf.load(run / ".hydra" / "config.yaml").niche.name
     niche = load_niche(run, name)
     found = run_query(f"SELECT * FROM rows WHERE candidate_id = {int(cfg.candidate)} LIMIT 1",

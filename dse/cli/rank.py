@@ -19,9 +19,9 @@ def run(cfg: DictConfig) -> None:
     robust_top = whole_number("robust_top", cfg.robust_top, low=2)
     robust_k = top if cfg.robust_k is None else whole_number("robust_k", cfg.robust_k)
     try:
-        runs = resolve_runs(verbatim(cfg, "run"))
-        niches = run_query("SELECT DISTINCT niche, run FROM rows", runs)
         chosen = cfg.niche.name if cfg.get("niche") else None
+        runs = resolve_runs(verbatim(cfg, "run"), niche=chosen)
+        niches = run_query("SELECT DISTINCT niche, run FROM rows", runs)
         name = chosen or (niches["niche"].iat[0] if niches["niche"].nunique() == 1 else None)
         if name is None:
             raise ValueError(f"these runs hold niches {sorted(niches['niche'].unique())}; "

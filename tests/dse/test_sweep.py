@@ -1,4 +1,4 @@
-"""Sweeps on real Ray: row counts, agreement with predict, a two-node cluster on loopback,
+"""Sweeps on real Ray: row counts, agreement with predict, a cluster that stays on loopback,
 a killed worker, an interrupted and resumed run, and bad spaces rejected before Ray starts."""
 
 from __future__ import annotations
@@ -7,10 +7,13 @@ import dataclasses
 import json
 import math
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -100,43 +103,60 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-# Ray 2.5x+ authenticates clients with a token by default; a loopback test cluster opts out
-# (RAY_AUTH_MODE=disabled) so the head, the worker node and the driver need not share one.
-_NO_AUTH = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+# docs/cluster.md's loopback recipe: the node's IP resolves to 127.0.0.1 (so every process of
+# the cluster listens there only) and no token (Ray 2.5x+ asks for one by default; nothing off
+# this machine can connect).
+_LOOPBACK = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled"}
 
 
-def _ray_nodes(address: str) -> int:
+def _head_up(address: str) -> bool:
     res = subprocess.run(["ray", "status", f"--address={address}"], capture_output=True,
-                         text=True, timeout=60, env=_NO_AUTH)
-    return sum(1 for line in res.stdout.splitlines() if line.strip().startswith("1 node_"))
+                         text=True, timeout=60, env=_LOOPBACK)
+    return res.returncode == 0
+
+
+def _tree(pid: int) -> set[int]:
+    """``pid`` and every process below it."""
+    table = [line.split() for line in subprocess.run(
+        ["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout.splitlines()]
+    found = {pid}
+    while grown := {int(p) for p, pp in table if int(pp) in found} - found:
+        found |= grown
+    return found
+
+
+def _listening(pids: set[int]) -> list[str]:
+    """Local addresses (``ss -ltnp``) of the TCP sockets that ``pids`` listen on."""
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
+    return [line.split()[3] for line in out.splitlines()
+            if {int(p) for p in re.findall(r"pid=(\d+)", line)} & pids]
 
 
 @pytest.mark.cluster
 @pytest.mark.slow
-def test_two_node_cluster_on_loopback_gives_the_local_dataset(tmp_path):
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2) to see the sockets")
+def test_loopback_cluster_binds_127_0_0_1_and_gives_the_local_dataset(tmp_path):
     port = _free_port()
     address = f"127.0.0.1:{port}"
-    common = ["--num-cpus=1", "--block", "--disable-usage-stats"]
-    head = subprocess.Popen(["ray", "start", "--head", f"--port={port}",
-                             "--node-ip-address=127.0.0.1", "--include-dashboard=false",
-                             *common], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=_NO_AUTH)
-    worker = None
+    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # Ray's socket paths must be short
+    head = subprocess.Popen(["ray", "start", "--head", "--node-ip-address=127.0.0.1",
+                             f"--port={port}", "--include-dashboard=false",
+                             "--disable-usage-stats", f"--temp-dir={temp}", "--num-cpus=2",
+                             "--block"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=_LOOPBACK)
     try:
         deadline = time.time() + 120
-        while _ray_nodes(address) < 1 and time.time() < deadline:
+        while not _head_up(address) and time.time() < deadline:
             time.sleep(1)
-        worker = subprocess.Popen(["ray", "start", f"--address={address}",
-                                   "--node-ip-address=127.0.0.1", *common],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  env=_NO_AUTH)
-        while _ray_nodes(address) < 2 and time.time() < deadline:
-            time.sleep(1)
-        assert _ray_nodes(address) == 2, "the two-node cluster did not come up"
+        assert _head_up(address), "the loopback cluster did not come up"
+        sockets = _listening(_tree(head.pid))
+        assert len(sockets) >= 3, sockets  # the GCS, the raylet's two, the agents
+        assert all(a.rsplit(":", 1)[0] in ("127.0.0.1", "[::ffff:127.0.0.1]")
+                   for a in sockets), sockets
         args = ["sweep", "space=demo", "niche=local_llm", "sweep.mode=grid",
                 "sweep.chunk_size=16"]
         on_cluster = _cli(*args, f"ray.address={address}", f"hydra.run.dir={tmp_path}/cluster",
-                          env=_NO_AUTH)
+                          env=_LOOPBACK)
         assert on_cluster.returncode == 0, on_cluster.stderr
         manifest = json.loads((tmp_path / "cluster/manifest.json").read_text())
         assert manifest["ray"].startswith(f"ray cluster at {address}")
@@ -147,20 +167,22 @@ def test_two_node_cluster_on_loopback_gives_the_local_dataset(tmp_path):
         # The search runs on the same cluster (Search issue).
         search = _cli("search", "search.trials=200", "search.population=50",
                       f"ray.address={address}", f"hydra.run.dir={tmp_path}/search",
-                      env=_NO_AUTH)
+                      env=_LOOPBACK)
         assert search.returncode == 0, search.stderr
         found = json.loads((tmp_path / "search/manifest.json").read_text())
         assert found["status"] == "complete" and found["trials"] == 200
     finally:
-        for proc in (worker, head):
-            if proc is not None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in (worker, head):
-            if proc is not None:
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        cluster = _tree(head.pid)
+        head.send_signal(signal.SIGTERM)  # by process id: never `ray stop` (every Ray here)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+        shutil.rmtree(temp, ignore_errors=True)  # the session's logs and sockets
+    time.sleep(2)
+    alive = subprocess.run(["ps", "-o", "pid=", "-p", ",".join(map(str, cluster))],
+                           capture_output=True, text=True).stdout.split()
+    assert not alive, f"processes of the stopped cluster still run: {alive}"
 
 
 # A sweep long enough to interfere with: the hyperscale niche (batch by capacity under a TPOT
