@@ -79,6 +79,7 @@ _LABELS = {
     "process_node": ("node", ""), "macs": ("MACs", ""), "clock_ghz": ("clock", "GHz"),
     "sram_mb": ("SRAM", "MB"), "memory_type": ("mem type", ""),
     "memory_stacks": ("stacks", ""), "links_count": ("links", ""),
+    "links_gb_s_per_link": ("link bw", "GB/s"), "links_latency_us": ("link lat", "µs"),
 }
 # name suffix -> unit, for columns without a label (longest first: _tb_s before _s)
 _SUFFIXES = (("_per_s", "/s"), ("_tb_s", "TB/s"), ("_gb_s", "GB/s"), ("_usd", "$"),
