@@ -83,21 +83,22 @@ _LABELS = {
 }
 # name suffix -> unit, for columns without a label (longest first: _tb_s before _s)
 _SUFFIXES = (("_per_s", "/s"), ("_tb_s", "TB/s"), ("_gb_s", "GB/s"), ("_usd", "$"),
-             ("_mm2", "mm²"), ("_ghz", "GHz"), ("_gb", "GB"), ("_mb", "MB"), ("_w", "W"),
-             ("_j", "J"), ("_s", "s"))
+             ("_mm2", "mm²"), ("_ghz", "GHz"), ("_gb", "GB"), ("_mb", "MB"), ("_us", "µs"),
+             ("_w", "W"), ("_j", "J"), ("_s", "s"))
 
 
 def header(column: str) -> tuple[str, str]:
     """(short header, unit) of an output or design column; ``dtype_speedup_fp8`` is
-    ("×fp8", "vs bf16"), other names lose their unit suffix to the unit."""
+    ("×fp8", "vs bf16"), other names keep their words and give their unit suffix to the unit
+    (``links_latency_us``: ("links_latency", "µs"))."""
     if column in _LABELS:
         return _LABELS[column]
     if column.startswith("dtype_speedup_"):
         return f"×{column.removeprefix('dtype_speedup_')}", "vs bf16"
     for suffix, unit in _SUFFIXES:
         if column.endswith(suffix) and len(column) > len(suffix):
-            return column.removesuffix(suffix).replace("_", " "), unit
-    return column.replace("_", " "), ""
+            return column.removesuffix(suffix), unit
+    return column, ""
 
 
 def aggregate_note(scenarios: Sequence[str]) -> str:
@@ -111,24 +112,24 @@ def _headers(columns: Sequence[str]) -> list[str]:
     """Two-line headers (name, unit); a pair two columns share falls back to the names."""
     pairs = [header(c) for c in columns]
     taken = [p for p in pairs if pairs.count(p) > 1]
-    pairs = [(c.replace("_", " "), "") if p in taken else p for c, p in zip(columns, pairs,
-                                                                               strict=True)]
+    pairs = [(c, "") if p in taken else p for c, p in zip(columns, pairs, strict=True)]
     units = any(u for _, u in pairs)
     return [escape(name) + (f"\n[dim]{escape(unit)}[/dim]" if units else "")
             for name, unit in pairs]
 
 
-def _table(title: str, frame: pd.DataFrame, decisive: int, caption: str | None) -> Table:
-    table = Table(title=escape(title), caption=caption and escape(caption),
-                  header_style="bold")
+def _table(frame: pd.DataFrame, decisive: int, caption: str | None) -> Table:
+    table = Table(caption=caption and escape(caption), header_style="bold")
     cells = [[fmt(v) for v in frame[c]] for c in frame.columns]
     for k, (name, column) in enumerate(zip(_headers(list(frame.columns)), cells, strict=True)):
         numeric = pd.api.types.is_numeric_dtype(frame[frame.columns[k]]) and not \
             pd.api.types.is_bool_dtype(frame[frame.columns[k]])
-        # The deciding columns never shrink: their widest cell is their least width.
-        least = max(map(len, column), default=1) if k < decisive else None
-        table.add_column(name, justify="right" if numeric else "left", no_wrap=k < decisive,
-                         min_width=least)
+        # A deciding column never shrinks below its widest cell, except free text (a reason),
+        # which wraps between its words instead.
+        whole = k < decisive and not any(" " in c for c in column)
+        table.add_column(name, justify="right" if numeric else "left", no_wrap=whole,
+                         min_width=max(map(len, column), default=1) if whole else None,
+                         overflow="fold")
     for row in zip(*cells, strict=True):
         table.add_row(*(escape(c) for c in row))
     return table
@@ -138,21 +139,20 @@ def _natural_width(out: Console, table: Table) -> int:
     return Measurement.get(out, out.options.update(max_width=10**6), table).maximum
 
 
-def render(title: str, frame: pd.DataFrame, *, decisive: int = 1, note: str | None = None,
-           wide: bool = False, out_console: Console | None = None) -> tuple[Table, Console]:
+def render(frame: pd.DataFrame, *, decisive: int = 1, wide: bool = False,
+           out_console: Console | None = None) -> tuple[Table, Console]:
     """(table, console to print it on): the first ``decisive`` columns of ``frame`` always
     whole; without ``wide``, the columns after them dropped from the right until the table
     fits the console (the caption says how many and how to see them); with ``wide``, every
     column, printed at its natural width."""
     out = out_console or console()
-    title = f"{title}\n{note}" if note else title
     shown = frame
-    table = _table(title, shown, decisive, None)
+    table = _table(shown, decisive, None)
     while not wide and shown.shape[1] > decisive and _natural_width(out, table) > out.width:
         shown = shown.iloc[:, :-1]
         hidden = frame.shape[1] - shown.shape[1]
-        table = _table(title, shown, decisive, f"{hidden} more column{'s' * (hidden > 1)}: "
-                                               f"wide=true shows them")
+        table = _table(shown, decisive, f"{hidden} more column{'s' * (hidden > 1)}: "
+                                        f"wide=true shows them")
     if wide and _natural_width(out, table) > out.width:
         out = Console(width=_natural_width(out, table), file=out.file,
                       force_terminal=out.is_terminal, color_system=out.color_system)
@@ -161,13 +161,18 @@ def render(title: str, frame: pd.DataFrame, *, decisive: int = 1, note: str | No
 
 def print_table(title: str, frame: pd.DataFrame, *, decisive: int = 1, note: str | None = None,
                 wide: bool = False, out_console: Console | None = None) -> None:
-    """Print ``frame`` as ``render`` lays it out; an empty frame as one line."""
+    """The title, the note saying what the scores are, and ``frame`` as ``render`` lays it
+    out (an empty frame: the title and "none"). Title and note are lines of their own, so
+    that they wrap at the console's width, not the table's."""
+    out = out_console or console()
     if frame.empty:
-        (out_console or console()).print(f"{escape(title)}: none")
+        out.print(f"{escape(title)}: none", highlight=False)
         return
-    table, out = render(title, frame, decisive=decisive, note=note, wide=wide,
-                        out_console=out_console)
-    out.print(table)
+    table, wide_out = render(frame, decisive=decisive, wide=wide, out_console=out)
+    out.print(escape(title), style="bold", highlight=False)
+    if note:
+        out.print(escape(note), highlight=False)
+    wide_out.print(table)
 
 
 _UNITS = {

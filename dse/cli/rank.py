@@ -48,7 +48,7 @@ def run(cfg: DictConfig) -> None:
         robust["candidate_id"] = robust["candidate_id"].str.rsplit(":", n=1).str[-1]
         print_table(f"{name}: how sure the ranking is: the first {len(robust)} re-evaluated "
                     f"with the factors of each leave-one-chip-out fit; rank interval and "
-                    f"P(top {robust_k})", robust, wide=bool(cfg.wide))
+                    f"P(top {robust_k})", robust, decisive=3, wide=bool(cfg.wide))
 
 
 def _print(cfg: DictConfig, runs: list[Path], niche, by: str, shown, feasible: int,
@@ -74,9 +74,10 @@ def _print(cfg: DictConfig, runs: list[Path], niche, by: str, shown, feasible: i
 def _print_references(niche, by: str, refs, wide: bool) -> None:
     from dse.analysis.report_text import aggregate_note, header, print_table
 
-    refs = refs.rename(columns={"value": by})[["chip", "rank", by, "chips", "violation"]]
+    refs = refs.rename(columns={"value": by})[["chip", "rank", by, "violation", "chips"]]
+    refs = refs.astype({"rank": "Int64", "chips": "Int64"})  # whole numbers, - where none
     print_table(f"real chips on {niche.name}'s scenarios, by {header(by)[0]}: the rank each "
-                f"would take", refs, decisive=3,
+                f"would take", refs, decisive=4,
                 note=aggregate_note([ns.name for ns in niche.scenarios]), wide=wide)
 
 
