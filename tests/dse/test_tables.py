@@ -160,3 +160,15 @@ def test_rank_cli_at_120_columns_with_each_scenario(llm_run, capsys, monkeypatch
     ranked = rank([run], niche, niche.objectives[0][0], top=5)
     for cid in ranked.index:
         assert f"│ {cid.rsplit(':', 1)[-1]} " in out
+
+
+@pytest.mark.parametrize("setting", ["per_scenario=maybe", "wide=2"])
+def test_rank_switches_take_true_or_false_only(llm_run, setting, capsys, tmp_path,
+                                               monkeypatch):
+    run, _ = llm_run
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(["rank", f"run={run}", "references=false", setting])
+    assert exit_.value.code == 2
+    key = setting.split("=")[0]
+    assert f"error: {key} = " in capsys.readouterr().err
