@@ -23,10 +23,18 @@ PIPED_WIDTH = 160  # piped output without COLUMNS: wider than rich's 80, so tabl
 
 
 def console() -> Console:
-    """The terminal's console; COLUMNS, when set, decides the width (rich reads it), and
-    piped output without it gets PIPED_WIDTH columns."""
+    """The terminal's console; piped output gets PIPED_WIDTH columns, so tables stay whole."""
     c = Console()
-    return c if c.is_terminal or os.environ.get("COLUMNS") else Console(width=PIPED_WIDTH)
+    return c if c.is_terminal else Console(width=PIPED_WIDTH)
+
+
+def _fitting_console() -> Console:
+    """The console print_table fits its tables to: COLUMNS when set, piped or not (a width
+    asked for; rich reads it), else ``console()``.
+
+    NOTE: print_rows keeps ``console()``: its tables (query answers, validation rows) have no
+    deciding columns to keep whole, and pytest hands its subprocesses COLUMNS=80."""
+    return Console() if os.environ.get("COLUMNS") else console()
 
 
 _PREFIXES = {12: "T", 9: "G", 6: "M", 3: "k", 0: "", -3: "m", -6: "µ", -9: "n", -12: "p"}
@@ -145,7 +153,7 @@ def render(frame: pd.DataFrame, *, decisive: int = 1, wide: bool = False,
     whole; without ``wide``, the columns after them dropped from the right until the table
     fits the console (the caption says how many and how to see them); with ``wide``, every
     column, printed at its natural width."""
-    out = out_console or console()
+    out = out_console or _fitting_console()
     shown = frame
     table = _table(shown, decisive, None)
     while not wide and shown.shape[1] > decisive and _natural_width(out, table) > out.width:
@@ -164,7 +172,7 @@ def print_table(title: str, frame: pd.DataFrame, *, decisive: int = 1, note: str
     """The title, the note saying what the scores are, and ``frame`` as ``render`` lays it
     out (an empty frame: the title and "none"). Title and note are lines of their own, so
     that they wrap at the console's width, not the table's."""
-    out = out_console or console()
+    out = out_console or _fitting_console()
     if frame.empty:
         out.print(f"{escape(title)}: none", highlight=False)
         return
