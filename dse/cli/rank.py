@@ -65,12 +65,12 @@ def _print(cfg: DictConfig, runs: list[Path], niche, by: str, shown, feasible: i
     """The ranking (each scenario's rows too with per_scenario=true), labelled with what
     its scores are."""
     from dse.analysis.ranking import ranking_view, scenario_rows
-    from dse.analysis.report_text import aggregate_note, header, print_table
+    from dse.analysis.report_text import aggregate_note, print_table
 
     names = [ns.name for ns in niche.scenarios]
     frame, deciding = ranking_view(shown, niche, by, params)
     print_table(f"{niche.name}: top {len(frame)} of {feasible:,} feasible candidates by "
-                f"{header(by)[0]} (* = Pareto front)", frame, decisive=deciding,
+                f"{by} (* = Pareto front)", frame, decisive=deciding,
                 note=aggregate_note(names), wide=bool(cfg.wide))
     if cfg.per_scenario and len(shown):
         rows = scenario_rows(runs, niche, list(shown.index))
@@ -81,11 +81,11 @@ def _print(cfg: DictConfig, runs: list[Path], niche, by: str, shown, feasible: i
 
 
 def _print_references(niche, by: str, refs, wide: bool) -> None:
-    from dse.analysis.report_text import aggregate_note, header, print_table
+    from dse.analysis.report_text import aggregate_note, print_table
 
     refs = refs.rename(columns={"value": by})[["chip", "rank", by, "violation", "chips"]]
     refs = refs.astype({"rank": "Int64", "chips": "Int64"})  # whole numbers, - where none
-    print_table(f"real chips on {niche.name}'s scenarios, by {header(by)[0]}: the rank each "
+    print_table(f"real chips on {niche.name}'s scenarios, by {by}: the rank each "
                 f"would take", refs, decisive=4,
                 note=aggregate_note([ns.name for ns in niche.scenarios]), wide=wide)
 

@@ -44,13 +44,13 @@ def run(cfg: DictConfig) -> None:
 def _print_front(run_dir, niche, top: int, wide: bool) -> None:
     """The front's designs by the first objective, as dse rank shows them (id = trial)."""
     from dse.analysis.ranking import rank, ranking_view, run_params
-    from dse.analysis.report_text import aggregate_note, header, print_table
+    from dse.analysis.report_text import aggregate_note, print_table
 
     by = niche.objectives[0][0]
     ranked = rank([run_dir], niche, by, top=0)
     members = ranked[ranked["pareto"]]
     frame, deciding = ranking_view(members.head(top), niche, by, run_params([run_dir]))
     print_table(f"{niche.name}: {len(frame)} of the {len(members)} designs of the Pareto front "
-                f"by {header(by)[0]} (id = trial, # = rank among the feasible)", frame,
+                f"by {by} (id = trial, # = rank among the feasible)", frame,
                 decisive=deciding, note=aggregate_note([ns.name for ns in niche.scenarios]),
                 wide=wide)

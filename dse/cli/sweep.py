@@ -10,7 +10,7 @@ from dse.pipeline.runs import whole_number
 
 def run(cfg: DictConfig) -> None:
     from dse.analysis.ranking import ranking_view, sweep_top
-    from dse.analysis.report_text import aggregate_note, header, print_table
+    from dse.analysis.report_text import aggregate_note, print_table
     from dse.pipeline import sweep
 
     top = whole_number("top", cfg.top)
@@ -30,7 +30,7 @@ def run(cfg: DictConfig) -> None:
         niche, by = niches[name], niches[name].objectives[0][0]
         frame, deciding = ranking_view(result["top"], niche, by, result["params"])
         print_table(f"{name}: top {len(frame)} of {result['feasible']:,} feasible candidates "
-                    f"({result['candidates']:,} evaluated) by {header(by)[0]}; "
+                    f"({result['candidates']:,} evaluated) by {by}; "
                     f"* = Pareto front", frame, decisive=deciding,
                     note=aggregate_note([ns.name for ns in niche.scenarios]),
                     wide=bool(cfg.wide))
