@@ -138,6 +138,7 @@ class RunSettings:
 
     resume: Optional[str] = None
     top: int = field(default=10, metadata=dict(low=1, high=100_000, unit="rows"))
+    wide: bool = False  # every column of the printed tables, not only those that fit
 
 
 @dataclass

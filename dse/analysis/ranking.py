@@ -17,16 +17,23 @@ from dse.pipeline.pareto import minimised, pareto_mask
 from dse.pipeline.rows import evaluate_rows
 from dse.pipeline.sweep import SweepJob
 from dse.presets import load_chip, preset_names
+from hwspace.derived import headline
 from hwspace.spec import flatten_config
 
-__all__ = ["LOWER_IS_BETTER", "load_niche", "rank", "reference_chips", "direction_of",
-           "preset_scores", "run_params", "candidate_sql", "sweep_top"]
+__all__ = ["LOWER_IS_BETTER", "HEADLINE", "load_niche", "rank", "reference_chips",
+           "direction_of", "preset_scores", "run_params", "candidate_sql", "sweep_top",
+           "ranking_view", "scenario_rows"]
 
 # Outputs where less is better; every other numeric output ranks high-first.
 LOWER_IS_BETTER = {"ttft_s", "tpot_s", "latency_s", "power_w", "system_power_w",
                    "energy_per_item_j", "die_area_mm2", "die_cost_usd", "unit_cost_usd",
                    "system_cost_usd", "usd_per_million_items"}
 _RANKABLE = (set(OUTPUTS) | {"system_power_w"}) - {"fits", "reason", "bound", "regime"}
+# A design's headline figures, after the deciding columns: per chip peak bf16 FLOP/s, memory
+# bandwidth and capacity; per system cost and power (a mean over the scenarios, as the score).
+HEADLINE = ("chips", "peak_flop_per_s", "mem_bw_bytes_per_s", "mem_capacity_gb", "memory_type",
+            "system_cost_usd", "system_power_w")
+_SYSTEM_FIGURES = ("system_cost_usd", "system_power_w")
 
 
 def direction_of(niche: Niche, by: str) -> str:
@@ -102,7 +109,8 @@ def rank(runs: list[Path], niche: Niche, by: str, top: int) -> pd.DataFrame:
     try:
         if not fetch(con, "SELECT count(*) AS n FROM rows WHERE niche = ?", [niche.name])["n"][0]:
             raise ValueError(f"no rows of niche {niche.name!r} in {', '.join(map(str, runs))}")
-        sql = candidate_sql(niche, [by, *[o for o, _ in niche.objectives]], params, True)
+        sql = candidate_sql(niche, [by, *[o for o, _ in niche.objectives], *_SYSTEM_FIGURES],
+                            params, True)
         scores = fetch(con, sql, {"niche": niche.name})
     finally:
         con.close()
@@ -111,7 +119,8 @@ def rank(runs: list[Path], niche: Niche, by: str, top: int) -> pd.DataFrame:
     f = minimised(scores[objectives].to_numpy(float), [d for _, d in niche.objectives])
     ok = np.isfinite(f).all(axis=1)
     scores = scores[ok].assign(pareto=pareto_mask(f[ok]))
-    out = scores[[by, *[o for o in objectives if o != by], "pareto", "bound", *params]]
+    out = scores[[by, *[o for o in objectives if o != by], "pareto", "bound",
+                  *[c for c in _SYSTEM_FIGURES if c != by], *params]]
     out = out.sort_values(by, ascending=direction == "min", kind="stable")
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out.head(top) if top else out
@@ -158,14 +167,65 @@ def reference_chips(niche: Niche, by: str, chips_per_system: list[int],
 
 
 def sweep_top(job: SweepJob, results_dir: str | Path, n: int) -> dict[str, Any]:
-    """Per niche: the ``n`` best feasible candidates by its first objective (Pareto front
-    marked) and how many candidates were feasible."""
+    """Per niche: the ``n`` best feasible candidates by its first objective (rank's columns,
+    Pareto front marked), how many candidates were feasible, and the run's parameters."""
     run = [Path(results_dir).parent]
-    varying = [p.name for p in job.space.params if p.is_range or len(p.choices) > 1]
+    params = run_params(run)
     out = {}
     for niche in job.niches:
         ranked = rank(run, niche, niche.objectives[0][0], top=0)
-        shown = ["rank", *[c for c, _ in niche.objectives], "pareto", "bound", *varying]
-        out[niche.name] = dict(top=ranked[shown].head(n), feasible=len(ranked),
-                               candidates=job.total)
+        out[niche.name] = dict(top=ranked.head(n), feasible=len(ranked),
+                               candidates=job.total, params=params)
     return out
+
+
+def ranking_view(ranked: pd.DataFrame, niche: Niche, by: str,
+                 params: list[str]) -> tuple[pd.DataFrame, int]:
+    """(table, deciding columns): ``ranked`` (rank's frame) as shown, the deciding columns
+    first (id, rank, front, ``by`` and the niche's objectives), then the bound and the design's
+    HEADLINE figures, then its other parameters. The id is the candidate id alone (what
+    ``dse explain candidate=`` takes)."""
+    frame = ranked.reset_index()
+    cols = {p: frame[p].to_numpy() for p in params if p != "chips"}
+    figures = headline(cols)
+    frame = frame.assign(
+        candidate_id=frame["candidate_id"].astype(str).str.rsplit(":", n=1).str[-1],
+        pareto=frame["pareto"].map({True: "*", False: ""}),
+        peak_flop_per_s=figures["peak_tflops"] * 1e12,
+        mem_bw_bytes_per_s=figures["mem_bw_tb_s"] * 1e12,
+        mem_capacity_gb=figures["mem_capacity_gb"])
+    scores = list(dict.fromkeys([by, *[o for o, _ in niche.objectives]]))
+    deciding = ["candidate_id", "rank", "pareto", *scores]
+    shown = [*deciding, "bound", *[c for c in HEADLINE if c in frame and c not in scores]]
+    rest = [p for p in params if p not in shown]
+    return frame[shown + rest], len(deciding)
+
+
+def scenario_rows(runs: list[Path], niche: Niche, ids: list[str]) -> pd.DataFrame:
+    """The rows of candidates ``ids`` (``<run>:<candidate_id>``, in this order) on each of
+    the niche's scenarios: the objectives, throughput, latencies, batch, bound and whether it
+    fits the niche (its violation when not)."""
+    outputs = list(dict.fromkeys([*[o for o, _ in niche.objectives], "throughput_per_s",
+                                  "ttft_s", "tpot_s", "latency_s", "batch"]))
+    con = connect(runs)
+    try:
+        frame = fetch(con, f"""
+            SELECT run || ':' || candidate_id AS candidate_id, scenario::VARCHAR AS scenario,
+                   {", ".join(outputs)}, bound::VARCHAR AS bound, feasible,
+                   violation::VARCHAR AS violation
+            FROM rows WHERE niche = $niche AND list_contains($ids, run || ':' || candidate_id)
+            """, {"niche": niche.name, "ids": ids})
+    finally:
+        con.close()
+    order = {cid: k for k, cid in enumerate(ids)}
+    scenario_order = {ns.name: k for k, ns in enumerate(niche.scenarios)}
+    frame = frame.assign(_c=frame["candidate_id"].map(order),
+                         _s=frame["scenario"].map(scenario_order))
+    frame = frame.sort_values(["_c", "_s"], kind="stable").drop(columns=["_c", "_s"])
+    fit = frame["violation"].where(~frame["feasible"].astype(bool), "ok")
+    frame = frame.assign(feasible=fit,
+                         candidate_id=frame["candidate_id"].str.rsplit(":", n=1).str[-1])
+    scores = [o for o, _ in niche.objectives]
+    first = ["candidate_id", "scenario", *scores, "feasible"]
+    rest = [c for c in outputs if c not in scores] + ["bound"]
+    return frame[first + rest].reset_index(drop=True)

@@ -36,12 +36,21 @@ def run(cfg: DictConfig) -> None:
     import pandas as pd
 
     front = pd.read_parquet(run_dir / "pareto.parquet")
-    from dse.analysis.report_text import print_rows
-
     if not front.empty:
-        free = [p.name for p in job.space.params if p.is_range or len(p.choices) > 1]
-        shown = ["trial", *[c for c, _ in niche.objectives], *free, "peak_tflops",
-                 "mem_bw_tb_s", "mem_capacity_gb", "bytes_per_flop"]
-        print_rows(f"{niche.name}: best of the Pareto front",
-                   front[shown].head(top).to_dict("records"))
+        _print_front(run_dir, niche, top, bool(cfg.wide))
     print_front_summary(niche.name, front)
+
+
+def _print_front(run_dir, niche, top: int, wide: bool) -> None:
+    """The front's designs by the first objective, as dse rank shows them (id = trial)."""
+    from dse.analysis.ranking import rank, ranking_view, run_params
+    from dse.analysis.report_text import aggregate_note, print_table
+
+    by = niche.objectives[0][0]
+    ranked = rank([run_dir], niche, by, top=0)
+    members = ranked[ranked["pareto"]]
+    frame, deciding = ranking_view(members.head(top), niche, by, run_params([run_dir]))
+    print_table(f"{niche.name}: {len(frame)} of the {len(members)} designs of the Pareto front "
+                f"by {by} (id = trial, # = rank among the feasible)", frame,
+                decisive=deciding, note=aggregate_note([ns.name for ns in niche.scenarios]),
+                wide=wide)

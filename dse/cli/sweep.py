@@ -9,8 +9,8 @@ from dse.pipeline.runs import whole_number
 
 
 def run(cfg: DictConfig) -> None:
-    from dse.analysis.ranking import sweep_top
-    from dse.analysis.report_text import print_top
+    from dse.analysis.ranking import ranking_view, sweep_top
+    from dse.analysis.report_text import aggregate_note, print_table
     from dse.pipeline import sweep
 
     top = whole_number("top", cfg.top)
@@ -25,5 +25,12 @@ def run(cfg: DictConfig) -> None:
         fail(str(err))
     print(f"{manifest['rows']:,} rows in {manifest['chunks_done']} chunks, "
           f"{manifest['seconds']:.1f} s -> {manifest['results_dir']}")
+    niches = {n.name: n for n in job.niches}
     for name, result in sweep_top(job, manifest["results_dir"], top).items():
-        print_top(name, result, [c for c, _ in job.niches[0].objectives])
+        niche, by = niches[name], niches[name].objectives[0][0]
+        frame, deciding = ranking_view(result["top"], niche, by, result["params"])
+        print_table(f"{name}: top {len(frame)} of {result['feasible']:,} feasible candidates "
+                    f"({result['candidates']:,} evaluated) by {by}; "
+                    f"* = Pareto front", frame, decisive=deciding,
+                    note=aggregate_note([ns.name for ns in niche.scenarios]),
+                    wide=bool(cfg.wide))

@@ -5,6 +5,12 @@ evaluated as vectorised chunks, told with its constraints (``trial.set_constrain
 feasible; infeasible trials are kept), and written as Parquet rows (the sweep's columns plus
 ``trial`` and ``generation``). The study lives in a journal file in the run folder (or any
 Optuna storage URL), so ``dse search resume=<run folder>`` continues it.
+
+What optuna-dashboard shows: the objectives by name (``study.set_metric_names``), each
+trial's constraints as the list it reads (system attribute ``constraints``; the names in the
+study's user attribute ``constraint_names``), and only real objective values: a design
+that misses a constraint but runs is told its values (COMPLETE, infeasible); one whose
+objective does not exist (a scenario it cannot run) is told PRUNED with its constraints.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,12 +60,15 @@ from hwspace.derived import headline
 from hwspace.space import Space
 from hwspace.spec import python_value
 
-__all__ = ["SAMPLERS", "SearchJob", "make_search_job", "distributions", "run_search",
-           "check_storage", "check_storage_free",
-           "LocalEvaluator", "front_table", "open_studies"]
+__all__ = ["SAMPLERS", "FINISHED", "SearchJob", "make_search_job", "distributions",
+           "run_search", "check_storage", "check_storage_free", "LocalEvaluator", "front_table",
+           "open_studies", "constraint_names"]
 
 Evaluate = Callable[[dict[str, np.ndarray], np.ndarray], pa.Table]
 STUDY = "dse-search"
+# Trials a study holds for good: COMPLETE (feasible or not) and PRUNED (no objective value).
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+CONSTRAINTS_KEY = "constraints"  # optuna-dashboard reads a trial's constraints here, as a list
 
 
 def _nsga2(seed: int | None, population: int) -> optuna.samplers.BaseSampler:
@@ -192,33 +202,66 @@ def open_studies(job: SearchJob, run_dir: Path, storage: str | None,
                          f"{str(err).splitlines()[0]}") from None
     if "run_dir" not in record.user_attrs:
         record.set_user_attr("run_dir", str(run_dir))
+    record.set_user_attr("constraint_names", constraint_names(job.niche))
     work = optuna.create_study(directions=directions,
                                sampler=SAMPLERS[job.sampler](job.seed, job.population))
-    work.add_trials(record.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    for study in (record, work):
+        _name_metrics(study, [c for c, _ in job.niche.objectives])
+    work.add_trials(record.get_trials(deepcopy=False, states=FINISHED))
     return record, work
 
 
+def _name_metrics(study: optuna.Study, names: list[str]) -> None:
+    with warnings.catch_warnings():  # stable since Optuna 3.2; its "experimental" note is noise
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(names)
+
+
+def constraint_names(niche: Niche) -> list[str]:
+    """The niche's constraints (candidate_scores' columns, each <= 0 feasible) in the order
+    a trial's ``constraints`` list holds them: ``fits``, then each scenario's own."""
+    names = {"fits": None}
+    for ns in niche.scenarios:
+        names.update(dict.fromkeys(ns.constraints))
+    return list(names)
+
+
 def _tell(study: optuna.Study, niche: Niche, trials: list, scores: pd.DataFrame) -> None:
-    """Tell each trial its objectives and constraints. An objective a design cannot deliver
-    (it does not run) is told as the worst value, so the trial stays in the study, marked
-    infeasible, instead of failing."""
+    """Tell each trial its constraints and its real objective values: COMPLETE where every
+    objective is finite (feasible or not), else PRUNED. PRUNED, not FAIL: TPE ranks PRUNED
+    trials by their constraint violation (optuna samplers/_tpe/sampler.py _split_trials) and
+    ignores FAIL ones; NSGA-II reads COMPLETE trials only; Pareto fronts hold COMPLETE only."""
+    objectives = [c for c, _ in niche.objectives]
     for trial in trials:
         row = scores.loc[trial.number]
-        values = []
-        for column, direction in niche.objectives:
-            v = float(row[column])
-            values.append(v if np.isfinite(v) else (0.0 if direction == "max" else 1e30))
-        for key in scores.columns:
-            if key not in {c for c, _ in niche.objectives} | {"feasible"}:
-                trial.set_constraint(key, float(row[key]))
-        study.tell(trial, values)
+        for key in constraint_names(niche):
+            trial.set_constraint(key, float(row[key]))
+        values = [float(row[c]) for c in objectives]
+        if np.isfinite(values).all():
+            study.tell(trial, values)
+        else:
+            study.tell(trial, state=TrialState.PRUNED)
+
+
+def _for_record(trial: optuna.trial.FrozenTrial, names: list[str]) -> optuna.trial.FrozenTrial:
+    """``trial`` with its constraints as the one list optuna-dashboard reads (system
+    attribute ``constraints``), which Optuna's samplers read too (``FrozenTrial.constraints``).
+
+    NOTE: ``trial.set_constraint`` stores one attribute per name, which optuna-dashboard
+    (through 2026-08, ``_serializer.py``) does not read; ``constraints_func``, which writes
+    the list, is deprecated since Optuna 5.0 and taken by NSGA-II and TPE only."""
+    copy = deepcopy(trial)
+    prefix = f"{CONSTRAINTS_KEY}:"
+    kept = {k: v for k, v in trial.system_attrs.items() if not k.startswith(prefix)}
+    copy.system_attrs = {**kept, CONSTRAINTS_KEY: [trial.constraints[n] for n in names]}
+    return copy
 
 
 def _recover(record: optuna.Study, job: SearchJob, store: RunStore, evaluate: Evaluate) -> None:
     """After an interruption, trials the record holds without rows are evaluated again
     (deterministic) and written; trials that never reached the record are simply lost."""
     have = _rows_on_disk(store)
-    missing = [t for t in record.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    missing = [t for t in record.get_trials(deepcopy=False, states=FINISHED)
                if t.number not in have]
     by_gen: dict[int, list] = {}
     for t in missing:
@@ -343,6 +386,7 @@ def _generations(job: SearchJob, store: RunStore, record: optuna.Study, study: o
     generations after the last."""
     dists = distributions(job.space)
     columns = [c for c, _ in job.niche.objectives]
+    names = constraint_names(job.niche)
     front = _Front([d for _, d in job.niche.objectives])
     gen = -(-len(study.get_trials(deepcopy=False)) // job.population)  # g: trials g*pop...
     start = time.perf_counter()
@@ -358,7 +402,7 @@ def _generations(job: SearchJob, store: RunStore, record: optuna.Study, study: o
                                       job.niche)
             _tell(study, job.niche, trials, scores)
             done = study.get_trials(deepcopy=False)
-            record.add_trials([done[t.number] for t in trials])
+            record.add_trials([_for_record(done[t.number], names) for t in trials])
             _write(store, job, evaluate, trials, gen, table=table)
             front.add(scores, columns)
             rate = front.seen / max(time.perf_counter() - start, 1e-9)

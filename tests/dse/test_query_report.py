@@ -102,6 +102,11 @@ def test_rank_order_matches_a_pandas_sort_of_the_same_rows(runs):
     res = _cli("rank", "niche=edge_vision", "by=throughput_per_w", "top=5", f"run={sweep}")
     assert res.returncode == 0, res.stderr
     assert "real chips" in res.stdout and "h100" in res.stdout
+    # Both tables say what their scores are; piped output keeps every cell whole.
+    note = "geomean of 3 scenarios: resnet50-b1, resnet50-b256, mobilenetv2-b1"
+    assert res.stdout.count(note) == 2 and "…" not in res.stdout
+    for cid in ranked.index[:5]:
+        assert f"│ {cid.rsplit(':', 1)[-1]} " in res.stdout
 
 
 def test_explain_a_candidate_of_a_run(runs):

@@ -5,19 +5,29 @@ before any work."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from dse.analysis.report_text import fmt
 from dse.cli.schema import register
 from dse.pipeline.niche import candidate_scores, parse_niche, score_columns
 from dse.pipeline.pareto import minimised
-from dse.pipeline.search import LocalEvaluator, make_search_job, open_studies, run_search
+from dse.pipeline.search import (
+    FINISHED,
+    LocalEvaluator,
+    constraint_names,
+    make_search_job,
+    open_studies,
+    run_search,
+)
 from dse.pipeline.sweep import read_rows
 from dse.presets import CONF_DIR
 from hwspace.space import parse_space
@@ -81,6 +91,33 @@ def test_resume_adds_trials_to_the_same_study_without_repeating_numbers(tmp_path
     assert sorted(rows["trial"].unique()) == list(range(350))
     assert not rows.duplicated(["trial", "scenario"]).any()
     check_front(tmp_path, niche)
+    check_dashboard_conventions(record, niche, check_front(tmp_path, niche))
+
+
+def check_dashboard_conventions(record: optuna.Study, niche, scores: pd.DataFrame) -> None:
+    """What optuna-dashboard reads: named metrics, each trial's constraints as one list in
+    the niche's order, real objective values (no 1e30 sentinel), PRUNED where there is no
+    objective; the study's Pareto front is feasible."""
+    objectives = [c for c, _ in niche.objectives]
+    names = constraint_names(niche)
+    assert record.metric_names == objectives
+    assert record.user_attrs["constraint_names"] == names
+    trials = record.get_trials(deepcopy=False)
+    assert {t.state for t in trials} <= set(FINISHED)
+    for t in trials:
+        row = scores.loc[t.number]
+        assert t.system_attrs["constraints"] == pytest.approx(row[names].astype(float).tolist())
+        assert not any(k.startswith("constraints:") for k in t.system_attrs)
+        finite = bool(np.isfinite(row[objectives].astype(float)).all())
+        assert (t.state == optuna.trial.TrialState.COMPLETE) == finite, t.number
+        if finite:  # infeasible or not, the trial holds its real values
+            assert t.values == pytest.approx(row[objectives].astype(float).tolist())
+    states = {t.state for t in trials}
+    assert optuna.trial.TrialState.PRUNED in states  # local_llm: some designs cannot run
+    infeasible = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE
+                  and any(v > 0 for v in t.constraints.values())]
+    assert infeasible  # told with their values, marked infeasible
+    assert all(scores.loc[t.number, "feasible"] for t in record.best_trials)
 
 
 def test_told_trials_missing_rows_are_rewritten_on_resume(tmp_path):
@@ -112,9 +149,16 @@ def test_bad_search_settings_fail_with_a_clear_message(tmp_path, overrides, mess
 def test_search_cli_runs_on_ray_and_writes_its_run_folder(tmp_path):
     res = subprocess.run([sys.executable, "-m", "dse.cli", "search", "search.trials=300",
                           "search.population=100", f"hydra.run.dir={tmp_path}"],
-                         capture_output=True, text=True, timeout=600)
+                         capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "COLUMNS": "120"})
     assert res.returncode == 0, res.stderr
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["trials"] == 300
     assert (tmp_path / "study.journal").exists() and (tmp_path / ".hydra/config.yaml").exists()
     assert "memory bandwidth per FLOP/s" in res.stdout
+    # The front's table at 120 columns: its main objective whole, labelled as a geomean.
+    assert "…" not in res.stdout and max(map(len, res.stdout.splitlines())) <= 120
+    assert "geomean of 2 scenarios: llama3-8b-int4, llama3-70b-int4" in res.stdout
+    front = pd.read_parquet(tmp_path / "pareto.parquet")
+    for value in front["throughput_per_usd"].head(10):
+        assert f" {fmt(value)} " in res.stdout
