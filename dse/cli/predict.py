@@ -51,6 +51,21 @@ def _warn_cut_batch(out: dict) -> None:
               f"({out['batch_limit'] or 'capacity'})", file=sys.stderr)
 
 
+# Units of the serve outputs (dse.serving.SERVE_OUTPUTS) by the end of their names.
+_SERVE_UNITS = (("_per_usd", "req/s/USD"), ("_per_w", "req/s/W"), ("throughput_per_s", "tok/s"),
+                ("_per_s", "req/s"), ("_s", "s"), ("_usd", "USD"), ("_w", "W"))
+
+
+def _print_served(title: str, out: dict) -> None:
+    """The SLO figures of phase serve, one row each with its unit."""
+    from dse.analysis.report_text import print_rows
+
+    def unit(key: str) -> str:
+        return next((u for end, u in _SERVE_UNITS if key.endswith(end)), "")
+
+    print_rows(title, [dict(output=k, value=v, unit=unit(k)) for k, v in out.items()])
+
+
 def run(cfg: DictConfig) -> None:
     from dse import api
     from dse.analysis.report_text import print_prediction, print_rows
@@ -83,6 +98,9 @@ def run(cfg: DictConfig) -> None:
                                                  else chip.name)
     wname = workload if isinstance(workload, str) else workload.name
     title = f"{name} | {wname} | " + ", ".join(f"{k}={v}" for k, v in scenario.items())
-    print_prediction(title, out)
+    if scenario.get("phase") == "serve":
+        _print_served(title, out)
+    else:
+        print_prediction(title, out)
     if rows is not None:
         print_rows("operators of the chosen split (per chip; time over all instances)", rows)
