@@ -46,9 +46,9 @@ from dse.inputs import check_value
 from dse.presets import load_chip, load_plan, load_workload
 from hwspace.spec import ChipArrays, from_configs
 from workloads.config import TransformerConfig
-from workloads.scenario import ScenarioConfig, family_of, make_scenario, mean_tokens
+from workloads.scenario import ScenarioConfig, family_of, make_scenario
 
-__all__ = ["serve", "ChipModel", "build_step_times", "read_trace", "mean_lengths", "shortlist",
+__all__ = ["serve", "ChipModel", "build_step_times", "read_trace", "check_settings", "shortlist",
            "SERVE_OUTPUTS", "SERVE_COLUMNS", "PRECISION_KEYS"]
 
 SERVE_OUTPUTS = ("fits", "reason", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s",
@@ -152,40 +152,46 @@ def read_trace(trace: Any) -> Requests:
                     rows[:, 2].astype(np.int64))
 
 
-def mean_lengths(settings: dict[str, Any]) -> tuple[int, int]:
-    """(prompt_len, gen_len) on average, tokens, of serve settings
-    (workloads.scenario.serve_settings): a trace's rows, else each length's mean."""
-    if settings["trace"] is not None:
-        req = read_trace(settings["trace"])
-        return round(float(req.prompt_len.mean())), round(float(req.gen_len.mean()))
-    return mean_tokens(settings["prompt_len"]), mean_tokens(settings["gen_len"])
-
-
-def _checked(key: str, value: Any) -> None:
+def _checked(key: str, value: Any, kind: type = int) -> None:
     """ValueError unless ``value`` fits serve setting ``key``'s field of ScenarioConfig."""
-    check_value(f"scenario.{key}", value, int, _FIELDS[key].metadata)
+    check_value(f"scenario.{key}", value, kind, _FIELDS[key].metadata)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(ScenarioConfig)}
 
 
-def _unit_requests(work: TransformerConfig, request_rate, prompt_len, gen_len, trace,
-                   n_requests: int, seed: int) -> tuple[Requests, float]:
-    """(the requests at rate 1 per s, the rate asked): a trace's arrivals rescaled to rate 1
-    (its own rate where ``request_rate`` is None), or Poisson arrivals and drawn lengths."""
+def check_settings(work: TransformerConfig, system: model.System, *, request_rate, prompt_len,
+                   gen_len, trace, n_requests: int, seed: int, max_num_batched_tokens: int,
+                   routing: str) -> tuple[Requests, float]:
+    """Serve settings (workloads.scenario.serve_settings) checked against their schema fields,
+    the workload and the system; returns (the requests at rate 1 per s, the rate asked): a
+    trace's arrivals rescaled to rate 1 (its own rate where ``request_rate`` is None), or
+    Poisson arrivals and drawn lengths."""
+    for key, value in (("n_requests", n_requests), ("seed", seed),
+                       ("max_num_batched_tokens", max_num_batched_tokens)):
+        _checked(key, value)
+    _checked("routing", routing, str)
+    seqs = system.max_num_seqs or max_num_batched_tokens
+    if seqs > max_num_batched_tokens:  # vLLM refuses it: every running sequence decodes
+        raise ValueError(f"system.max_num_seqs = {seqs}: allowed with phase serve: <= "
+                         f"scenario.max_num_batched_tokens ({max_num_batched_tokens})")
     if trace is not None:
         req = read_trace(trace)
         own = (len(req.arrival_s) - 1) / req.arrival_s[-1]
         unit = Requests(req.arrival_s * own, req.prompt_len, req.gen_len)
-        return unit, own if request_rate is None else request_rate
-    _checked("n_requests", n_requests)
-    _checked("seed", seed)
-    high = work.max_context - 1
-    unit = Requests(poisson_arrivals(1.0, n_requests, seed),
-                    draw_lengths("prompt_len", prompt_len, n_requests, seed + 1, high),
-                    draw_lengths("gen_len", gen_len, n_requests, seed + 2, high))
-    poisson_arrivals(request_rate, 1, seed)  # the rate's own check: finite and > 0
-    return unit, request_rate
+        rate = own if request_rate is None else request_rate
+    else:
+        high = work.max_context - 1
+        unit = Requests(poisson_arrivals(1.0, n_requests, seed),
+                        draw_lengths("prompt_len", prompt_len, n_requests, seed + 1, high),
+                        draw_lengths("gen_len", gen_len, n_requests, seed + 2, high))
+        rate = request_rate
+    poisson_arrivals(rate, 1, seed)  # the rate's own check: finite and > 0
+    total = int(np.max(unit.prompt_len + unit.gen_len))
+    if total > work.max_context:
+        raise ValueError(f"scenario.prompt_len + gen_len must be <= {work.name}'s max_context "
+                         f"= {work.max_context}, got {total}")
+    return unit, rate
 
 
 def _nan_outputs(reason: str, **known: float) -> dict[str, Any]:
@@ -197,7 +203,6 @@ def _engine(replica: ChipModel, unit: Requests, seqs: int, budget: int, dp: int,
             routing: str) -> Engine:
     """The engine of one replica; its KV capacity is the evaluator's largest decode batch
     at the mean request length, in whole blocks (dse.evaluator.columns.KV_BLOCK_TOKENS)."""
-    _checked("max_num_batched_tokens", budget)
     ref_ctx = int(round(np.mean(unit.prompt_len + unit.gen_len))) - 1
     per_seq = replica.outputs(phase="decode", batch="max", context_len=ref_ctx)["max_batch"]
     return Engine(int(per_seq) * -(-(ref_ctx + 1) // KV_BLOCK_TOKENS), seqs, budget, dp,
@@ -249,12 +254,9 @@ def serve(chip: Any, workload: Any, *, request_rate: float | None,
     work = load_workload(workload)
     if family_of(work) != "llm":
         raise ValueError(f"workload: phase serve needs a decoder LLM, got {work.name!r}")
-    unit, rate = _unit_requests(work, request_rate, prompt_len, gen_len, trace, n_requests,
-                                seed)
-    total = unit.prompt_len + unit.gen_len
-    if total.max() > work.max_context:
-        raise ValueError(f"prompt_len + gen_len must be <= {work.name}'s max_context = "
-                         f"{work.max_context}, got {int(total.max())}")
+    unit, rate = check_settings(work, system, request_rate=request_rate, prompt_len=prompt_len,
+                                gen_len=gen_len, trace=trace, n_requests=n_requests, seed=seed,
+                                max_num_batched_tokens=max_num_batched_tokens, routing=routing)
     # The evaluator runs without the SLOs: the simulation holds them, at P99.
     free = dataclasses.replace(system, ttft_slo_s=None, tpot_slo_s=None)
     mean_gen = max(1, int(round(unit.gen_len.mean())))
@@ -271,7 +273,8 @@ def serve(chip: Any, workload: Any, *, request_rate: float | None,
         max_num_seqs=None), efficiency, precision)
     engine = _engine(replica, unit, system.max_num_seqs or max_num_batched_tokens,
                      max_num_batched_tokens, split["dp"], routing)
-    steps = build_step_times(replica, engine, int(total.max()), unit.prompt_len)
+    steps = build_step_times(replica, engine, int(np.max(unit.prompt_len + unit.gen_len)),
+                             unit.prompt_len)
     slo = (system.ttft_slo_s or np.inf, system.tpot_slo_s or np.inf)
     req = Requests(unit.arrival_s / rate, unit.prompt_len, unit.gen_len)
     out = summarize(req, *simulate(req, steps, engine), rate, *slo)

@@ -17,6 +17,7 @@ from dse.pipeline.pareto import minimised, pareto_mask
 from dse.pipeline.rows import evaluate_rows
 from dse.pipeline.sweep import SweepJob
 from dse.presets import load_chip, preset_names
+from dse.serving import SERVE_COLUMNS
 from hwspace.spec import flatten_config
 
 __all__ = ["LOWER_IS_BETTER", "load_niche", "rank", "reference_chips", "direction_of",
@@ -25,8 +26,10 @@ __all__ = ["LOWER_IS_BETTER", "load_niche", "rank", "reference_chips", "directio
 # Outputs where less is better; every other numeric output ranks high-first.
 LOWER_IS_BETTER = {"ttft_s", "tpot_s", "latency_s", "power_w", "system_power_w",
                    "energy_per_item_j", "die_area_mm2", "die_cost_usd", "unit_cost_usd",
-                   "system_cost_usd", "usd_per_million_items"}
-_RANKABLE = (set(OUTPUTS) | {"system_power_w"}) - {"fits", "reason", "bound", "regime"}
+                   "system_cost_usd", "usd_per_million_items", "ttft_p50_s", "ttft_p99_s",
+                   "tpot_p50_s", "tpot_p99_s"}
+_RANKABLE = ((set(OUTPUTS) | {"system_power_w"} | set(SERVE_COLUMNS))
+             - {"fits", "reason", "bound", "regime"})
 
 
 def direction_of(niche: Niche, by: str) -> str:
