@@ -162,11 +162,11 @@ _FIELDS = {f.name: f for f in dataclasses.fields(ScenarioConfig)}
 
 def check_settings(work: TransformerConfig, system: model.System, *, request_rate, prompt_len,
                    gen_len, trace, n_requests: int, seed: int, max_num_batched_tokens: int,
-                   routing: str) -> tuple[Requests, float]:
+                   routing: str, replicas: int = 1) -> tuple[Requests, float]:
     """Serve settings (workloads.scenario.serve_settings) checked against their schema fields,
     the workload and the system; returns (the requests at rate 1 per s, the rate asked): a
     trace's arrivals rescaled to rate 1 (its own rate where ``request_rate`` is None), or
-    Poisson arrivals and drawn lengths."""
+    Poisson arrivals and drawn lengths, ``n_requests`` for each of ``replicas``."""
     for key, value in (("n_requests", n_requests), ("seed", seed),
                        ("max_num_batched_tokens", max_num_batched_tokens)):
         _checked(key, value)
@@ -182,9 +182,13 @@ def check_settings(work: TransformerConfig, system: model.System, *, request_rat
         rate = own if request_rate is None else request_rate
     else:
         high = work.max_context - 1
-        unit = Requests(poisson_arrivals(1.0, n_requests, seed),
-                        draw_lengths("prompt_len", prompt_len, n_requests, seed + 1, high),
-                        draw_lengths("gen_len", gen_len, n_requests, seed + 2, high))
+        n_requests *= replicas
+        prompt = draw_lengths("prompt_len", prompt_len, n_requests, seed + 1, high)
+        gen = draw_lengths("gen_len", gen_len, n_requests, seed + 2, high)
+        if isinstance(prompt_len, dict) or isinstance(gen_len, dict):
+            # A drawn request past the context stops there, as vLLM stops at max_model_len.
+            gen = np.minimum(gen, work.max_context - prompt)
+        unit = Requests(poisson_arrivals(1.0, n_requests, seed), prompt, gen)
         rate = request_rate
     poisson_arrivals(rate, 1, seed)  # the rate's own check: finite and > 0
     total = int(np.max(unit.prompt_len + unit.gen_len))
@@ -231,7 +235,8 @@ def serve(chip: Any, workload: Any, *, request_rate: float | None,
             token budget), tp and pp (pinned, else the evaluator's best split for continuous
             generation), and the rest as dse.api.predict; dp = chips / (tp * pp) replicas.
         max_num_batched_tokens, routing: the engine (dse.evaluator.scheduler.Engine).
-        n_requests, seed: how many requests to simulate, and their seed.
+        n_requests, seed: how many requests to simulate per data-parallel replica (the
+            system's rate splits over them), and their seed.
         find_max_rate: False skips the bisection for max_rate_per_s (NaN).
         **precision: weights, activations, kv_cache, sparsity (scenario keys).
 
@@ -254,9 +259,10 @@ def serve(chip: Any, workload: Any, *, request_rate: float | None,
     work = load_workload(workload)
     if family_of(work) != "llm":
         raise ValueError(f"workload: phase serve needs a decoder LLM, got {work.name!r}")
-    unit, rate = check_settings(work, system, request_rate=request_rate, prompt_len=prompt_len,
-                                gen_len=gen_len, trace=trace, n_requests=n_requests, seed=seed,
-                                max_num_batched_tokens=max_num_batched_tokens, routing=routing)
+    settings = dict(request_rate=request_rate, prompt_len=prompt_len, gen_len=gen_len,
+                    trace=trace, n_requests=n_requests, seed=seed,
+                    max_num_batched_tokens=max_num_batched_tokens, routing=routing)
+    unit, rate = check_settings(work, system, **settings)
     # The evaluator runs without the SLOs: the simulation holds them, at P99.
     free = dataclasses.replace(system, ttft_slo_s=None, tpot_slo_s=None)
     mean_gen = max(1, int(round(unit.gen_len.mean())))
@@ -268,6 +274,10 @@ def serve(chip: Any, workload: Any, *, request_rate: float | None,
     if not best["fits"]:
         return _nan_outputs(model.REASONS[int(best["reason"])], **cost)
     split = {k: int(best[k]) for k in ("tp", "pp", "dp")}
+    if split["dp"] > 1:
+        # Each replica warms up from empty: its P99s need its own n_requests, not a share
+        # (an 8-replica H100 system overstated max_rate_per_s 2x on 1,000 requests in all).
+        unit, rate = check_settings(work, system, **settings, replicas=split["dp"])
     replica = ChipModel(chips, work, dataclasses.replace(
         free, chips=split["tp"] * split["pp"], tp=split["tp"], pp=split["pp"],
         max_num_seqs=None), efficiency, precision)

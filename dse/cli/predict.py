@@ -39,6 +39,10 @@ def _run_candidate(cfg: DictConfig) -> tuple[dict, object, dict]:
                          f"{', '.join(n.name for n in niche.scenarios)}")
     scenario = dict(dataclasses.asdict(ns.scenario), chips=chips, tpot_slo_s=ns.tpot_slo_s,
                     ttft_slo_s=ns.ttft_slo_s)
+    if ns.serve is not None:  # its serve settings, not the analytical steady state
+        kept = ("weights", "activations", "kv_cache", "sparsity", "chips", "tpot_slo_s",
+                "ttft_slo_s")
+        scenario = {**{k: scenario[k] for k in kept}, "phase": "serve", **ns.serve}
     chip = {**nest_config(params), "name": f"candidate {cfg.candidate} of {run.name}"}
     return chip, ns.workload, {k: v for k, v in scenario.items() if v is not None}
 

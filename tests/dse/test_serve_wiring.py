@@ -14,7 +14,9 @@ from dse.api import predict
 from dse.cli import main
 from dse.pipeline.niche import parse_niche
 from dse.pipeline.sweep import make_job, read_rows, run_sweep
-from dse.serving import SERVE_COLUMNS, shortlist
+from dse.evaluator.model import System
+from dse.presets import load_workload
+from dse.serving import SERVE_COLUMNS, check_settings, shortlist
 from workloads.scenario import make_scenario
 
 _FIGURES = ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "goodput_per_s",
@@ -61,6 +63,21 @@ def test_lengths_may_be_drawn_and_serve_is_judged_at_their_means():
     assert out["fits"] and out["n_requests"] == 200 and out["goodput_per_s"] > 0
 
 
+def test_drawn_requests_past_the_context_stop_at_it():
+    # Llama-3-8B holds 8,192 tokens; a lognormal tail of 20,000 draws passes it, and those
+    # answers are cut (vLLM stops a request at max_model_len) instead of refusing the run.
+    unit, _ = check_settings(load_workload("llama3-8b"), System(), request_rate=1.0,
+                             prompt_len=dict(dist="lognormal", mean=4000, sigma=0.5),
+                             gen_len=4000, trace=None, n_requests=20_000, seed=0,
+                             max_num_batched_tokens=2048, routing="round_robin")
+    total = unit.prompt_len + unit.gen_len
+    assert total.max() == 8192 and unit.gen_len.min() >= 1
+    assert 0 < np.mean(unit.gen_len < 4000) < 0.5
+    with pytest.raises(ValueError, match="max_context"):
+        predict("h100", "llama3-8b", phase="serve", request_rate=1.0, prompt_len=8000,
+                gen_len=500)
+
+
 _BAD = [  # (overrides added to dse predict, the field the one line names)
     ("scenario.phase=serve scenario.request_rate=0", "scenario.request_rate"),
     ("scenario.phase=serve", "scenario.request_rate"),
@@ -101,7 +118,7 @@ def _serving_niche(compose_conf) -> dict:
 @pytest.mark.parametrize("change, field", [
     (dict(ttft_slo_s=None, tpot_slo_s=None), "ttft_slo_s"),
     (dict(workload="bert-large"), "phase"),
-    (dict(prompt_len=8000), "max_context"),
+    (dict(prompt_len=8000, gen_len=500), "max_context"),
     (dict(max_num_seqs=4096), "max_num_seqs"),
 ])
 def test_a_serving_niche_is_checked_when_parsed(compose_conf, change, field):
