@@ -55,6 +55,10 @@ def _warn_cut_batch(out: dict) -> None:
               f"({out['batch_limit'] or 'capacity'})", file=sys.stderr)
 
 
+# The settings a serve title names: batch, training and speculation keys do not apply.
+_SERVE_TITLE = ("phase", "request_rate", "trace", "prompt_len", "gen_len", "n_requests",
+                "weights", "activations", "kv_cache", "chips", "ttft_slo_s", "tpot_slo_s",
+                "max_num_seqs")
 # Units of the serve outputs (dse.serving.SERVE_OUTPUTS) by the end of their names.
 _SERVE_UNITS = (("_per_usd", "req/s/USD"), ("_per_w", "req/s/W"), ("throughput_per_s", "tok/s"),
                 ("_per_s", "req/s"), ("_s", "s"), ("_usd", "USD"), ("_w", "W"))
@@ -101,8 +105,10 @@ def run(cfg: DictConfig) -> None:
     name = chip if isinstance(chip, str) else (chip["name"] if isinstance(chip, dict)
                                                  else chip.name)
     wname = workload if isinstance(workload, str) else workload.name
-    title = f"{name} | {wname} | " + ", ".join(f"{k}={v}" for k, v in scenario.items())
-    if scenario.get("phase") == "serve":
+    serving = scenario.get("phase") == "serve"
+    shown = {k: v for k, v in scenario.items() if not serving or k in _SERVE_TITLE}
+    title = f"{name} | {wname} | " + ", ".join(f"{k}={v}" for k, v in shown.items())
+    if serving:
         _print_served(title, out)
     else:
         print_prediction(title, out)

@@ -19,9 +19,9 @@ import pandas as pd
 from omegaconf import MISSING
 
 from dse.evaluator.model import OUTPUTS, System
-from dse.serving import SERVE_COLUMNS, check_settings
 from dse.inputs import build, shown
 from dse.presets import load_plan, load_workload
+from dse.serving import SERVE_COLUMNS, check_settings
 from dse.settings import SystemConfig, to_system
 from workloads.ops import Plan
 from workloads.scenario import (Scenario, ScenarioConfig, family_of, make_scenario,

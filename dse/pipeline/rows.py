@@ -11,8 +11,10 @@ of the chunk that dse.serving.shortlist keeps (those whose analytical requests/s
 within a factor 2.5 of the chunk's best feasible one; a chunk's best is at most the run's,
 so a chunk keeps every candidate the whole run would) are then simulated, and their rows
 gain the simulated SERVE_COLUMNS; the others carry null there and the violation
-``serve:not_shortlisted``, and a simulated row whose P99s miss the SLOs at every rate
-``serve:misses_slo``.
+``serve:not_shortlisted``, and a simulated row whose P99s miss the SLOs at every rate (or
+that the simulation cannot serve) ``serve:misses_slo``. ``max_rate_per_w`` divides by the
+power of the steady state without SLOs (dse.serving.serve), not by the row's
+``system_power_w`` (the analytical steady state under them).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pytest
 from omegaconf import OmegaConf
 
-from dse.api import predict
+from dse.api import explain, predict
 from dse.cli import main
 from dse.pipeline.niche import parse_niche
 from dse.pipeline.sweep import make_job, read_rows, run_sweep
@@ -61,6 +61,13 @@ def test_lengths_may_be_drawn_and_serve_is_judged_at_their_means():
                   prompt_len=dict(dist="uniform", low=100, high=300),
                   gen_len=dict(dist="lognormal", mean=64, sigma=0.5), tpot_slo_s=0.05)
     assert out["fits"] and out["n_requests"] == 200 and out["goodput_per_s"] > 0
+
+
+def test_explain_serve_gives_the_figures_and_its_steady_states_operators():
+    out, rows = explain("h100", "llama3-8b", phase="serve", request_rate=5.0, n_requests=200,
+                        tpot_slo_s=0.05)
+    assert out["fits"] and set(_FIGURES) <= set(out)
+    assert {"prefill", "decode"} <= {r["phase"] for r in rows}
 
 
 def test_drawn_requests_past_the_context_stop_at_it():
