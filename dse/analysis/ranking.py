@@ -131,7 +131,8 @@ def preset_scores(niche: Niche, chips_per_system: list[int],
     sizes = len(chips_per_system)
     params = {k: np.repeat(np.asarray([f[k] for f in flats]), sizes) for k in flats[0]}
     params["chips"] = np.tile(np.asarray(chips_per_system), len(names))
-    table = evaluate_rows(params, np.arange(len(names) * sizes), [niche]).to_pandas()
+    table = evaluate_rows(params, np.arange(len(names) * sizes), [niche],
+                          simulate_all=True).to_pandas()
     scores = candidate_scores(table, niche, extra=extra)
     misses = table[~table["feasible"]].groupby("candidate_id").first()
     scores["violation"] = (misses["scenario"].astype(str) + ": "

@@ -66,12 +66,12 @@ def _violation(ns: NicheScenario, out: dict, cons: dict,
 
 
 def _served(ns: NicheScenario, chips, n_sys: np.ndarray, out: dict, feasible: np.ndarray,
-            eff: Efficiency) -> tuple[dict[str, np.ndarray], np.ndarray]:
+            eff: Efficiency, simulate_all: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """(SERVE_COLUMNS (n,) each, verdict (n,): 0 served, 1 + index in SERVE_VIOLATIONS) of a
-    serve scenario: the shortlisted feasible rows simulated (module docstring), one by one."""
+    serve scenario: the shortlisted (or all) feasible rows simulated, one by one."""
     n = len(n_sys)
     capacity = np.where(feasible, out["throughput_per_s"] / ns.scenario.gen_len, np.nan)
-    keep = shortlist(capacity, out["system_cost_usd"])
+    keep = feasible if simulate_all else shortlist(capacity, out["system_cost_usd"])
     cols = {c: np.full(n, np.nan) for c in SERVE_COLUMNS}
     verdict = np.where(feasible & ~keep, 1, 0)
     precision = {k: getattr(ns.scenario, k) for k in PRECISION_KEYS}
@@ -85,14 +85,15 @@ def _served(ns: NicheScenario, chips, n_sys: np.ndarray, out: dict, feasible: np
 
 
 def _scenario_table(ns: NicheScenario, niche: str, chips, params: Mapping[str, np.ndarray],
-                    candidate_id: np.ndarray, n_sys: np.ndarray, eff: Efficiency) -> pa.Table:
+                    candidate_id: np.ndarray, n_sys: np.ndarray, eff: Efficiency,
+                    simulate_all: bool) -> pa.Table:
     out = evaluate(chips, ns.plan, ns.scenario, ns.system(n_sys), eff)
     out["system_power_w"] = out["power_w"] * n_sys
     cons = row_constraints(ns, out)
     feasible = np.logical_and.reduce([v <= 0 for v in cons.values()])
     served = None
     if ns.serve is not None:
-        serve_cols, served = _served(ns, chips, n_sys, out, feasible, eff)
+        serve_cols, served = _served(ns, chips, n_sys, out, feasible, eff, simulate_all)
         out.update(serve_cols)
         feasible &= served == 0
     n = len(candidate_id)
@@ -121,7 +122,8 @@ def _scenario_table(ns: NicheScenario, niche: str, chips, params: Mapping[str, n
 
 
 def evaluate_rows(params: Mapping[str, np.ndarray], candidate_id: np.ndarray,
-                  niches: Sequence[Niche], eff: Efficiency = DEFAULT) -> pa.Table:
+                  niches: Sequence[Niche], eff: Efficiency = DEFAULT,
+                  simulate_all: bool = False) -> pa.Table:
     """Rows of every candidate x every scenario of ``niches``.
 
     Args:
@@ -129,6 +131,8 @@ def evaluate_rows(params: Mapping[str, np.ndarray], candidate_id: np.ndarray,
         candidate_id: (n_cand,) identifiers, unique within a run.
         niches: the niches whose scenarios to evaluate.
         eff: the global efficiency factors (robust ranking draws others).
+        simulate_all: serve scenarios simulate every feasible candidate, not the shortlist
+            (a fixed handful such as the reference chips, each placed on its own).
 
     Returns:
         A table of n_cand x n_scenarios rows, grouped by niche then scenario.
@@ -136,6 +140,7 @@ def evaluate_rows(params: Mapping[str, np.ndarray], candidate_id: np.ndarray,
     spec = {k: v for k, v in params.items() if k != "chips"}
     chips = from_columns(spec)
     n_sys = np.broadcast_to(np.asarray(params.get("chips", 1), dtype=float), (chips.n,))
-    tables = [_scenario_table(ns, niche.name, chips, params, candidate_id, n_sys, eff)
+    tables = [_scenario_table(ns, niche.name, chips, params, candidate_id, n_sys, eff,
+                              simulate_all)
               for niche in niches for ns in niche.scenarios]
     return pa.concat_tables(tables, promote_options="permissive")

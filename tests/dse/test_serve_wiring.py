@@ -13,7 +13,9 @@ from omegaconf import OmegaConf
 from dse.api import explain, predict
 from dse.cli import main
 from dse.pipeline.niche import parse_niche
+from dse.pipeline.rows import evaluate_rows
 from dse.pipeline.sweep import make_job, read_rows, run_sweep
+from dse.pipeline.workers import chunk_candidates
 from dse.evaluator.model import System
 from dse.presets import load_workload
 from dse.serving import SERVE_COLUMNS, check_settings, shortlist
@@ -161,3 +163,7 @@ def test_serving_niche_sweep_simulates_only_the_shortlist(compose_conf, tmp_path
     assert rows[~simulated][list(SERVE_COLUMNS)].isna().all().all()
     table = read_rows(manifest["results_dir"], columns=["max_rate_per_w"])
     assert pc.count(table["max_rate_per_w"]).as_py() == 1  # null, not NaN, where not simulated
+    # The reference chips of dse rank are simulated whole: each feasible one placed.
+    every = evaluate_rows(*chunk_candidates(job, 0), job.niches, simulate_all=True).to_pandas()
+    assert list(every["violation"]) == ["", "fits:tpot_slo", "", "fits:tpot_slo"]
+    assert every["max_rate_per_s"].iloc[0] < best["max_rate_per_s"]
