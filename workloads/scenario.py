@@ -251,9 +251,9 @@ _NOT_SERVED = (("batch", 1), ("context_len", None), ("draft", None),
 
 
 def _check_serve(vals: dict) -> None:
-    """Serve keys apply to phase serve only, and leave ``vals`` (serve_settings reads them).
-    Phase serve becomes the analytical steady state: continuous generation at the largest
-    batch the SLOs allow, at the mean lengths."""
+    """Serve keys apply to phase serve only and are taken out of ``vals`` (serve_settings
+    reads them). Phase serve becomes the analytical steady state: continuous generation at
+    the largest batch the SLOs allow, at the mean lengths."""
     serving = {k: vals.pop(k) for k in SERVE_KEYS if k in vals}
     if vals["phase"] != "serve":
         for key in ("request_rate", "trace"):
@@ -268,6 +268,10 @@ def _check_serve(vals: dict) -> None:
     if serving.get("request_rate") is None and serving.get("trace") is None:
         raise ValueError("scenario.request_rate = null: phase serve needs a rate (requests/s "
                          "for the system, > 0) or a trace")
+    for key in ("prompt_len", "gen_len"):
+        if serving.get("trace") is not None and _is_dist(vals.get(key)):
+            raise ValueError(f"scenario.{key}: the trace holds the lengths; allowed with a "
+                             f"trace: no distribution")
     for key, only in _NOT_SERVED:
         if vals.get(key, only) != only:
             raise ValueError(f"scenario.{key} = {vals[key]!r}: phase serve admits requests as "

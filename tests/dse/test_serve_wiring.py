@@ -65,6 +65,17 @@ def test_lengths_may_be_drawn_and_serve_is_judged_at_their_means():
     assert out["fits"] and out["n_requests"] == 200 and out["goodput_per_s"] > 0
 
 
+def test_a_trace_is_served_at_its_own_rate_or_the_one_asked(tmp_path):
+    path = tmp_path / "trace.csv"
+    rows = np.array([[0.0, 1024, 64], [0.5, 512, 128], [1.0, 2048, 16], [1.5, 100, 8]])
+    np.savetxt(path, rows, delimiter=",", header="arrival_s,prompt_len,gen_len", comments="")
+    own = predict("h100", "llama3-8b", phase="serve", trace=str(path), ttft_slo_s=0.5)
+    assert own["n_requests"] == 4 and own["goodput_per_s"] == pytest.approx(2.0)
+    fast = predict("h100", "llama3-8b", phase="serve", trace=str(path), request_rate=8.0,
+                   ttft_slo_s=0.5)
+    assert fast["goodput_per_s"] == pytest.approx(8.0)
+
+
 def test_explain_serve_gives_the_figures_and_its_steady_states_operators():
     out, rows = explain("h100", "llama3-8b", phase="serve", request_rate=5.0, n_requests=200,
                         tpot_slo_s=0.05)
@@ -107,6 +118,8 @@ _BAD = [  # (overrides added to dse predict, the field the one line names)
     ("scenario.phase=serve scenario.request_rate=5 scenario.trace=/no/such.csv",
      "scenario.trace"),
     ("scenario.phase=serve scenario.request_rate=5 workload=resnet50", "scenario.phase"),
+    ("scenario.phase=serve scenario.trace=t.csv scenario.gen_len={dist:uniform,low:1,high:9}",
+     "scenario.gen_len"),
 ]
 
 
