@@ -16,17 +16,19 @@ from dse.settings import SystemConfig, to_system
 from hwspace.config import ChipConfig
 from hwspace.spec import from_configs
 from workloads.ops import KIND_NAMES
-from workloads.scenario import ScenarioConfig, family_of, make_scenario
+from workloads.scenario import ScenarioConfig, family_of, make_scenario, serve_settings
 
 __all__ = ["predict", "explain", "SYSTEM_KEYS"]
 
 SYSTEM_KEYS = tuple(f.name for f in dataclasses.fields(SystemConfig))
 _SCENARIO_KEYS = tuple(f.name for f in dataclasses.fields(ScenarioConfig))
-_INTS = ("max_batch", "batch", "tp", "pp", "dp", "ep", "zero", "interleave")
+_INTS = ("max_batch", "batch", "tp", "pp", "dp", "ep", "zero", "interleave",
+         "n_requests", "kv_blocks")
 
 
-def _prepare(chip: Any, workload: Any, scenario: dict):
-    """(chips, plan, scenario, system), each input checked against its schema once."""
+def _checked(chip: Any, workload: Any, scenario: dict):
+    """(chip config, workload config, scenario values, scenario, system config), each input
+    checked against its schema once."""
     unknown = sorted(set(scenario) - set(SYSTEM_KEYS) - set(_SCENARIO_KEYS))
     if unknown:
         raise ValueError(f"scenario.{unknown[0]}: unknown setting; allowed: "
@@ -35,10 +37,28 @@ def _prepare(chip: Any, workload: Any, scenario: dict):
     cfg_work = load_workload(workload)
     system = build(SystemConfig, {k: v for k, v in scenario.items() if k in SYSTEM_KEYS},
                    "system")
-    values = build(ScenarioConfig, {k: v for k, v in scenario.items() if k in _SCENARIO_KEYS},
-                   "scenario")
-    sc = make_scenario(family_of(cfg_work), _shallow(values))
+    values = _shallow(build(ScenarioConfig, {k: v for k, v in scenario.items()
+                                             if k in _SCENARIO_KEYS}, "scenario"))
+    sc = make_scenario(family_of(cfg_work), values)
+    return cfg_chip, cfg_work, values, sc, system
+
+
+def _prepare(chip: Any, workload: Any, scenario: dict):
+    """(chips, plan, scenario, system), each input checked against its schema once; for
+    phase serve the plan of its analytical steady state (workloads.scenario)."""
+    cfg_chip, cfg_work, _, sc, system = _checked(chip, workload, scenario)
     return _chip_arrays(chip, cfg_chip), _plan(workload, cfg_work, sc), sc, to_system(system)
+
+
+def _serve(chip: Any, workload: Any, scenario: dict, efficiency: Efficiency) -> dict:
+    """The SLO figures of phase serve (dse.serving.serve) as plain values."""
+    from dse.serving import serve  # the scheduler compiles on first use: only when served
+
+    cfg_chip, cfg_work, values, sc, system = _checked(chip, workload, scenario)
+    precision = {k: getattr(sc, k) for k in ("weights", "activations", "kv_cache", "sparsity")}
+    out = serve(_chip_arrays(chip, cfg_chip), cfg_work, system=to_system(system),
+                efficiency=efficiency, **serve_settings(values), **precision)
+    return {k: v if isinstance(v, str) else _scalar(k, v) for k, v in out.items()}
 
 
 def _shallow(obj: Any) -> dict:
@@ -100,16 +120,24 @@ def predict(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
             activations, kv_cache, sparsity, batching, draft, spec_tokens, acceptance,
             optimizer, zero, recompute, interleave, expert_skew, chips, tpot_slo_s,
             ttft_slo_s, max_num_seqs, scale_up, network_gb_s, kv_host_gb, host_gb_s, tp, pp
-            and ep (pin the split: a published setup).
+            and ep (pin the split: a published setup). Phase serve (requests at a rate,
+            dse.serving) adds request_rate, trace, n_requests, seed, routing and
+            max_num_batched_tokens, and takes prompt_len and gen_len as a distribution too
+            ({dist: uniform, low, high} or {dist: lognormal, mean, sigma}).
 
     Returns:
         Every output of DESIGN.md section 4 (NaN where it has no meaning); training adds
         ``zero`` (the ZeRO stage), ``recompute`` (none or full) and ``interleave`` (virtual
-        pipeline stages per chip) of the fastest step.
+        pipeline stages per chip) of the fastest step. Phase serve returns
+        dse.serving.SERVE_OUTPUTS instead: ttft_p50_s, ttft_p99_s, tpot_p50_s, tpot_p99_s,
+        goodput_per_s, max_rate_per_s (at P99 of both SLOs, system.ttft_slo_s and
+        system.tpot_slo_s), ...
 
     Raises:
         ValueError: naming the bad field and its allowed values or range.
     """
+    if scenario.get("phase") == "serve":
+        return _serve(chip, workload, dict(scenario), efficiency)
     chips, plan, sc, sys = _prepare(chip, workload, dict(scenario))
     out = model.evaluate(chips, plan, sc, sys, efficiency, load_economics(economics))
     return {k: _scalar(k, v[0]) for k, v in out.items()}
@@ -119,7 +147,8 @@ def explain(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
             economics: Any = "buyer",
             **scenario: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``predict`` plus the per-operator table of the chosen split: one row per pass and
-    operator with FLOP, bytes, intensity, time (all instances) and bound, per chip."""
+    operator with FLOP, bytes, intensity, time (all instances) and bound, per chip. Phase
+    serve: its SLO figures, and the operators of its analytical steady state."""
     chips, plan, sc, sys = _prepare(chip, workload, dict(scenario))
     out, detail = model.explain(chips, plan, sc, sys, efficiency, load_economics(economics))
     rows = []
@@ -136,4 +165,6 @@ def explain(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
                 overhead_s=d["overhead_s"][j] * p.repeats,
                 bound=model.BOUNDS[int(d["bound"][j])],
             ))
+    if scenario.get("phase") == "serve":
+        return _serve(chip, workload, dict(scenario), efficiency), rows
     return {k: _scalar(k, v[0]) for k, v in out.items()}, rows

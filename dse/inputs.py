@@ -7,7 +7,8 @@ dotted field, the value given and what is allowed (DESIGN.md section 8).
 Metadata keys: ``low``/``high`` (inclusive), ``above`` (exclusive lower bound), ``below``
 (exclusive upper bound), ``choices``, ``words`` (strings a number field also takes, such as
 batch ``"max"``), ``whole`` (an integer held in an ``Any`` field), ``unit``, ``keys`` and
-``values`` (a dict field: its allowed keys, and the metadata of each value).
+``values`` (a dict field: its allowed keys, and the metadata of each value), ``schema`` (a
+dataclass a mapping given to an ``Any`` field is built as: a length or its distribution).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from hwspace.cost import EconomicsConfig, economics_rules
 from workloads.cnn import (LAYER_SCHEMAS, MobileNetLayers, ResNetLayers, VGGLayers,
                            layer_rules, size_rules)
 from workloads.config import CNNConfig, TransformerConfig, transformer_rules
+from workloads.scenario import LengthDistConfig, length_rules
 
 __all__ = ["build", "check_value", "field_problem", "register_rule", "MAX_TEXT", "shown"]
 
@@ -113,6 +115,8 @@ def check_value(path: str, value: Any, tp: Any, meta: Mapping, may_be_empty: boo
         raise ValueError(f"{path} = null: a value is required ({_allowed(tp, meta)})")
     if dataclasses.is_dataclass(tp):
         return build(tp, value, path)
+    if "schema" in meta and (isinstance(value, Mapping) or dataclasses.is_dataclass(value)):
+        return build(meta["schema"], value, path)
     if typing.get_origin(tp) is dict:
         return _dict(path, value, args[1], meta)
     if typing.get_origin(tp) is list:
@@ -203,7 +207,9 @@ def _allowed(tp: Any, meta: Mapping) -> str:
         f" <= {high[:-1]}" if high else "")
     words = "".join(f" or {w!r}" for w in meta.get("words", ()))
     unit = f" {meta['unit']}" if "unit" in meta else ""
-    return f"{kind}{span}{unit}{words}"
+    schema = (f" or a mapping of {', '.join(_fields(meta['schema']))}" if "schema" in meta
+              else "")
+    return f"{kind}{span}{unit}{words}{schema}"
 
 
 def _cnn_rules(cfg: CNNConfig, where: str) -> None:
@@ -216,7 +222,7 @@ def _cnn_rules(cfg: CNNConfig, where: str) -> None:
 for _schema, _rule in ((ChipConfig, chip_rules), (TransformerConfig, transformer_rules),
                        (CNNConfig, _cnn_rules), (ResNetLayers, layer_rules),
                        (MobileNetLayers, layer_rules), (VGGLayers, layer_rules),
-                       (EconomicsConfig, economics_rules)):
+                       (EconomicsConfig, economics_rules), (LengthDistConfig, length_rules)):
     register_rule(_schema, _rule)
 
 

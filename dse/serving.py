@@ -33,7 +33,6 @@ from dse.evaluator import model
 from dse.evaluator.columns import KV_BLOCK_TOKENS
 from dse.evaluator.efficiency import DEFAULT, Efficiency
 from dse.evaluator.scheduler import (
-    MAX_NUM_BATCHED_TOKENS,
     Engine,
     Requests,
     StepTimes,
@@ -43,18 +42,23 @@ from dse.evaluator.scheduler import (
     simulate,
     summarize,
 )
+from dse.inputs import check_value
 from dse.presets import load_chip, load_plan, load_workload
 from hwspace.spec import ChipArrays, from_configs
 from workloads.config import TransformerConfig
-from workloads.scenario import family_of, make_scenario
+from workloads.scenario import ScenarioConfig, family_of, make_scenario
 
-__all__ = ["serve", "ChipModel", "build_step_times", "read_trace", "shortlist",
-           "SERVE_OUTPUTS", "PRECISION_KEYS"]
+__all__ = ["serve", "ChipModel", "build_step_times", "read_trace", "check_settings", "shortlist",
+           "SERVE_OUTPUTS", "SERVE_COLUMNS", "PRECISION_KEYS"]
 
 SERVE_OUTPUTS = ("fits", "reason", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s",
                  "goodput_per_s", "max_rate_per_s", "capacity_per_s", "requests_per_s",
                  "throughput_per_s", "n_requests", "tp", "pp", "dp", "kv_blocks",
-                 "system_cost_usd", "max_rate_per_usd")
+                 "system_cost_usd", "system_power_w", "max_rate_per_usd", "max_rate_per_w")
+# The outputs a sweep's serve rows add to the evaluator's (the rest it has under its names).
+SERVE_COLUMNS = ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "goodput_per_s",
+                 "max_rate_per_s", "capacity_per_s", "max_rate_per_usd", "max_rate_per_w")
+_DEFAULT = ScenarioConfig()  # the serve settings' defaults: their schema's
 _GRID_RATIO = 2 ** 0.25  # spacing of the batch and token grids: step times bend smoothly
 _N_CTX = 5  # context grid points: KV reads are linear in the context
 _N_PROMPT = 6  # prompt-length grid points
@@ -131,7 +135,7 @@ def read_trace(trace: Any) -> Requests:
     or an array of such rows (n, 3), sorted here by arrival."""
     if isinstance(trace, (str, Path)):
         if not Path(trace).is_file():
-            raise ValueError(f"trace: no such file {str(trace)!r}")
+            raise ValueError(f"scenario.trace = {str(trace)!r}: no such file")
         rows = np.loadtxt(trace, delimiter=",", skiprows=1, ndmin=2)
     else:
         rows = np.asarray(trace, dtype=float)
@@ -148,25 +152,50 @@ def read_trace(trace: Any) -> Requests:
                     rows[:, 2].astype(np.int64))
 
 
-def _unit_requests(work: TransformerConfig, request_rate, prompt_len, gen_len, trace,
-                   n_requests: int, seed: int) -> tuple[Requests, float]:
-    """(the requests at rate 1 per s, the rate asked): a trace's arrivals rescaled to rate 1
-    (its own rate where ``request_rate`` is None), or Poisson arrivals and drawn lengths."""
+def _checked(key: str, value: Any, kind: type = int) -> None:
+    """ValueError unless ``value`` fits serve setting ``key``'s field of ScenarioConfig."""
+    check_value(f"scenario.{key}", value, kind, _FIELDS[key].metadata)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(ScenarioConfig)}
+
+
+def check_settings(work: TransformerConfig, system: model.System, *, request_rate, prompt_len,
+                   gen_len, trace, n_requests: int, seed: int, max_num_batched_tokens: int,
+                   routing: str, replicas: int = 1) -> tuple[Requests, float]:
+    """Serve settings (workloads.scenario.serve_settings) checked against their schema fields,
+    the workload and the system; returns (the requests at rate 1 per s, the rate asked): a
+    trace's arrivals rescaled to rate 1 (its own rate where ``request_rate`` is None), or
+    Poisson arrivals and drawn lengths, ``n_requests`` for each of ``replicas``."""
+    for key, value in (("n_requests", n_requests), ("seed", seed),
+                       ("max_num_batched_tokens", max_num_batched_tokens)):
+        _checked(key, value)
+    _checked("routing", routing, str)
+    seqs = system.max_num_seqs or max_num_batched_tokens
+    if seqs > max_num_batched_tokens:  # vLLM refuses it: every running sequence decodes
+        raise ValueError(f"system.max_num_seqs = {seqs}: allowed with phase serve: <= "
+                         f"scenario.max_num_batched_tokens ({max_num_batched_tokens})")
     if trace is not None:
         req = read_trace(trace)
         own = (len(req.arrival_s) - 1) / req.arrival_s[-1]
         unit = Requests(req.arrival_s * own, req.prompt_len, req.gen_len)
-        return unit, own if request_rate is None else request_rate
-    for key, value, low in (("n_requests", n_requests, 1), ("seed", seed, 0)):
-        if not (isinstance(value, int) and low <= value <= 10_000_000):
-            raise ValueError(f"{key} must be a whole number in [{low}, 10,000,000], "
-                             f"got {value!r}")
-    high = work.max_context - 1
-    unit = Requests(poisson_arrivals(1.0, n_requests, seed),
-                    draw_lengths("prompt_len", prompt_len, n_requests, seed + 1, high),
-                    draw_lengths("gen_len", gen_len, n_requests, seed + 2, high))
-    poisson_arrivals(request_rate, 1, seed)  # the rate's own check: finite and > 0
-    return unit, request_rate
+        rate = own if request_rate is None else request_rate
+    else:
+        high = work.max_context - 1
+        n_requests *= replicas
+        prompt = draw_lengths("prompt_len", prompt_len, n_requests, seed + 1, high)
+        gen = draw_lengths("gen_len", gen_len, n_requests, seed + 2, high)
+        if isinstance(prompt_len, dict) or isinstance(gen_len, dict):
+            # A drawn request past the context stops there, as vLLM stops at max_model_len.
+            gen = np.minimum(gen, work.max_context - prompt)
+        unit = Requests(poisson_arrivals(1.0, n_requests, seed), prompt, gen)
+        rate = request_rate
+    poisson_arrivals(rate, 1, seed)  # the rate's own check: finite and > 0
+    total = int(np.max(unit.prompt_len + unit.gen_len))
+    if total > work.max_context:
+        raise ValueError(f"scenario.prompt_len + gen_len must be <= {work.name}'s max_context "
+                         f"= {work.max_context}, got {total}")
+    return unit, rate
 
 
 def _nan_outputs(reason: str, **known: float) -> dict[str, Any]:
@@ -178,9 +207,6 @@ def _engine(replica: ChipModel, unit: Requests, seqs: int, budget: int, dp: int,
             routing: str) -> Engine:
     """The engine of one replica; its KV capacity is the evaluator's largest decode batch
     at the mean request length, in whole blocks (dse.evaluator.columns.KV_BLOCK_TOKENS)."""
-    if not (isinstance(budget, int) and 1 <= budget <= 1_000_000):
-        raise ValueError(f"max_num_batched_tokens must be a whole number in [1, 1,000,000], "
-                         f"got {budget!r}")
     ref_ctx = int(round(np.mean(unit.prompt_len + unit.gen_len))) - 1
     per_seq = replica.outputs(phase="decode", batch="max", context_len=ref_ctx)["max_batch"]
     return Engine(int(per_seq) * -(-(ref_ctx + 1) // KV_BLOCK_TOKENS), seqs, budget, dp,
@@ -188,15 +214,17 @@ def _engine(replica: ChipModel, unit: Requests, seqs: int, budget: int, dp: int,
 
 
 def serve(chip: Any, workload: Any, *, request_rate: float | None,
-          prompt_len: Any = 512, gen_len: Any = 128, trace: Any = None,
-          system: model.System | None = None,
-          max_num_batched_tokens: int = MAX_NUM_BATCHED_TOKENS, routing: str = "round_robin",
-          n_requests: int = 10_000, seed: int = 0, find_max_rate: bool = True,
+          prompt_len: Any = _DEFAULT.prompt_len, gen_len: Any = _DEFAULT.gen_len,
+          trace: Any = None, system: model.System | None = None,
+          max_num_batched_tokens: int = _DEFAULT.max_num_batched_tokens,
+          routing: str = _DEFAULT.routing, n_requests: int = _DEFAULT.n_requests,
+          seed: int = _DEFAULT.seed, find_max_rate: bool = True,
           efficiency: Efficiency = DEFAULT, **precision: Any) -> dict[str, Any]:
     """Serve requests at a rate on ``system`` and report the SLO figures.
 
     Args:
-        chip, workload: as dse.api.predict (preset name, dict or YAML path); a decoder LLM.
+        chip, workload: as dse.api.predict (preset name, dict or YAML path; a chip also as
+            the ChipArrays of one candidate); a decoder LLM.
         request_rate: requests/s for the whole system (Poisson, seeded); with a trace, None
             keeps the trace's own rate and a number rescales its arrival times to it.
         prompt_len, gen_len: tokens: a whole number, or a distribution
@@ -207,7 +235,8 @@ def serve(chip: Any, workload: Any, *, request_rate: float | None,
             token budget), tp and pp (pinned, else the evaluator's best split for continuous
             generation), and the rest as dse.api.predict; dp = chips / (tp * pp) replicas.
         max_num_batched_tokens, routing: the engine (dse.evaluator.scheduler.Engine).
-        n_requests, seed: how many requests to simulate, and their seed.
+        n_requests, seed: how many requests to simulate per data-parallel replica (the
+            system's rate splits over them), and their seed.
         find_max_rate: False skips the bisection for max_rate_per_s (NaN).
         **precision: weights, activations, kv_cache, sparsity (scenario keys).
 
@@ -215,41 +244,47 @@ def serve(chip: Any, workload: Any, *, request_rate: float | None,
         SERVE_OUTPUTS: latencies s, rates requests/s (throughput_per_s: generated tokens/s),
         ``capacity_per_s`` the analytical steady state (the evaluator's continuous
         generation at the largest batch, without SLOs, per mean gen_len), ``kv_blocks`` per
-        replica, ``max_rate_per_usd`` the niche objective "requests/s per $ at SLO"
-        (max_rate_per_s NaN where neither SLO is set). ``fits`` False with a reason and NaN
-        figures where the system cannot serve the workload.
+        replica, ``system_power_w`` the system's power in that steady state (the load near
+        max_rate_per_s), ``max_rate_per_usd`` and ``max_rate_per_w`` the niche objectives
+        "requests/s per $ and per W at SLO" (max_rate_per_s NaN where neither SLO is set).
+        ``fits`` False with a reason and NaN figures where the system cannot serve the
+        workload.
     """
     unknown = sorted(set(precision) - set(PRECISION_KEYS))
     if unknown:
         raise ValueError(f"phase serve: unknown scenario key(s) {unknown}; allowed besides "
                          f"the lengths: {', '.join(PRECISION_KEYS)}")
     system = system or model.System()
-    cfg_chip, work = load_chip(chip), load_workload(workload)
+    chips = chip if isinstance(chip, ChipArrays) else from_configs([load_chip(chip)])
+    work = load_workload(workload)
     if family_of(work) != "llm":
         raise ValueError(f"workload: phase serve needs a decoder LLM, got {work.name!r}")
-    unit, rate = _unit_requests(work, request_rate, prompt_len, gen_len, trace, n_requests,
-                                seed)
-    total = unit.prompt_len + unit.gen_len
-    if total.max() > work.max_context:
-        raise ValueError(f"prompt_len + gen_len must be <= {work.name}'s max_context = "
-                         f"{work.max_context}, got {int(total.max())}")
-    chips = from_configs([cfg_chip])
+    settings = dict(request_rate=request_rate, prompt_len=prompt_len, gen_len=gen_len,
+                    trace=trace, n_requests=n_requests, seed=seed,
+                    max_num_batched_tokens=max_num_batched_tokens, routing=routing)
+    unit, rate = check_settings(work, system, **settings)
     # The evaluator runs without the SLOs: the simulation holds them, at P99.
     free = dataclasses.replace(system, ttft_slo_s=None, tpot_slo_s=None)
     mean_gen = max(1, int(round(unit.gen_len.mean())))
     best = ChipModel(chips, work, free, efficiency, precision).outputs(
         phase="generate", batch="max", prompt_len=int(round(unit.prompt_len.mean())),
         gen_len=mean_gen)
-    cost = dict(system_cost_usd=best["system_cost_usd"])
+    cost = dict(system_cost_usd=best["system_cost_usd"],
+                system_power_w=best["power_w"] * system.chips)
     if not best["fits"]:
         return _nan_outputs(model.REASONS[int(best["reason"])], **cost)
     split = {k: int(best[k]) for k in ("tp", "pp", "dp")}
+    if split["dp"] > 1:
+        # Each replica warms up from empty: its P99s need its own n_requests, not a share
+        # (an 8-replica H100 system overstated max_rate_per_s 2x on 1,000 requests in all).
+        unit, rate = check_settings(work, system, **settings, replicas=split["dp"])
     replica = ChipModel(chips, work, dataclasses.replace(
         free, chips=split["tp"] * split["pp"], tp=split["tp"], pp=split["pp"],
         max_num_seqs=None), efficiency, precision)
     engine = _engine(replica, unit, system.max_num_seqs or max_num_batched_tokens,
                      max_num_batched_tokens, split["dp"], routing)
-    steps = build_step_times(replica, engine, int(total.max()), unit.prompt_len)
+    steps = build_step_times(replica, engine, int(np.max(unit.prompt_len + unit.gen_len)),
+                             unit.prompt_len)
     slo = (system.ttft_slo_s or np.inf, system.tpot_slo_s or np.inf)
     req = Requests(unit.arrival_s / rate, unit.prompt_len, unit.gen_len)
     out = summarize(req, *simulate(req, steps, engine), rate, *slo)
@@ -259,7 +294,8 @@ def serve(chip: Any, workload: Any, *, request_rate: float | None,
                     1.2 * capacity) if find_max_rate else np.nan)
     return dict(fits=True, reason="", **out, max_rate_per_s=top, capacity_per_s=capacity,
                 **split, kv_blocks=engine.kv_blocks, **cost,
-                max_rate_per_usd=top / cost["system_cost_usd"])
+                max_rate_per_usd=top / cost["system_cost_usd"],
+                max_rate_per_w=top / cost["system_power_w"])
 
 
 def shortlist(capacity_per_s: np.ndarray, system_cost_usd: np.ndarray, factor: float = 2.5,

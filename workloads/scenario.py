@@ -9,23 +9,35 @@ from typing import Any, Optional, Union
 from collections.abc import Mapping
 
 import numpy as np
+from omegaconf import MISSING
 
 from workloads import cnn, llm, training
 from workloads.config import MAX_TOKENS, STATE_DTYPES, CNNConfig, TransformerConfig
 from workloads.ops import ATTENTION, Pass, Plan
 from workloads.precision import DTYPES, SPARSITY_MODES, parse_dtype
 
-__all__ = ["Scenario", "ScenarioConfig", "PHASES", "BATCHING_MODES", "make_scenario",
-           "build_plan", "family_of", "expected_tokens", "draft_config"]
+__all__ = ["Scenario", "ScenarioConfig", "LengthDistConfig", "PHASES", "BATCHING_MODES",
+           "ROUTINGS", "MAX_NUM_BATCHED_TOKENS", "SERVE_KEYS", "make_scenario", "serve_settings",
+           "mean_tokens", "length_rules", "build_plan", "family_of", "expected_tokens",
+           "draft_config"]
 
 PHASES: dict[str, tuple[str, ...]] = {
-    "llm": ("generate", "prefill", "decode", "train"),
+    # serve: requests at a rate through a serving engine (dse.serving), decoder LLMs only
+    "llm": ("generate", "prefill", "decode", "train", "serve"),
     "encoder": ("encode",),
     "cnn": ("infer",),
 }
 BATCHING_MODES = ("continuous", "static")
 RECOMPUTE_MODES = ("none", "full")
 ZERO_STAGES = (0, 1, 2, 3)
+# Phase serve: how requests reach the data-parallel replicas (dse.evaluator.scheduler), and
+# the engine's token budget per step: vLLM's with chunked prefill, for the OpenAI server
+# beside max_num_seqs = 256: 2,048 on GPUs under 70 GiB and A100 (V1), and V0's server
+# default (vllm/engine/arg_utils.py, EngineArgs.get_batch_defaults). V1 on H100-class GPUs
+# pairs 8,192 tokens with 1,024 sequences.
+ROUTINGS = ("round_robin", "shortest_queue")
+MAX_NUM_BATCHED_TOKENS = 2048
+LENGTH_DISTS = ("uniform", "lognormal")
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,42 @@ _TOKENS = dict(low=1, high=MAX_TOKENS, unit="tokens")
 
 
 @dataclass
+class LengthDistConfig:
+    """Schema of a drawn length (phase serve): {dist: uniform, low, high} or {dist:
+    lognormal, mean, sigma} (mean tokens, sigma of their log); length_rules: which go
+    together."""
+
+    dist: str = field(default=MISSING, metadata=dict(choices=LENGTH_DISTS))
+    low: Optional[int] = field(default=None, metadata=_TOKENS)
+    high: Optional[int] = field(default=None, metadata=_TOKENS)
+    mean: Optional[float] = field(default=None, metadata=_TOKENS)
+    sigma: Optional[float] = field(default=None, metadata=dict(low=0.0, high=10.0))
+
+
+_LENGTH_PARAMS = {"uniform": ("low", "high"), "lognormal": ("mean", "sigma")}
+
+
+def length_rules(cfg: LengthDistConfig, where: str) -> None:
+    """A uniform length takes low <= high, a lognormal one mean and sigma, nothing else."""
+    needed = _LENGTH_PARAMS[cfg.dist]
+    for key in ("low", "high", "mean", "sigma"):
+        value = getattr(cfg, key)
+        if value is None and key in needed:
+            raise ValueError(f"{where}.{key}: required by dist {cfg.dist} (it takes "
+                             f"{' and '.join(needed)})")
+        if value is not None and key not in needed:
+            raise ValueError(f"{where}.{key} = {value!r}: dist {cfg.dist} takes "
+                             f"{' and '.join(needed)} only")
+    if cfg.dist == "uniform" and cfg.low > cfg.high:
+        raise ValueError(f"{where}.low = {cfg.low}: allowed: <= high ({cfg.high})")
+
+
+# A length: a whole number of tokens, or (phase serve) a distribution.
+_LENGTH = dict(_TOKENS, whole=True, schema=LengthDistConfig)
+_REQUESTS = dict(low=1, high=10_000_000, unit="requests")
+
+
+@dataclass
 class ScenarioConfig:
     """Schema of a scenario (``scenario.*``, each scenario of a niche): ranges, choices and
     units beside the defaults of Scenario; make_scenario applies the cross-field rules."""
@@ -86,8 +134,8 @@ class ScenarioConfig:
         choices=tuple(dict.fromkeys(p for ps in PHASES.values() for p in ps))))
     batch: Any = field(default=Scenario.batch, metadata=dict(
         low=1, high=10_000_000, whole=True, words=("max",), unit="requests"))
-    prompt_len: int = field(default=Scenario.prompt_len, metadata=_TOKENS)
-    gen_len: int = field(default=Scenario.gen_len, metadata=_TOKENS)
+    prompt_len: Any = field(default=Scenario.prompt_len, metadata=_LENGTH)
+    gen_len: Any = field(default=Scenario.gen_len, metadata=_LENGTH)
     context_len: Optional[int] = field(default=None, metadata=dict(_TOKENS, low=0))
     weights: str = field(default=Scenario.weights, metadata=dict(choices=tuple(DTYPES)))
     activations: str = field(default=Scenario.activations, metadata=dict(choices=tuple(DTYPES)))
@@ -106,8 +154,22 @@ class ScenarioConfig:
     # busiest expert-parallel chip's tokens / mean (1: balanced); dense models ignore it
     expert_skew: float = field(default=Scenario.expert_skew, metadata=dict(
         low=1.0, high=1e6, unit="busiest / mean"))
+    # Phase serve (dse.serving): requests/s offered to the whole system (Poisson arrivals);
+    # with a trace, null keeps the trace's own rate and a number rescales its arrivals.
+    request_rate: Optional[float] = field(default=None, metadata=dict(
+        above=0.0, high=1e9, unit="requests/s"))
+    trace: Optional[str] = None  # a CSV file with the header arrival_s,prompt_len,gen_len
+    # Requests simulated per data-parallel replica: 2,000 keep `dse predict` on one chip
+    # under a second with the max-rate search, and its P99s rest on their 20 largest.
+    n_requests: int = field(default=2000, metadata=_REQUESTS)
+    seed: int = field(default=0, metadata=dict(low=0, high=10_000_000))
+    routing: str = field(default=ROUTINGS[0], metadata=dict(choices=ROUTINGS))
+    max_num_batched_tokens: int = field(default=MAX_NUM_BATCHED_TOKENS, metadata=dict(
+        low=1, high=1_000_000, unit="tokens per step"))
 
 
+SERVE_KEYS = ("request_rate", "trace", "n_requests", "seed", "routing",
+              "max_num_batched_tokens")
 _META = {f.name: f.metadata for f in dataclasses.fields(ScenarioConfig)}
 
 
@@ -131,8 +193,9 @@ def _check_int(name: str, value) -> int:
 
 
 def make_scenario(family: str, values: Mapping) -> Scenario:
-    """A validated Scenario from user values; ValueError names the field and allowed range."""
-    allowed = set(Scenario.__dataclass_fields__)
+    """A validated Scenario from user values; ValueError names the field and allowed range.
+    Phase serve gives the steady state its requests are judged by first (_check_serve)."""
+    allowed = set(Scenario.__dataclass_fields__) | set(SERVE_KEYS)
     unknown = set(values) - allowed
     if unknown:
         raise ValueError(f"unknown scenario key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
@@ -144,6 +207,7 @@ def make_scenario(family: str, values: Mapping) -> Scenario:
             f"allowed: {', '.join(PHASES[family])}"
         )
     vals["phase"] = phase
+    _check_serve(vals)
     batch = vals.get("batch", 1)
     if batch != "max":
         vals["batch"] = _check_int("batch", batch)
@@ -176,6 +240,72 @@ def _check_skew(vals: dict) -> None:
         raise ValueError(f"scenario.expert_skew = {skew!r}: allowed: a number in "
                          f"[{meta['low']:g}, {meta['high']:g}] (busiest chip's tokens / mean)")
     vals["expert_skew"] = float(skew)
+def _is_dist(length: Any) -> bool:
+    return isinstance(length, Mapping) or dataclasses.is_dataclass(length)
+
+
+def _plain_length(length: Any) -> Any:
+    """A length as a whole number or a distribution's plain dict (its unset keys left out)."""
+    if not _is_dist(length):
+        return length
+    given = dataclasses.asdict(length) if dataclasses.is_dataclass(length) else length
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def mean_tokens(length: Any) -> int:
+    """The mean of a length (a whole number, or a uniform or lognormal distribution), tokens."""
+    spec = _plain_length(length)
+    if not _is_dist(spec):
+        return int(spec)
+    if spec["dist"] == "uniform":
+        return round((spec["low"] + spec["high"]) / 2)
+    return max(1, round(spec["mean"]))
+
+
+# Scenario keys phase serve refuses, with the one value it takes: the engine admits requests
+# (system.max_num_seqs, scenario.max_num_batched_tokens) one token per step each.
+_NOT_SERVED = (("batch", 1), ("context_len", None), ("draft", None),
+               ("batching", "continuous"))
+
+
+def _check_serve(vals: dict) -> None:
+    """Serve keys apply to phase serve only and are taken out of ``vals`` (serve_settings
+    reads them). Phase serve becomes the analytical steady state: continuous generation at
+    the largest batch the SLOs allow, at the mean lengths."""
+    serving = {k: vals.pop(k) for k in SERVE_KEYS if k in vals}
+    if vals["phase"] != "serve":
+        for key in ("request_rate", "trace"):
+            if serving.get(key) is not None:
+                raise ValueError(f"scenario.{key} = {serving[key]!r} applies to phase serve "
+                                 f"only; phase is {vals['phase']}")
+        for key in ("prompt_len", "gen_len"):
+            if _is_dist(vals.get(key)):
+                raise ValueError(f"scenario.{key}: a distribution applies to phase serve only; "
+                                 f"allowed: a whole number of tokens")
+        return
+    if serving.get("request_rate") is None and serving.get("trace") is None:
+        raise ValueError("scenario.request_rate = null: phase serve needs a rate (requests/s "
+                         "for the system, > 0) or a trace")
+    for key in ("prompt_len", "gen_len"):
+        if serving.get("trace") is not None and _is_dist(vals.get(key)):
+            raise ValueError(f"scenario.{key}: the trace holds the lengths; allowed with a "
+                             f"trace: no distribution")
+    for key, only in _NOT_SERVED:
+        if vals.get(key, only) != only:
+            raise ValueError(f"scenario.{key} = {vals[key]!r}: phase serve admits requests as "
+                             f"the engine allows; allowed with serve: "
+                             f"{'null' if only is None else only}")
+    vals.update(phase="generate", batch="max")
+    for key in ("prompt_len", "gen_len"):
+        if key in vals:
+            vals[key] = mean_tokens(vals[key])
+
+
+def serve_settings(values: Mapping) -> dict[str, Any]:
+    """The keyword arguments of dse.serving.serve from a checked serve scenario (every
+    ScenarioConfig field): the serve keys, and each length as a whole number or a plain dict."""
+    return {**{k: values[k] for k in SERVE_KEYS},
+            **{k: _plain_length(values[k]) for k in ("prompt_len", "gen_len")}}
 
 
 def _check_training(vals: dict) -> None:

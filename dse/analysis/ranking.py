@@ -17,6 +17,7 @@ from dse.pipeline.pareto import minimised, pareto_mask
 from dse.pipeline.rows import evaluate_rows
 from dse.pipeline.sweep import SweepJob
 from dse.presets import load_chip, preset_names
+from dse.serving import SERVE_COLUMNS
 from hwspace.derived import headline
 from hwspace.spec import flatten_config
 
@@ -27,8 +28,10 @@ __all__ = ["LOWER_IS_BETTER", "HEADLINE", "load_niche", "rank", "reference_chips
 # Outputs where less is better; every other numeric output ranks high-first.
 LOWER_IS_BETTER = {"ttft_s", "tpot_s", "latency_s", "power_w", "system_power_w",
                    "energy_per_item_j", "die_area_mm2", "die_cost_usd", "unit_cost_usd",
-                   "system_cost_usd", "usd_per_million_items"}
-_RANKABLE = (set(OUTPUTS) | {"system_power_w"}) - {"fits", "reason", "bound", "regime"}
+                   "system_cost_usd", "usd_per_million_items", "ttft_p50_s", "ttft_p99_s",
+                   "tpot_p50_s", "tpot_p99_s"}
+_RANKABLE = ((set(OUTPUTS) | {"system_power_w"} | set(SERVE_COLUMNS))
+             - {"fits", "reason", "bound", "regime", "batch_limit"})
 # A design's headline figures, after the deciding columns: per chip peak bf16 FLOP/s, memory
 # bandwidth and capacity; per system cost and power (a mean over the scenarios, as the score).
 HEADLINE = ("chips", "peak_flop_per_s", "mem_bw_bytes_per_s", "mem_capacity_gb", "memory_type",
@@ -137,7 +140,8 @@ def preset_scores(niche: Niche, chips_per_system: list[int],
     sizes = len(chips_per_system)
     params = {k: np.repeat(np.asarray([f[k] for f in flats]), sizes) for k in flats[0]}
     params["chips"] = np.tile(np.asarray(chips_per_system), len(names))
-    table = evaluate_rows(params, np.arange(len(names) * sizes), [niche]).to_pandas()
+    table = evaluate_rows(params, np.arange(len(names) * sizes), [niche],
+                          simulate_all=True).to_pandas()
     scores = candidate_scores(table, niche, extra=extra)
     misses = table[~table["feasible"]].groupby("candidate_id").first()
     scores["violation"] = (misses["scenario"].astype(str) + ": "

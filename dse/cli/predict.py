@@ -41,6 +41,10 @@ def _run_candidate(cfg: DictConfig) -> tuple[dict, object, dict, object]:
                          f"{', '.join(n.name for n in niche.scenarios)}")
     scenario = dict(dataclasses.asdict(ns.scenario), chips=chips, tpot_slo_s=ns.tpot_slo_s,
                     ttft_slo_s=ns.ttft_slo_s)
+    if ns.serve is not None:  # its serve settings, not the analytical steady state
+        kept = ("weights", "activations", "kv_cache", "sparsity", "chips", "tpot_slo_s",
+                "ttft_slo_s")
+        scenario = {**{k: scenario[k] for k in kept}, "phase": "serve", **ns.serve}
     chip = {**nest_config(params), "name": f"candidate {cfg.candidate} of {run.name}"}
     return (chip, ns.workload, {k: v for k, v in scenario.items() if v is not None},
             niche.economics)
@@ -52,6 +56,25 @@ def _warn_cut_batch(out: dict) -> None:
     if isinstance(asked, float) and math.isfinite(asked) and out["batch"] < asked:
         print(f"warning: batch {asked:g} asked, {out['batch']:g} served "
               f"({out['batch_limit'] or 'capacity'})", file=sys.stderr)
+
+
+# The settings a serve title names: batch, training and speculation keys do not apply.
+_SERVE_TITLE = ("phase", "request_rate", "trace", "prompt_len", "gen_len", "n_requests",
+                "weights", "activations", "kv_cache", "chips", "ttft_slo_s", "tpot_slo_s",
+                "max_num_seqs")
+# Units of the serve outputs (dse.serving.SERVE_OUTPUTS) by the end of their names.
+_SERVE_UNITS = (("_per_usd", "req/s/USD"), ("_per_w", "req/s/W"), ("throughput_per_s", "tok/s"),
+                ("_per_s", "req/s"), ("_s", "s"), ("_usd", "USD"), ("_w", "W"))
+
+
+def _print_served(title: str, out: dict) -> None:
+    """The SLO figures of phase serve, one row each with its unit."""
+    from dse.analysis.report_text import print_rows
+
+    def unit(key: str) -> str:
+        return next((u for end, u in _SERVE_UNITS if key.endswith(end)), "")
+
+    print_rows(title, [dict(output=k, value=v, unit=unit(k)) for k, v in out.items()])
 
 
 def run(cfg: DictConfig) -> None:
@@ -86,7 +109,12 @@ def run(cfg: DictConfig) -> None:
     name = chip if isinstance(chip, str) else (chip["name"] if isinstance(chip, dict)
                                                  else chip.name)
     wname = workload if isinstance(workload, str) else workload.name
-    title = f"{name} | {wname} | " + ", ".join(f"{k}={v}" for k, v in scenario.items())
-    print_prediction(title, out)
+    serving = scenario.get("phase") == "serve"
+    shown = {k: v for k, v in scenario.items() if not serving or k in _SERVE_TITLE}
+    title = f"{name} | {wname} | " + ", ".join(f"{k}={v}" for k, v in shown.items())
+    if serving:
+        _print_served(title, out)
+    else:
+        print_prediction(title, out)
     if rows is not None:
         print_rows("operators of the chosen split (per chip; time over all instances)", rows)

@@ -17,16 +17,12 @@ import numpy as np
 
 from dse.evaluator.columns import KV_BLOCK_TOKENS, compiled
 from dse.evaluator.model import MAX_NUM_SEQS
+# The routings and the token budget are scenario settings: their schema owns them.
+from workloads.scenario import MAX_NUM_BATCHED_TOKENS, ROUTINGS
 
 __all__ = ["Engine", "StepTimes", "Requests", "ROUTINGS", "MAX_NUM_BATCHED_TOKENS",
            "poisson_arrivals", "draw_lengths", "simulate", "summarize", "max_rate"]
 
-ROUTINGS = ("round_robin", "shortest_queue")
-# vLLM's token budget per step with chunked prefill, for the OpenAI server beside
-# max_num_seqs = 256 (dse.evaluator.model.MAX_NUM_SEQS): 2,048 on GPUs under 70 GiB and A100
-# (V1), and V0's server default (vllm/engine/arg_utils.py, EngineArgs.get_batch_defaults).
-# V1 on H100-class GPUs pairs 8,192 tokens with 1,024 sequences.
-MAX_NUM_BATCHED_TOKENS = 2048
 _RATE_STEPS = 40  # bisection steps of max_rate at most (2**-40: far below any tolerance)
 
 

@@ -21,10 +21,12 @@ from omegaconf import MISSING
 from dse.evaluator.model import OUTPUTS, System
 from dse.inputs import build, shown
 from dse.presets import load_economics, load_plan, load_workload
-from hwspace.cost import EconomicsConfig
+from dse.serving import SERVE_COLUMNS, check_settings
 from dse.settings import SystemConfig, to_system
+from hwspace.cost import EconomicsConfig
 from workloads.ops import Plan
-from workloads.scenario import Scenario, ScenarioConfig, family_of, make_scenario
+from workloads.scenario import (Scenario, ScenarioConfig, family_of, make_scenario,
+                                serve_settings)
 
 __all__ = ["NicheConfig", "NicheScenarioConfig", "NicheScenario", "Niche", "parse_niche",
            "CONSTRAINTS", "row_constraints", "DIRECTIONS", "candidate_scores", "score_columns"]
@@ -38,7 +40,7 @@ CONSTRAINTS: dict[str, tuple[str, str]] = {
     "max_usd_per_million_items": ("usd_per_million_items", "<="),
 }
 DIRECTIONS = ("max", "min")
-_OBJECTIVE_COLUMNS = tuple(sorted(set(OUTPUTS) | {"system_power_w"}))
+_OBJECTIVE_COLUMNS = tuple(sorted(set(OUTPUTS) | {"system_power_w"} | set(SERVE_COLUMNS)))
 _CONSTRAINT_META = dict(keys=tuple(CONSTRAINTS), values=dict(above=0.0))
 
 
@@ -85,6 +87,9 @@ class NicheScenario:
     tpot_slo_s: float | None = None
     ttft_slo_s: float | None = None
     system_config: SystemConfig = field(default_factory=SystemConfig)  # chips: the space's
+    # phase serve: dse.serving.serve's settings; ``scenario`` is then its analytical steady
+    # state at the mean lengths (workloads.scenario.make_scenario)
+    serve: dict[str, Any] | None = None
 
     def system(self, chips: np.ndarray | int) -> System:
         return to_system(self.system_config, chips)
@@ -105,14 +110,28 @@ def _scenario(name: str, spec: Any, constraints: dict, where: str) -> NicheScena
     # (the space gives the chips), where a split that does not divide is infeasible.
     system = SystemConfig(**{k: getattr(cfg, k) for k in _SYSTEM_KEYS})
     values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(ScenarioConfig)}
+    serve = serve_settings(values) if cfg.phase == "serve" else None
+    if serve is not None and system.ttft_slo_s is None and system.tpot_slo_s is None:
+        raise ValueError(f"{where}.ttft_slo_s = null: phase serve in a niche needs ttft_slo_s "
+                         f"or tpot_slo_s (max_rate_per_s holds them at P99)")
     try:
         sc = make_scenario(family_of(workload), values)
+        if serve is not None:
+            sc = _served_means(workload, sc, system, serve)
         plan = load_plan(workload, sc)
     except ValueError as err:
         raise ValueError(f"{where}: {err}") from None
     own = {k: v for k, v in cfg.constraints.items() if v is not None}
     return NicheScenario(name, workload.name, sc, plan, {**constraints, **own},
-                         system.tpot_slo_s, system.ttft_slo_s, system)
+                         system.tpot_slo_s, system.ttft_slo_s, system, serve)
+
+
+def _served_means(workload, sc: Scenario, system: SystemConfig, serve: dict) -> Scenario:
+    """``sc`` at the mean lengths of the requests ``serve`` draws or reads (checking them and
+    the engine's caps up front: a sweep's workers then cannot fail on them)."""
+    unit, _ = check_settings(workload, to_system(system), **serve)
+    return dataclasses.replace(sc, prompt_len=max(1, round(float(unit.prompt_len.mean()))),
+                               gen_len=max(1, round(float(unit.gen_len.mean()))))
 
 
 def parse_niche(cfg: Mapping[str, Any]) -> Niche:
