@@ -1,13 +1,14 @@
-"""dse report: figures (PNG) and one self-contained HTML page for one or more runs.
+"""dse report: figures (PNG), report.html and an interactive Pareto page for one or more runs.
 
-Per niche: the Pareto front of its two objectives with the real chips overlaid, (for sweeps)
-how much each design parameter moves each objective, and how sure the ranking of its best
-candidates is under the calibration spread (dse.analysis.robust). Per chosen chip: a roofline
-with the operators of LLM decode, LLM prefill and a CNN placed on it (the article's picture). When
+Per niche: the Pareto front of its two objectives with the real chips overlaid (named beside
+the axes, with leader lines), how much each design parameter moves each objective, and how
+sure the ranking of its best candidates is under the calibration spread (dse.analysis.robust;
+skipped for simulated serving niches). Per chosen chip and per niche's best design: a roofline
+with the operators of the niches' own workloads placed on it (the article's picture). When
 the runs hold both LLM niches: their fronts side by side on the design quantities, with the
 article's claim (a local LLM wants memory capacity and bandwidth more than compute) checked.
 A disaggregated niche also gets its pair front against one chip type colocated.
-"""
+interactive.html (dse.analysis.interactive) holds the Pareto plots with hover and legend."""
 
 from __future__ import annotations
 
@@ -18,14 +19,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from dse.analysis import disaggregated
+from dse.analysis.interactive import pareto_plotly, write_interactive
 from dse.analysis.plots import plt, save
 from dse.analysis.query import connect, fetch, run_query
 from dse.analysis.ranking import candidate_sql, load_niche, preset_scores, run_params
 from dse.analysis.robust import SPREAD, load_spread, robust_ranks
-from dse.api import explain
-from dse.pipeline.niche import Niche
+from dse.evaluator import model
+from dse.pipeline.niche import Niche, NicheScenario
 from dse.pipeline.pareto import minimised, pareto_mask
 from hwspace.derived import derive, headline
 from hwspace.spec import from_columns, nest_config
@@ -39,13 +42,7 @@ _LABELS = {"throughput_per_usd": "throughput per USD ({item}/s per USD of system
 _QUANTITIES = {"bytes_per_flop": "memory bandwidth per FLOP/s (bytes/FLOP)",
                "mem_capacity_gb": "memory capacity (GB)", "sram_mb": "SRAM (MB)",
                "macs": "MAC units"}
-# The article's picture: a matrix-vector decode, a matrix-matrix prefill, a CNN.
-_ROOFLINE_CASES = [("LLM decode (Llama-3-8B, batch 1)", "llama3-8b",
-                    dict(phase="decode", batch=1, context_len=1024), "o"),
-                   ("LLM prefill (Llama-3-8B, 2,048 tokens)", "llama3-8b",
-                    dict(phase="prefill", batch=1, prompt_len=2048), "^"),
-                   ("CNN (ResNet-50, batch 256, int8)", "resnet50",
-                    dict(batch=256, weights="int8", activations="int8"), "s")]
+_MARKERS = "o^sDvP*Xhp<>"
 
 
 @dataclass
@@ -110,7 +107,9 @@ def best_size(refs: pd.DataFrame, niche) -> pd.DataFrame:
 
 def pareto_figure(data: NicheData, refs: pd.DataFrame, path: Path) -> Path:
     (x, _), (y, _) = data.niche.objectives
-    fig, ax = plt.subplots(figsize=(8, 6))
+    shown = refs[refs[x].gt(0) & refs[y].gt(0)]
+    # tall enough for one line per chip label beside the axes
+    fig, ax = plt.subplots(figsize=(8, max(6.0, 0.15 * len(shown) + 1.5)))
     cloud = data.feasible
     if len(cloud) > 20000:
         cloud = cloud.sample(20000, random_state=0)
@@ -121,27 +120,38 @@ def pareto_figure(data: NicheData, refs: pd.DataFrame, path: Path) -> Path:
             label=f"Pareto front ({len(front)})")
     for ok, style in ((True, dict(color="black", marker="D")),
                       (False, dict(facecolors="none", edgecolors="black", marker="D"))):
-        part = refs[(refs["feasible"] == ok) & refs[x].gt(0) & refs[y].gt(0)]
+        part = shown[shown["feasible"] == ok]
         if len(part):
             ax.scatter(part[x], part[y], s=40, zorder=5,
                        label="real chips (" + ("meet" if ok else "miss") + " the niche's "
                        "constraints)", **style)
-        for _, r in part.iterrows():
-            ax.annotate(r["chip"], (r[x], r[y]), fontsize=8, xytext=(4, 3),
-                        textcoords="offset points")
     ax.set(xscale="log", yscale="log", xlabel=_label(x, data.item),
            ylabel=_label(y, data.item),
            title=f"{data.niche.name}: Pareto front of {_label(x, data.item).split(' (')[0]} "
                  f"and {_label(y, data.item).split(' (')[0]}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
+    label_chips(ax, shown, x, y)
     return save(fig, path)
 
 
-def roofline_figure(chip, name: str, path: Path) -> Path:
-    """The chip's roofline (bf16 peak, memory bandwidth) with every operator of each case at
-    (its off-chip intensity, its achieved FLOP/s); operators served from SRAM alone sit at
-    the right edge."""
+def label_chips(ax, refs: pd.DataFrame, x: str, y: str) -> list:
+    """Each chip's name in a column right of the axes, in the order of its y, with a leader
+    line to its point: names never overlap however close the points sit."""
+    if refs.empty:
+        return []
+    ordered = refs.sort_values(y)
+    slots = np.linspace(0.02, 0.98, len(ordered)) if len(ordered) > 1 else [0.5]
+    return [ax.annotate(r["chip"], (r[x], r[y]), xytext=(1.03, slot),
+                        textcoords="axes fraction", fontsize=8, va="center",
+                        arrowprops=dict(arrowstyle="-", color="0.4", lw=0.6))
+            for slot, (_, r) in zip(slots, ordered.iterrows(), strict=True)]
+
+
+def roofline_figure(chip, name: str, cases: list[NicheScenario], path: Path) -> Path:
+    """The chip's roofline (bf16 peak, memory bandwidth) with every operator of each pass of
+    each niche scenario of ``cases`` at (its off-chip intensity, its achieved FLOP/s);
+    operators served from SRAM alone sit at the right edge."""
     flat = _flat(chip)
     chips = from_columns({k: v for k, v in flat.items() if k != "name"})
     der = derive(chips)
@@ -159,12 +169,8 @@ def roofline_figure(chip, name: str, path: Path) -> Path:
     if low > peak:
         ax.plot(x, np.minimum(low, bw * x) if bw > 0 else np.full_like(x, low), "k--", lw=1,
                 label=f"low-precision peak ({low / peak:.0f}x bf16)")
-    for label, workload, scenario, marker in _ROOFLINE_CASES:
-        _, rows = explain(chip, workload, **scenario)
-        ops = pd.DataFrame(rows)
-        ops = ops[(ops["flop"] > 0) & (ops["time_s"] > 0)]
-        achieved = ops["flop"] * ops["count"] / ops["time_s"]
-        intensity = np.where(np.isfinite(ops["intensity"]), ops["intensity"], 1e4)
+    points = [p for ns in cases for p in _operator_points(chips, ns)]
+    for (label, intensity, achieved), marker in zip(points, _MARKERS * 4, strict=False):
         ax.scatter(intensity, achieved, marker=marker, s=40, alpha=0.8, label=label)
     ax.set(xscale="log", yscale="log", xlim=(1e-2, 2e4),
            xlabel="arithmetic intensity (FLOP per off-chip byte; right edge: SRAM only)",
@@ -172,6 +178,22 @@ def roofline_figure(chip, name: str, path: Path) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     return save(fig, path)
+
+
+def _operator_points(chips, ns: NicheScenario) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(label, intensity, achieved FLOP/s) of each pass of the niche scenario ``ns`` on one
+    chip of ``chips`` (a system of one: a roofline is per chip)."""
+    _, detail = model.explain(chips, ns.plan, ns.scenario, ns.system(1))
+    out = []
+    for p in ns.plan.passes:
+        d = detail[p.name]
+        time_s = d["time_s"] * p.repeats
+        keep = (d["flop"] > 0) & (time_s > 0)
+        mem = d["mem_bytes"][keep]
+        intensity = np.where(mem > 0, d["flop"][keep] / np.where(mem > 0, mem, 1), 1e4)
+        achieved = d["flop"][keep] * p.ops.count[keep] / time_s[keep]
+        out.append((f"{ns.name}: {p.name} ({ns.workload})", intensity, achieved))
+    return out
 
 
 def _flat(chip) -> dict:
@@ -236,6 +258,8 @@ def robust_figure(table: pd.DataFrame, name: str, by: str, k: int, path: Path) -
     ax.set(xlabel=f"rank by {by} (line: over the leave-one-chip-out factor fits)",
            ylabel="rank with the default factors", title=f"{name}: how sure the ranking is")
     ax.invert_yaxis()
+    for axis in (ax.xaxis, ax.yaxis):  # ranks are whole numbers
+        axis.set_major_locator(MaxNLocator(integer=True))
     fig.colorbar(dots, ax=ax, label=f"P(top {k})")
     ax.legend(loc="upper right")
     return save(fig, path)
@@ -246,6 +270,11 @@ def _robust_section(data: NicheData, out_dir: Path, top: int = 20, k: int = 5) -
     calibration spread; empty where no spread file exists."""
     if not SPREAD.exists() or data.feasible.empty:
         return ""
+    if any(ns.serve is not None for ns in data.niche.scenarios):
+        # Each draw re-simulates every candidate's requests: 349 s for the serving niche.
+        return (f"<p>Robust ranking skipped for {data.niche.name}: its phase-serve scenarios "
+                f"are simulated, and {len(load_spread())} factor draws x {top} candidates "
+                f"take minutes.</p>")
     by, direction = data.niche.objectives[0]
     ranked = data.feasible.sort_values(by, ascending=direction == "min", kind="stable")
     table = robust_ranks(ranked, data.niche, by, data.params, load_spread(), top=top, k=k)
@@ -295,52 +324,94 @@ def _img(path: Path, caption: str) -> str:
 
 
 def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
+    return ('<div class="scroll">'
+            + frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
+            + "</div>")
+
+
+_CSS = ("body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:100%}"
+        ".scroll{overflow-x:auto;max-width:100%}"  # wide tables scroll inside the page
+        "table{border-collapse:collapse;font-size:12px}"
+        "td,th{padding:2px 6px;border-bottom:1px solid #ddd;white-space:nowrap}")
+
+
+@dataclass
+class _Section:
+    html: str
+    plotly: tuple[str, object] | None  # (heading, plotly figure) of the interactive page
+    best: tuple[dict, str] | None  # (chip config, label) of the roofline of its best design
+    front: pd.DataFrame | None  # the front with its headline figures, for the claim
+
+
+def _niche_section(data: NicheData, runs: list[Path], out_dir: Path) -> _Section:
+    """The niche's figures and tables: Pareto front (PNG and interactive), robust ranking,
+    disaggregated pairs, sensitivity."""
+    name, cols = data.niche.name, [c for c, _ in data.niche.objectives]
+    sizes = sorted(data.candidates["chips"].astype(int).unique()) \
+        if "chips" in data.candidates else [1]
+    refs = best_size(preset_scores(data.niche, sizes), data.niche)
+    png = pareto_figure(data, refs, out_dir / f"pareto_{name}.png")
+    front = data.front.assign(**headline({p: data.front[p] for p in data.params}))
+    parts = [f"<h2>{name}</h2><p>{len(data.candidates):,} candidates, "
+             f"{len(data.feasible):,} feasible, {len(front)} on the Pareto front "
+             f"({data.kind}; <a href='interactive.html'>interactive plot</a>).</p>",
+             _img(png, f"{name}: feasible candidates, Pareto front, real chips")]
+    best = None
+    if len(front):
+        parts.append(_table(front[cols + data.params].head(15).reset_index()))
+        top = front.sort_values(cols[0], ascending=data.niche.objectives[0][1] == "min").iloc[0]
+        best = ({**nest_config({p: top[p] for p in data.params if p != "chips"}),
+                 "name": f"best {name} design"}, f"best {name} design ({cols[0]})")
+    parts += [_robust_section(data, out_dir), _disaggregated_section(data, runs, out_dir)]
+    sens = sensitivity_figure(data, out_dir / f"sensitivity_{name}.png")
+    if sens is not None:
+        parts.append(_img(sens, f"{name}: sensitivity of each objective to each parameter"))
+    return _Section("\n".join(parts), (name, _plotly(data, front, refs)), best,
+                    front if len(front) else None)
+
+
+def _plotly(data: NicheData, front: pd.DataFrame, refs: pd.DataFrame):
+    """The niche's Pareto plot for the interactive page."""
+    (x, _), (y, _) = data.niche.objectives
+    feasible = data.feasible
+    feasible = feasible.assign(**headline({p: feasible[p] for p in data.params}))
+    labels = (_label(x, data.item), _label(y, data.item))
+    return pareto_plotly(feasible, front, refs, (x, y), labels,
+                         f"{data.niche.name}: Pareto front and real chips")
 
 
 def write_report(runs: list[Path], out_dir: Path, chips: list[str]) -> Path:
-    """Write the PNGs and report.html into ``out_dir``; returns the HTML path."""
+    """Write the PNGs, report.html and interactive.html into ``out_dir``; returns the
+    report's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    parts = [f"<h1>accel-dse report</h1><p>runs: {html.escape(', '.join(map(str, runs)))}</p>"]
-    fronts, chosen = {}, [(c, c) for c in chips]
-    for data in load(runs):
-        name = data.niche.name
-        sizes = sorted(data.candidates["chips"].astype(int).unique()) \
-            if "chips" in data.candidates else [1]
-        refs = preset_scores(data.niche, sizes)
-        cols = [c for c, _ in data.niche.objectives]
-        png = pareto_figure(data, best_size(refs, data.niche), out_dir / f"pareto_{name}.png")
-        front = data.front
-        parts.append(f"<h2>{name}</h2><p>{len(data.candidates):,} candidates, "
-                     f"{len(data.feasible):,} feasible, {len(front)} on the Pareto front "
-                     f"({data.kind}).</p>")
-        parts.append(_img(png, f"{name}: feasible candidates, Pareto front, real chips"))
-        if len(front):
-            parts.append(_table(front[cols + data.params].head(15)))
-            best = front.sort_values(cols[0], ascending=data.niche.objectives[0][1] == "min")
-            cand = best.iloc[0]
-            chip = {**nest_config({p: cand[p] for p in data.params if p != "chips"}),
-                    "name": f"best {name} design"}
-            chosen.append((chip, f"best {name} design ({cols[0]})"))
-            fronts[name] = front.assign(**headline({p: front[p] for p in data.params}))
-        parts.append(_robust_section(data, out_dir))
-        parts.append(_disaggregated_section(data, runs, out_dir))
-        sens = sensitivity_figure(data, out_dir / f"sensitivity_{name}.png")
-        if sens is not None and data.kind == "sweep":
-            parts.append(_img(sens, f"{name}: sensitivity of each objective to each parameter"))
-    parts.append("<h2>Rooflines</h2><p>Each operator at its arithmetic intensity and achieved "
-                 "FLOP/s: decode is a matrix-vector product far left of the ridge, prefill and "
-                 "CNNs are matrix-matrix products near or right of it.</p>")
-    for k, (chip, label) in enumerate(chosen):
-        parts.append(_img(roofline_figure(chip, label, out_dir / f"roofline_{k}.png"), label))
-    parts.append(_claim(fronts, out_dir))
+    niches = load(runs)
+    sections = [_niche_section(data, runs, out_dir) for data in niches]
+    cases = [ns for data in niches for ns in data.niche.scenarios]
+    parts = [f"<h1>accel-dse report</h1><p>runs: {html.escape(', '.join(map(str, runs)))}"
+             f"</p><p><a href='interactive.html'>Interactive Pareto plots</a> (hover for "
+             f"each point's id, design and objectives).</p>", *(s.html for s in sections),
+             "<h2>Rooflines</h2><p>Each operator of the niches' own workloads at its "
+             "arithmetic intensity and achieved FLOP/s: decode is a matrix-vector product far "
+             "left of the ridge, prefill and CNNs are matrix-matrix products near or right of "
+             "it.</p>"]
+    rooflines = [(c, c, cases) for c in chips] + [
+        (*s.best, list(d.niche.scenarios)) for s, d in zip(sections, niches, strict=True)
+        if s.best is not None]
+    for k, (chip, label, own) in enumerate(rooflines):
+        png = roofline_figure(chip, label, own, out_dir / f"roofline_{k}.png")
+        parts.append(_img(png, label))
+    parts.append(_claim({d.niche.name: s.front for s, d in zip(sections, niches, strict=True)
+                         if s.front is not None}, out_dir))
+    write_interactive([s.plotly for s in sections], out_dir / "interactive.html")
     page = out_dir / "report.html"
-    page.write_text("<!doctype html><html><head><meta charset='utf-8'><title>accel-dse report"
-                    "</title><style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
-                    "img{max-width:100%}table{border-collapse:collapse;font-size:12px}"
-                    "td,th{padding:2px 6px;border-bottom:1px solid #ddd}</style></head><body>"
-                    + "\n".join(parts) + "</body></html>")
+    page.write_text(_page(parts), encoding="utf-8")
     return page
+
+
+def _page(parts: list[str]) -> str:
+    """The report's HTML page around its sections."""
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>accel-dse report</title>"
+            f"<style>{_CSS}</style></head><body>" + "\n".join(parts) + "</body></html>")
 
 
 def _claim(fronts: dict[str, pd.DataFrame], out_dir: Path) -> str:
