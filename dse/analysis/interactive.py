@@ -45,7 +45,8 @@ def _trace(frame: pd.DataFrame, x: str, y: str, labels: tuple[str, str], name: s
 def pareto_plotly(feasible: pd.DataFrame, front: pd.DataFrame, refs: pd.DataFrame,
                   axes: tuple[str, str], labels: tuple[str, str], title: str) -> go.Figure:
     """Feasible candidates, the Pareto front and the real chips (``refs``, with a ``chip``
-    column) on log axes; frames are indexed by candidate id."""
+    column; named on hover, as printed names of 47 chips overlap) on log axes; frames are
+    indexed by candidate id."""
     x, y = axes
     cloud = feasible.sample(_CLOUD_POINTS, random_state=0) if len(feasible) > _CLOUD_POINTS \
         else feasible
@@ -61,8 +62,7 @@ def pareto_plotly(feasible: pd.DataFrame, front: pd.DataFrame, refs: pd.DataFram
             traces.append(_trace(
                 part.set_index("chip"), x, y, labels,
                 f"real chips ({'meet' if ok else 'miss'} the constraints)", "chip",
-                mode="markers+text", text=part["chip"], textposition="top right",
-                marker=dict(size=10, symbol=symbol, color="black")))
+                mode="markers", marker=dict(size=10, symbol=symbol, color="black")))
     fig = go.Figure(traces)
     fig.update_layout(title=title, template="plotly_white", height=600,
                       xaxis=dict(type="log", title=labels[0]),

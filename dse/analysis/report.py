@@ -176,7 +176,8 @@ def roofline_figure(chip, name: str, cases: list[NicheScenario], path: Path) -> 
            xlabel="arithmetic intensity (FLOP per off-chip byte; right edge: SRAM only)",
            ylabel="achieved FLOP/s per chip", title=f"roofline: {flat['name']} ({name})")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    # beside the axes: SRAM-only operators sit at the lower right edge
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return save(fig, path)
 
 
@@ -186,12 +187,11 @@ def _operator_points(chips, ns: NicheScenario) -> list[tuple[str, np.ndarray, np
     _, detail = model.explain(chips, ns.plan, ns.scenario, ns.system(1))
     out = []
     for p in ns.plan.passes:
-        d = detail[p.name]
-        time_s = d["time_s"] * p.repeats
-        keep = (d["flop"] > 0) & (time_s > 0)
+        d = detail[p.name]  # one run of the pass: flop per instance, time of all instances
+        keep = (d["flop"] > 0) & (d["time_s"] > 0)
         mem = d["mem_bytes"][keep]
         intensity = np.where(mem > 0, d["flop"][keep] / np.where(mem > 0, mem, 1), 1e4)
-        achieved = d["flop"][keep] * p.ops.count[keep] / time_s[keep]
+        achieved = d["flop"][keep] * p.ops.count[keep] / d["time_s"][keep]
         out.append((f"{ns.name}: {p.name} ({ns.workload})", intensity, achieved))
     return out
 

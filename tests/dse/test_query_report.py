@@ -12,9 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dse.analysis.interactive import PLOTLY_JS
 from dse.analysis.query import resolve_runs, run_query
 from dse.analysis.ranking import load_niche, rank
 from dse.pipeline.sweep import read_rows
+from tests.dse.test_report_html import CHROMIUM, assert_renders_cleanly
 
 
 def _cli(*args, cwd=None):
@@ -139,6 +141,25 @@ def test_report_writes_pngs_and_an_html_page_that_references_them(runs, tmp_path
         assert png.stat().st_size > 20_000
         assert png.name in page
     assert page.count("data:image/png;base64,") >= len(pngs) - 1  # self-contained
+    assert "overflow-x:auto" in page and page.count('<div class="scroll">') >= 1
+    interactive = (out / "interactive.html").read_text()
+    assert "interactive.html" in page and (out / PLOTLY_JS).exists()
+    assert "Pareto front (" in interactive and "candidate id %{customdata[0]}" in interactive
+    if CHROMIUM:
+        assert_renders_cleanly(out / "report.html", tmp_path / "report.png")
+        dom = assert_renders_cleanly(out / "interactive.html", tmp_path / "interactive.png")
+        assert 'class="main-svg"' in dom
+
+
+def test_search_report_holds_every_figure_it_writes(runs, tmp_path):
+    _, _, search = runs
+    out = tmp_path / "report"
+    res = _cli("report", f"run={search}", f"out={out}")
+    assert res.returncode == 0, res.stderr
+    page = (out / "report.html").read_text()
+    pngs = {p.name for p in out.glob("*.png")}
+    assert "sensitivity_edge_vision.png" in pngs
+    assert all(name in page for name in pngs)
 
 
 def test_report_places_each_chip_at_its_best_size():

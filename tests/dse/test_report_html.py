@@ -16,10 +16,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.text import Text
+from omegaconf import OmegaConf
 
 from dse.analysis.interactive import PLOTLY_JS, pareto_plotly, write_interactive
 from dse.analysis.plots import plt
-from dse.analysis.report import _page, _table, label_chips
+from dse.analysis.report import _operator_points, _page, _table, label_chips
+from dse.pipeline.niche import parse_niche
+from dse.presets import CONF_DIR, load_chip
+from hwspace.derived import derive
+from hwspace.spec import from_configs
 
 CHROMIUM = shutil.which("chromium")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium "
@@ -131,3 +136,21 @@ def test_chip_labels_never_overlap_even_on_one_point():
     # leader lines keep the order: the lower point's name is lower
     ys = [b.y0 for b in boxes]
     assert ys == sorted(ys)
+
+
+def test_rooflines_place_the_niches_own_operators_under_the_roof():
+    # Roofline model (Williams, Waterman, Patterson, CACM 52(4), 2009): an operator's
+    # achieved FLOP/s is at most min(peak, bandwidth x intensity).
+    cfg = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "niche" / "local_llm.yaml"))
+    cfg.pop("defaults")
+    niche = parse_niche(cfg)
+    chips = from_configs([load_chip("h100")])
+    der = derive(chips)
+    peak, bw = der.peak_flop_per_s_cls[0].max(), chips.mem_bw_bytes_per_s[0]
+    points = [p for ns in niche.scenarios for p in _operator_points(chips, ns)]
+    labels = [label for label, _, _ in points]
+    assert "llama3-70b-int4: decode (llama3-70b)" in labels
+    assert not any("resnet" in label for label in labels)
+    for label, intensity, achieved in points:
+        assert len(achieved) and (achieved <= np.minimum(peak, bw * intensity) * 1.001).all(), \
+            label
