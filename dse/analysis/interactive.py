@@ -19,8 +19,10 @@ PLOTLY_JS = "plotly.min.js"
 _CLOUD_POINTS = 5000  # SVG points; more makes the page slow to hover
 # Headline figures shown on hover, when the frame has them (hwspace.derived.headline).
 _DESIGN = {"peak_tflops": "%{{customdata[{i}]:.4g}} TFLOP/s bf16",
-           "mem_bw_tb_s": "%{{customdata[{i}]:.4g}} TB/s",
-           "mem_capacity_gb": "%{{customdata[{i}]:.4g}} GB",
+           "mem_bw_tb_s": "%{{customdata[{i}]:.4g}} TB/s off-chip",
+           "mem_capacity_gb": "%{{customdata[{i}]:.4g}} GB off-chip memory",
+           "sram_mb": "%{{customdata[{i}]:.4g}} MB SRAM",
+           "memory_type": "memory %{{customdata[{i}]}}",
            "chips": "%{{customdata[{i}]}} chips"}
 
 

@@ -1,4 +1,4 @@
-"""dse report: PNG figures and one HTML page for a run."""
+"""dse report: PNG figures, an HTML page and an interactive Pareto page for a run."""
 
 from __future__ import annotations
 
@@ -21,4 +21,4 @@ def run(cfg: DictConfig) -> None:
     except ValueError as err:
         fail(str(err))
     announce(runs)
-    print(f"-> {page} and its PNG files")
+    print(f"-> {page}, {page.with_name('interactive.html').name} and their PNG files")
