@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import html
+from itertools import cycle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,7 +171,7 @@ def roofline_figure(chip, name: str, cases: list[NicheScenario], path: Path) -> 
         ax.plot(x, np.minimum(low, bw * x) if bw > 0 else np.full_like(x, low), "k--", lw=1,
                 label=f"low-precision peak ({low / peak:.0f}x bf16)")
     points = [p for ns in cases for p in _operator_points(chips, ns)]
-    for (label, intensity, achieved), marker in zip(points, _MARKERS * 4, strict=False):
+    for (label, intensity, achieved), marker in zip(points, cycle(_MARKERS)):
         ax.scatter(intensity, achieved, marker=marker, s=40, alpha=0.8, label=label)
     ax.set(xscale="log", yscale="log", xlim=(1e-2, 2e4),
            xlabel="arithmetic intensity (FLOP per off-chip byte; right edge: SRAM only)",
@@ -338,7 +339,7 @@ _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:
 @dataclass
 class _Section:
     html: str
-    plotly: tuple[str, object] | None  # (heading, plotly figure) of the interactive page
+    plotly: tuple[str, object]  # (heading, plotly figure) of the interactive page
     best: tuple[dict, str] | None  # (chip config, label) of the roofline of its best design
     front: pd.DataFrame | None  # the front with its headline figures, for the claim
 
@@ -351,7 +352,8 @@ def _niche_section(data: NicheData, runs: list[Path], out_dir: Path) -> _Section
         if "chips" in data.candidates else [1]
     refs = best_size(preset_scores(data.niche, sizes), data.niche)
     png = pareto_figure(data, refs, out_dir / f"pareto_{name}.png")
-    front = data.front.assign(**headline({p: data.front[p] for p in data.params}))
+    front = data.front
+    front = front.assign(**headline({p: front[p] for p in data.params}))
     parts = [f"<h2>{name}</h2><p>{len(data.candidates):,} candidates, "
              f"{len(data.feasible):,} feasible, {len(front)} on the Pareto front "
              f"({data.kind}; <a href='interactive.html'>interactive plot</a>).</p>",
