@@ -126,11 +126,18 @@ def _main(argv: list[str]) -> None:
     # overrides on both sides of them.
     hydra_flags = [a for a in overrides if a.startswith("-")]
     task = guarded(_task(config_name))
-    if verb in _DIRECT and not hydra_flags:
+    if _runs_direct(verb, cfg, overrides):
         task(cfg)
         return
     sys.argv = [f"dse {verb}", *hydra_flags, *[a for a in overrides if not a.startswith("-")]]
     _hydra_app(config_name)(task)()
+
+
+def _runs_direct(verb: str, cfg: DictConfig | None, overrides: list[str]) -> bool:
+    """Whether ``verb`` runs on ``cfg`` as composed: not where an override sweeps (no
+    config), nor where a Hydra flag or a ``hydra.*`` setting asks for Hydra's own run."""
+    return verb in _DIRECT and cfg is not None and not any(
+        o.startswith(("-", "hydra.")) for o in overrides)
 
 
 def _hydra_app(config_name: str):
