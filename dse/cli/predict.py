@@ -105,7 +105,7 @@ def run(cfg: DictConfig) -> None:
         doc = dict(out, operators=rows) if rows is not None else out
         print(json.dumps(json_safe(doc), indent=2))
         return
-    from dse.analysis.report_text import print_prediction, print_rows  # rich and pandas
+    from dse.analysis.report_text import print_prediction, print_rows  # rich: text only
 
     name = chip if isinstance(chip, str) else (chip["name"] if isinstance(chip, dict)
                                                  else chip.name)
