@@ -29,7 +29,7 @@ _VERBS: dict[str, tuple[str, list[str]]] = {
     "calibrate": ("calibrate", []),
 }
 # Verbs that run on the config the checks composed, without hydra.main: they write no run
-# folder and read no HydraConfig, and a second composition costs a third of their time.
+# folder and read no HydraConfig, and a second composition costs a fifth of their time.
 _DIRECT = ("predict", "explain")
 
 
