@@ -111,12 +111,11 @@ def _main(argv: list[str]) -> None:
         overrides += [f"hydra.run.dir={resume[0]}", "hydra.output_subdir=null"]
     from dse.cli.checks import check_command
     from dse.cli.schema import register
-    from dse.pipeline.runs import claim_run_folder
 
     register()
     try:
         cfg = check_command(verb, config_name, overrides)
-        overrides = claim_run_folder(verb, overrides)
+        overrides = _claim_run_folder(verb, overrides)
     except ValueError as err:
         fail(str(err).splitlines()[0])
     except (TypeError, KeyError, AttributeError, RecursionError) as err:
@@ -131,6 +130,16 @@ def _main(argv: list[str]) -> None:
         return
     sys.argv = [f"dse {verb}", *hydra_flags, *[a for a in overrides if not a.startswith("-")]]
     _hydra_app(config_name)(task)()
+
+
+def _claim_run_folder(verb: str, overrides: list[str]) -> list[str]:
+    """dse.pipeline.runs.claim_run_folder; a verb of _DIRECT writes no run folder, and skips
+    importing the run store (pyarrow)."""
+    if verb in _DIRECT:
+        return overrides
+    from dse.pipeline.runs import claim_run_folder
+
+    return claim_run_folder(verb, overrides)
 
 
 def _runs_direct(verb: str, cfg: DictConfig | None, overrides: list[str]) -> bool:

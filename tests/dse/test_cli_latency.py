@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-# Libraries only sweeps, searches, queries and reports need; each costs 0.1-2 s to import.
-_HEAVY = ("ray", "optuna", "duckdb", "matplotlib", "pandas", "plotly")
+# Libraries only sweeps, searches, queries and reports need; each costs 0.03-2 s to import.
+_HEAVY = ("ray", "optuna", "duckdb", "matplotlib", "pandas", "plotly", "pyarrow")
 
 _PROBE = """
 import json, sys
