@@ -7,14 +7,18 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import sys
+import typing
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
+
+if typing.TYPE_CHECKING:  # pandas costs 0.3 s to import: `dse predict` prints no frame
+    import pandas as pd
 
 __all__ = ["eng", "fmt", "header", "aggregate_note", "print_prediction", "print_rows",
            "print_table", "render", "console"]
@@ -55,10 +59,16 @@ def eng(value: float) -> str:
     return f"{mantissa:#.3g}".rstrip(".") + _PREFIXES[exp3]
 
 
+def _missing(value: Any) -> bool:
+    """None or pandas' NA (which only exists once something has imported pandas)."""
+    pandas = sys.modules.get("pandas")
+    return value is None or (pandas is not None and value is pandas.NA)
+
+
 def fmt(value: Any) -> str:
     """A cell: whole numbers exact (1,024), measurements in engineering format, missing as -."""
-    if value is None or value is pd.NA or isinstance(value, (bool, str)):
-        return "-" if value is None or value is pd.NA else str(value)
+    if _missing(value) or isinstance(value, (bool, str)):
+        return "-" if _missing(value) else str(value)
     if isinstance(value, numbers.Integral):
         return f"{int(value):,}"
     if not isinstance(value, numbers.Real):
@@ -127,6 +137,8 @@ def _headers(columns: Sequence[str]) -> list[str]:
 
 
 def _table(frame: pd.DataFrame, decisive: int, caption: str | None) -> Table:
+    import pandas as pd
+
     table = Table(caption=caption and escape(caption), header_style="bold")
     cells = [[fmt(v) for v in frame[c]] for c in frame.columns]
     for k, (name, column) in enumerate(zip(_headers(list(frame.columns)), cells, strict=True)):

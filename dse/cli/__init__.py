@@ -2,36 +2,40 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable
 
-import hydra
 from omegaconf import DictConfig
 
-from dse.cli import calibrate, predict, query, rank, report, search, sweep, validate
-from dse.cli.checks import check_command
 from dse.cli.common import fail, guarded
-from dse.cli.schema import register
-from dse.cli.usage import completion_script, overview, verb_help
-from dse.pipeline.runs import claim_run_folder
-from dse.presets import CONF_DIR
 
 __all__ = ["main"]
 
 
-
-_VERBS: dict[str, tuple[str, Callable[[DictConfig], None], list[str]]] = {
-    "predict": ("predict", predict.run, []),
-    "explain": ("predict", predict.run, ["explain=true"]),
-    "sweep": ("sweep", sweep.run, []),
-    "search": ("search", search.run, []),
-    "query": ("query", query.run, []),
-    "rank": ("rank", rank.run, []),
-    "report": ("report", report.run, []),
-    "validate": ("validate", validate.run, []),
-    "calibrate": ("calibrate", calibrate.run, []),
+# verb -> (its config and its module under dse.cli, overrides it adds). A verb's module is
+# imported only when that verb runs: Ray, Optuna, DuckDB and matplotlib cost seconds to
+# import, and `dse predict` answers in under 1 s (issue 20).
+_VERBS: dict[str, tuple[str, list[str]]] = {
+    "predict": ("predict", []),
+    "explain": ("predict", ["explain=true"]),
+    "sweep": ("sweep", []),
+    "search": ("search", []),
+    "query": ("query", []),
+    "rank": ("rank", []),
+    "report": ("report", []),
+    "validate": ("validate", []),
+    "calibrate": ("calibrate", []),
 }
+# Verbs that run on the config the checks composed, without hydra.main: they write no run
+# folder and read no HydraConfig, and a second composition costs a fifth of their time.
+_DIRECT = ("predict", "explain")
+
+
+def _task(config_name: str) -> Callable[[DictConfig], None]:
+    """The ``run`` of verb module dse.cli.<config_name>, imported now."""
+    return importlib.import_module(f"dse.cli.{config_name}").run
 
 
 # Hydra's own flags (argparse would answer anything else with its multi-line usage).
@@ -70,17 +74,24 @@ def main(argv: list[str] | None = None) -> None:
 
 def _main(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help", "help"):
+        from dse.cli.usage import overview
+
         print(overview())
         return
     if argv[0] == "--completion":
         _print_completion(argv[1] if len(argv) > 1 else "bash")
         return
     verb, rest = argv[0], _join_flag_values(argv[1:])
-    rest = query.take_sql(rest) if verb == "query" else rest
+    if verb == "query":
+        from dse.cli.query import take_sql
+
+        rest = take_sql(rest)
     if verb not in _VERBS:
         fail(f"unknown verb {verb!r}; verbs: {', '.join(_VERBS)}")
-    config_name, task, extra = _VERBS[verb]
+    config_name, extra = _VERBS[verb]
     if {"-h", "--help"} & set(rest):
+        from dse.cli.usage import verb_help
+
         print(verb_help(verb, config_name, extra))
         return
     completion = _completion_request(rest)
@@ -98,10 +109,13 @@ def _main(argv: list[str]) -> None:
     if verb in ("sweep", "search") and resume and resume[0] not in ("", "null"):
         # Finish in the original folder; keep its saved config as it was.
         overrides += [f"hydra.run.dir={resume[0]}", "hydra.output_subdir=null"]
+    from dse.cli.checks import check_command
+    from dse.cli.schema import register
+
     register()
     try:
-        check_command(verb, config_name, overrides)
-        overrides = claim_run_folder(verb, overrides)
+        cfg = check_command(verb, config_name, overrides)
+        overrides = _claim_run_folder(verb, overrides)
     except ValueError as err:
         fail(str(err).splitlines()[0])
     except (TypeError, KeyError, AttributeError, RecursionError) as err:
@@ -110,9 +124,38 @@ def _main(argv: list[str]) -> None:
     # Hydra's own flags (--multirun, --cfg job, ...) go first: argparse cannot read
     # overrides on both sides of them.
     hydra_flags = [a for a in overrides if a.startswith("-")]
+    task = guarded(_task(config_name))
+    if _runs_direct(verb, cfg, overrides):
+        task(cfg)
+        return
     sys.argv = [f"dse {verb}", *hydra_flags, *[a for a in overrides if not a.startswith("-")]]
-    app = hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
-    app(guarded(task))()
+    _hydra_app(config_name)(task)()
+
+
+def _claim_run_folder(verb: str, overrides: list[str]) -> list[str]:
+    """dse.pipeline.runs.claim_run_folder; a verb of _DIRECT writes no run folder, and skips
+    importing the run store (pyarrow)."""
+    if verb in _DIRECT:
+        return overrides
+    from dse.pipeline.runs import claim_run_folder
+
+    return claim_run_folder(verb, overrides)
+
+
+def _runs_direct(verb: str, cfg: DictConfig | None, overrides: list[str]) -> bool:
+    """Whether ``verb`` runs on ``cfg`` as composed: not where an override sweeps (no
+    config), nor where a Hydra flag or a ``hydra.*`` setting asks for Hydra's own run."""
+    return verb in _DIRECT and cfg is not None and not any(
+        o.startswith(("-", "hydra.")) for o in overrides)
+
+
+def _hydra_app(config_name: str):
+    """hydra.main over conf/<config_name>.yaml."""
+    import hydra
+
+    from dse.presets import CONF_DIR
+
+    return hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
 
 
 def _completion_request(args: list[str]) -> str | None:
@@ -130,6 +173,8 @@ def _print_completion(shell: str, uninstall: bool = False) -> None:
     if uninstall:
         print("complete -r dse")
         return
+    from dse.cli.usage import completion_script
+
     try:
         print(completion_script(shell), end="")
     except ValueError as err:
@@ -143,9 +188,10 @@ def _shell_completion(verb: str, config_name: str, request: str) -> None:
     if not request.startswith("query="):
         _print_completion(request.split("=", 1)[-1], request.startswith("un"))
         return
+    from dse.cli.schema import register
+
     register()
     words = os.environ.get("COMP_LINE", "dse").split(" ", 2)
     os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]])
     sys.argv = ["dse", "--shell-completion", "query=bash"]
-    app = hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
-    app(lambda cfg: None)()
+    _hydra_app(config_name)(lambda cfg: None)()

@@ -16,7 +16,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import (ConfigAttributeError, ConfigKeyError, OmegaConfBaseException,
                               ValidationError)
 
@@ -37,8 +37,10 @@ _PLACES = ("out", "sweep.results_dir", "hydra.run.dir", "hydra.sweep.dir")
 _RUN_FOLDER_VERBS = ("sweep", "search", "validate")  # Hydra makes a run folder under cwd
 
 
-def check_command(verb: str, config_name: str, overrides: list[str]) -> None:
-    """ValueError (one line) for the first problem of ``overrides`` of ``verb``."""
+def check_command(verb: str, config_name: str, overrides: list[str]) -> DictConfig | None:
+    """ValueError (one line) for the first problem of ``overrides`` of ``verb``; otherwise
+    the composed config (the verb can run on it: Hydra need not compose it again), or None
+    where an override sweeps (the config checked holds only its first value)."""
     try:
         parsed = OverridesParser.create().parse_overrides(
             [o for o in overrides if not o.startswith("-")])
@@ -69,6 +71,7 @@ def check_command(verb: str, config_name: str, overrides: list[str]) -> None:
         from dse.pipeline.workers import check_port  # imports Ray: only when an address is given
 
         check_port(address)  # a refused port fails before Hydra makes a run folder
+    return None if any(o.is_sweep_override() for o in parsed) else cfg
 
 
 # verb -> (the schema of its own settings, the groups and sections it also holds)

@@ -79,7 +79,6 @@ def _print_served(title: str, out: dict) -> None:
 
 def run(cfg: DictConfig) -> None:
     from dse import api
-    from dse.analysis.report_text import print_prediction, print_rows
 
     # Every input was checked against its schema before Hydra ran (dse.cli.checks); api
     # resolves them again into the evaluator's objects.
@@ -106,6 +105,8 @@ def run(cfg: DictConfig) -> None:
         doc = dict(out, operators=rows) if rows is not None else out
         print(json.dumps(json_safe(doc), indent=2))
         return
+    from dse.analysis.report_text import print_prediction, print_rows  # rich: text only
+
     name = chip if isinstance(chip, str) else (chip["name"] if isinstance(chip, dict)
                                                  else chip.name)
     wname = workload if isinstance(workload, str) else workload.name

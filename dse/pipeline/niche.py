@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
-import pandas as pd
 from omegaconf import MISSING
 
 from dse.evaluator.model import OUTPUTS, System
@@ -27,6 +26,9 @@ from hwspace.cost import EconomicsConfig
 from workloads.ops import Plan
 from workloads.scenario import (Scenario, ScenarioConfig, family_of, make_scenario,
                                 serve_settings)
+
+if typing.TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["NicheConfig", "NicheScenarioConfig", "NicheScenario", "Niche", "parse_niche",
            "CONSTRAINTS", "row_constraints", "DIRECTIONS", "candidate_scores", "score_columns"]
@@ -176,6 +178,8 @@ def candidate_scores(rows: pd.DataFrame, niche: Niche,
     ``extra`` column) as the geometric mean over the niche's scenarios, each constraint as its
     worst miss over them (``fits`` included; <= 0 feasible), and ``feasible`` (every scenario
     row feasible)."""
+    import pandas as pd  # only here: `dse predict` loads niches' schemas, never a frame
+
     rows = rows[rows["niche"] == niche.name]
     ids = rows["candidate_id"]
     out = pd.DataFrame(index=pd.Index(np.unique(ids), name="candidate_id"))
