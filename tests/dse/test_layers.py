@@ -10,14 +10,20 @@ import pytest
 
 DSE = Path(__file__).resolve().parents[2] / "dse"
 # Each layer may import the layers below it, and the top-level facades (api, presets) only
-# from analysis up; the input schemas and their validator (inputs, settings) from pipeline up;
-# the evaluator imports nothing of dse but itself.
+# from analysis up; the input schemas and their validator (inputs, settings) and serving at a
+# rate (serving: evaluator, presets and inputs only, like the evaluator's own glue) from
+# pipeline up; the evaluator imports nothing of dse but itself.
+_EDGE = {"presets", "inputs", "settings", "serving"}
 BELOW = {
     "evaluator": {"evaluator"},
-    "pipeline": {"evaluator", "pipeline", "presets", "inputs", "settings"},
-    "analysis": {"evaluator", "pipeline", "analysis", "presets", "api", "inputs", "settings"},
-    "cli": {"evaluator", "pipeline", "analysis", "cli", "presets", "api", "inputs", "settings"},
+    "pipeline": {"evaluator", "pipeline"} | _EDGE,
+    "analysis": {"evaluator", "pipeline", "analysis", "api"} | _EDGE,
+    "cli": {"evaluator", "pipeline", "analysis", "cli", "api"} | _EDGE,
 }
+
+
+def test_serving_imports_only_what_the_pipeline_may():
+    assert _dse_imports(DSE / "serving.py") <= {"evaluator", "presets", "inputs", "settings"}
 
 
 def _dse_imports(path: Path) -> set[str]:
