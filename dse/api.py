@@ -10,9 +10,8 @@ import numpy as np
 
 from dse.evaluator import model
 from dse.evaluator.efficiency import DEFAULT, Efficiency
-from dse.inputs import build
 from dse.presets import load_chip, load_economics, load_plan, load_workload
-from dse.settings import SystemConfig, to_system
+from dse.settings import SystemConfig, settings, to_system
 from hwspace.config import ChipConfig
 from hwspace.spec import from_configs
 from workloads.ops import KIND_NAMES
@@ -35,10 +34,8 @@ def _checked(chip: Any, workload: Any, scenario: dict):
                          f"{', '.join(_SCENARIO_KEYS + SYSTEM_KEYS)}")
     cfg_chip = load_chip(chip)
     cfg_work = load_workload(workload)
-    system = build(SystemConfig, {k: v for k, v in scenario.items() if k in SYSTEM_KEYS},
-                   "system")
-    values = _shallow(build(ScenarioConfig, {k: v for k, v in scenario.items()
-                                             if k in _SCENARIO_KEYS}, "scenario"))
+    system = settings(SystemConfig, scenario, "system")
+    values = _shallow(settings(ScenarioConfig, scenario, "scenario"))
     sc = make_scenario(family_of(cfg_work), values)
     return cfg_chip, cfg_work, values, sc, system
 

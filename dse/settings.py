@@ -14,8 +14,8 @@ from dse.evaluator import model
 from dse.inputs import build, register_rule
 from hwspace.config import MAX_CHIPS
 
-__all__ = ["SystemConfig", "SweepConfig", "SearchConfig", "RayConfig", "PredictSettings",
-           "RunSettings", "ValidateSettings", "CalibrateSettings", "to_system", "system_rules",
+__all__ = ["settings", "SystemConfig", "SweepConfig", "SearchConfig", "RayConfig",
+           "PredictSettings", "RunSettings", "ValidateSettings", "CalibrateSettings", "to_system", "system_rules",
            "sweep_rules", "MAX_SAMPLES", "MAX_CHUNK", "MAX_CHUNKS", "MAX_GRID", "MAX_TRIALS",
            "SAMPLER_NAMES"]
 

@@ -24,20 +24,16 @@ MAX_CHIPS = 1_048_576
 DTYPE_SPEEDUP_RANGE = dict(low=0.0, high=64.0)
 
 
-def _meta(**meta) -> dict:
-    return meta
-
-
 @dataclass
 class MemoryConfig:
     """Off-chip memory. Capacity and bandwidth derive from ``type`` x ``stacks`` when null;
     type ``none`` (an SRAM-only chip) has no stacks, capacity or bandwidth."""
 
-    type: str = field(default="none", metadata=_meta(choices=MEMORY_TYPES))
-    stacks: int = field(default=0, metadata=_meta(low=0, high=64, unit="stacks"))
-    capacity_gb: Optional[float] = field(default=None, metadata=_meta(above=0.0, high=1e5,
+    type: str = field(default="none", metadata=dict(choices=MEMORY_TYPES))
+    stacks: int = field(default=0, metadata=dict(low=0, high=64, unit="stacks"))
+    capacity_gb: Optional[float] = field(default=None, metadata=dict(above=0.0, high=1e5,
                                                                       unit="GB"))
-    bandwidth_tb_s: Optional[float] = field(default=None, metadata=_meta(above=0.0, high=1e3,
+    bandwidth_tb_s: Optional[float] = field(default=None, metadata=dict(above=0.0, high=1e3,
                                                                          unit="TB/s"))
 
 
@@ -47,10 +43,10 @@ class LinksConfig:
     ``kind`` (hwspace.tables.LINK_KINDS) sets the collective's achieved share of that
     bandwidth and its per-call software latency."""
 
-    kind: str = field(default="nvlink", metadata=_meta(choices=LINK_KIND_NAMES))
-    count: int = field(default=0, metadata=_meta(low=0, high=1024, unit="links"))
-    gb_s_per_link: float = field(default=0.0, metadata=_meta(low=0.0, high=1e4, unit="GB/s"))
-    latency_us: float = field(default=1.0, metadata=_meta(low=0.0, high=1e4, unit="us"))
+    kind: str = field(default="nvlink", metadata=dict(choices=LINK_KIND_NAMES))
+    count: int = field(default=0, metadata=dict(low=0, high=1024, unit="links"))
+    gb_s_per_link: float = field(default=0.0, metadata=dict(low=0.0, high=1e4, unit="GB/s"))
+    latency_us: float = field(default=1.0, metadata=dict(low=0.0, high=1e4, unit="us"))
 
 
 @dataclass
@@ -58,37 +54,37 @@ class ChipConfig:
     """One accelerator package. Optional figures derive from the others when null."""
 
     name: str = MISSING
-    process_node: str = field(default=MISSING, metadata=_meta(choices=NODE_NAMES))
-    macs: int = field(default=MISSING, metadata=_meta(low=1, high=1e9, unit="MAC units"))
-    clock_ghz: float = field(default=MISSING, metadata=_meta(low=0.01, high=10.0, unit="GHz"))
+    process_node: str = field(default=MISSING, metadata=dict(choices=NODE_NAMES))
+    macs: int = field(default=MISSING, metadata=dict(low=1, high=1e9, unit="MAC units"))
+    clock_ghz: float = field(default=MISSING, metadata=dict(low=0.01, high=10.0, unit="GHz"))
     # fp16 math runs in the bf16 class (the same 16-bit datapath): accepted, at speedup 1
     dtype_speedup: dict[str, float] = field(
         default_factory=lambda: {"bf16": 1.0},
-        metadata=_meta(keys=(*COMPUTE_CLASSES, "fp16"), values=DTYPE_SPEEDUP_RANGE))
-    sparsity_speedup: float = field(default=1.0, metadata=_meta(low=1.0, high=2.0))
-    sram_mb: float = field(default=MISSING, metadata=_meta(low=0.0, high=1e6, unit="MB"))
-    sram_bw_tb_s: Optional[float] = field(default=None, metadata=_meta(low=1e-6, high=1e6,
+        metadata=dict(keys=(*COMPUTE_CLASSES, "fp16"), values=DTYPE_SPEEDUP_RANGE))
+    sparsity_speedup: float = field(default=1.0, metadata=dict(low=1.0, high=2.0))
+    sram_mb: float = field(default=MISSING, metadata=dict(low=0.0, high=1e6, unit="MB"))
+    sram_bw_tb_s: Optional[float] = field(default=None, metadata=dict(low=1e-6, high=1e6,
                                                                        unit="TB/s"))
     # vector-unit FLOP/s / matrix bf16 peak
-    vector_ratio: Optional[float] = field(default=None, metadata=_meta(low=1e-3, high=1.0))
+    vector_ratio: Optional[float] = field(default=None, metadata=dict(low=1e-3, high=1.0))
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     links: LinksConfig = field(default_factory=LinksConfig)
-    tdp_w: Optional[float] = field(default=None, metadata=_meta(low=1e-3, high=1e6, unit="W"))
-    die_area_mm2: Optional[float] = field(default=None, metadata=_meta(low=1e-3, high=1e5,
+    tdp_w: Optional[float] = field(default=None, metadata=dict(low=1e-3, high=1e6, unit="W"))
+    die_area_mm2: Optional[float] = field(default=None, metadata=dict(low=1e-3, high=1e5,
                                                                        unit="mm2"))
-    unit_cost_usd: Optional[float] = field(default=None, metadata=_meta(low=1e-3, high=1e9,
+    unit_cost_usd: Optional[float] = field(default=None, metadata=dict(low=1e-3, high=1e9,
                                                                         unit="USD"))
     # A real part's market price (list price or public quote; presets only), per package: the
     # buyer view (hwspace.cost) prices candidates at cost / (1 - gross margin) instead.
-    price_usd: Optional[float] = field(default=None, metadata=_meta(low=1e-3, high=1e9,
+    price_usd: Optional[float] = field(default=None, metadata=dict(low=1e-3, high=1e9,
                                                                     unit="USD"))
     # The price buys a whole system per package (Cerebras CS-3, DGX): no server on top.
     price_includes_host: bool = False
-    dies: int = field(default=1, metadata=_meta(low=1, high=64, unit="dies"))
+    dies: int = field(default=1, metadata=dict(low=1, high=64, unit="dies"))
     wafer_scale: bool = False
     # kernels: a GPU-like chip launches one kernel per operator; dataflow: a compiled static
     # schedule (Groq, Cerebras, SambaNova) with no per-operator launch (hwspace.tables).
-    execution: str = field(default="kernels", metadata=_meta(choices=EXECUTION_MODELS))
+    execution: str = field(default="kernels", metadata=dict(choices=EXECUTION_MODELS))
 
 
 def chip_rules(chip: ChipConfig, where: str = "chip") -> None:

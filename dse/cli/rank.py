@@ -7,6 +7,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from dse.cli.common import announce, fail, verbatim
+from dse.inputs import check_value
 from dse.pipeline.runs import whole_number
 
 
@@ -16,7 +17,7 @@ def run(cfg: DictConfig) -> None:
 
     top = whole_number("top", cfg.top)
     for key in ("wide", "per_scenario"):
-        _switch(key, cfg[key])
+        check_value(key, cfg[key], bool, {})
     robust_top = whole_number("robust_top", cfg.robust_top, low=2)
     robust_k = top if cfg.robust_k is None else whole_number("robust_k", cfg.robust_k)
     try:
@@ -51,13 +52,6 @@ def run(cfg: DictConfig) -> None:
         print_table(f"{name}: how sure the ranking is: the first {len(robust)} re-evaluated "
                     f"with the factors of each leave-one-chip-out fit; rank interval and "
                     f"P(top {robust_k})", robust, decisive=3, wide=bool(cfg.wide))
-
-
-def _switch(key: str, value: object) -> None:
-    """ValueError (one line) unless ``value`` is true or false: OmegaConf reads 'yes' as a
-    string, which Python would take for true."""
-    if not isinstance(value, bool):
-        raise ValueError(f"{key} = {value!r}: allowed: true or false")
 
 
 def _print(cfg: DictConfig, runs: list[Path], niche, by: str, shown, feasible: int,

@@ -259,7 +259,7 @@ def _split_record(chip, ops, passes, sc, splits, s, rec, alt, cost):
     # the largest batch within the SLO, which more resources then made slower.
     if sc[S_SLO_PASS] >= 0:
         b_ns = spill_free_batch(chip, ops[splits[s, SPLIT_TP_INDEX]], passes, sc, pp)
-        if 1.0 <= b_ns < b:
+        if 1.0 <= b_ns < b and b_ns != b_res:
             _at_batch(chip, ops, passes, sc, splits, s, nd, b_ns, b_ns * dp, b_cap, alt, cost,
                       LIMIT_SRAM)
             if better(alt, rec):

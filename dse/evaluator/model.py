@@ -154,7 +154,6 @@ def evaluate(chips: ChipArrays, plan: Plan, sc: Scenario, sys: System = System()
     if plan.phase == "train":
         rec, strategy = train_splits(chip_columns(chips, der, sc, eff), plan, sc, sys, eff,
                                      n_sys)
-        rec[R_EP] = 1.0  # training runs without expert parallelism
         return {**_outputs(rec, chips, der, peak_flop_per_s(der, sc), n_sys, asked, econ),
                 **dict(zip(STRATEGY, strategy, strict=True))}
     best = best_splits(chips, der, plan, sc, sys, eff, n_sys)

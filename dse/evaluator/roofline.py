@@ -177,6 +177,8 @@ def pass_cost(chip, ops, start, stop, sc, mb, n_micro, tp, pp, resident, kv_on_c
     cost[K_SHARES:] = 0.0
     for j in range(start, stop):
         c = ops[j, OP_COUNT]
+        if c == 0.0:
+            continue  # an all-to-all at ep = 1: no instance, no cost, no detail
         f, q, q_s, comm, wire, t_c, t_m, t_s, t_l = _op_cost(hw, ops, j, sc, mb, tp, resident,
                                                              kv_on_chip, kv_host, sram_free)
         t_max = max(max(t_c, t_m), max(t_s, t_l))

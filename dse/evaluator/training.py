@@ -54,6 +54,7 @@ from dse.evaluator.columns import (
     R_BOUND,
     R_DP,
     R_ENERGY,
+    R_EP,
     R_FLOP,
     R_LATENCY,
     R_MAX_BATCH,
@@ -328,6 +329,7 @@ def _step(chip, sc, tv, splits, s, z, r, v, cost, rec):
     rec[R_BATCH], rec[R_REPLICA_BATCH], rec[R_MAX_BATCH] = tv[T_BATCH], n_micro, np.nan
     rec[R_BATCH_LIMIT] = LIMIT_NONE
     rec[R_TP], rec[R_PP], rec[R_DP], rec[R_SPLIT] = tp, pp, dp, s
+    rec[R_EP] = 1.0  # training runs without expert parallelism
     rec[R_PENDING] = 0.0
     rec[R_THROUGHPUT] = tv[T_BATCH] * tv[T_TOKENS] / t
     scale = throttle * (n_micro + bubble) / pp * np.ceil(chunk) / chunk

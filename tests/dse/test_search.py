@@ -135,6 +135,7 @@ def test_told_trials_missing_rows_are_rewritten_on_resume(tmp_path):
     (["search.sampler=annealing"], "search.sampler = 'annealing': allowed"),
     (["search.population=0"], "search.population = 0: allowed"),
     (["+niche.objectives.flux=max"], "niche.objectives.flux: unknown key"),
+    (["+niche.objectives.latency_s=min"], "allowed: exactly two"),
     (["~niche.objectives.throughput_per_w", "+niche.objectives.happiness=max"],
      "niche.objectives.happiness: unknown key"),
 ])
