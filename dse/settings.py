@@ -16,8 +16,8 @@ from hwspace.config import MAX_CHIPS
 
 __all__ = ["settings", "SystemConfig", "SweepConfig", "SearchConfig", "RayConfig",
            "PredictSettings", "RunSettings", "ValidateSettings", "CalibrateSettings", "to_system",
-           "system_rules", "sweep_rules", "MAX_SAMPLES", "MAX_CHUNK", "MAX_CHUNKS", "MAX_GRID", "MAX_TRIALS",
-           "SAMPLER_NAMES"]
+           "system_rules", "sweep_rules", "MAX_SAMPLES", "MAX_CHUNK", "MAX_CHUNKS", "MAX_GRID",
+           "MAX_TRIALS", "SAMPLER_NAMES"]
 
 MAX_SAMPLES = 1_000_000_000  # random candidates of one sweep (DESIGN: 1e6 in ~60 s)
 MAX_CHUNK = 1_000_000  # candidates per Ray task: ~1 GB of rows over three niches
