@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["COMPUTE_CLASSES", "peak_flop_per_s", "sram_bw_bytes_per_s",
-           "SRAM_BYTES_PER_CYCLE_PER_MB", "DEFAULT_VECTOR_RATIO"]
+           "SRAM_BYTES_PER_CYCLE_PER_MB", "DEFAULT_VECTOR_RATIO", "MACS_PER_UNIT",
+           "default_compute_units"]
 
 # The dtype classes a datapath may accelerate; bf16 is the reference (speedup 1).
 COMPUTE_CLASSES: tuple[str, ...] = ("bf16", "fp8", "int8", "int4", "fp4")
@@ -15,6 +16,17 @@ COMPUTE_CLASSES: tuple[str, ...] = ("bf16", "fp8", "int8", "int4", "fp4")
 # = 0.135, A100 78 / 312 = 0.25 (NVIDIA H100 and A100 whitepapers, not in shared/data). An
 # accelerator built around its matrix array keeps a vector unit of that order: 1/8.
 DEFAULT_VECTOR_RATIO = 0.125
+
+# Where a chip does not say how many compute units (SMs, CUs, cores) its MACs form: one per
+# 1,024 bf16 MACs, an A100 SM (312 TFLOP/s = 108 SMs x 1,024 MACs x 2 x 1.41 GHz; NVIDIA A100
+# whitepaper). Units set how a matrix product's output tiles quantise into waves.
+MACS_PER_UNIT = 1024.0
+
+
+def default_compute_units(macs: np.ndarray) -> np.ndarray:
+    """Compute units of chips that do not state them: MACS_PER_UNIT MACs each, at least 1."""
+    return np.maximum(1.0, np.round(np.asarray(macs, float) / MACS_PER_UNIT))
+
 
 # [D] Groq LPU: 80 TB/s from 230 MB of SRAM at 900 MHz = 386 bytes per cycle per MB
 # (techpowerup.com via chips.csv; clock from Abts et al., ISCA 2020). Cerebras WSE-3 gives

@@ -65,6 +65,10 @@ class ChipConfig:
     sram_mb: float = field(default=MISSING, metadata=dict(low=0.0, high=1e6, unit="MB"))
     sram_bw_tb_s: Optional[float] = field(default=None, metadata=dict(low=1e-6, high=1e6,
                                                                        unit="TB/s"))
+    # SMs, CUs, cores: the MACs form this many units that each compute one output tile at a
+    # time (null: one per hwspace.compute.MACS_PER_UNIT MACs)
+    compute_units: Optional[int] = field(default=None, metadata=dict(low=1, high=1e7,
+                                                                       unit="units"))
     # vector-unit FLOP/s / matrix bf16 peak
     vector_ratio: Optional[float] = field(default=None, metadata=dict(low=1e-3, high=1.0))
     memory: MemoryConfig = field(default_factory=MemoryConfig)

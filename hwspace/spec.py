@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from hwspace.compute import COMPUTE_CLASSES, DEFAULT_VECTOR_RATIO
+from hwspace.compute import COMPUTE_CLASSES, DEFAULT_VECTOR_RATIO, default_compute_units
 from hwspace.config import DTYPE_SPEEDUP_RANGE, ChipConfig, LinksConfig, MemoryConfig
 from hwspace.memory import derive_memory
 from hwspace.tables import EXECUTION_MODELS, LINK_KIND_NAMES, MEMORY_TYPES, NODE_NAMES
@@ -50,6 +50,7 @@ _DEFAULTS: dict[str, object] = {
     "sparsity_speedup": 1.0,
     "sram_bw_tb_s": _NAN,
     "vector_ratio": _NAN,
+    "compute_units": _NAN,
     "memory_type": "none",
     "memory_stacks": 0,
     "memory_capacity_gb": _NAN,
@@ -84,6 +85,7 @@ class ChipArrays:
     sram_bytes: np.ndarray
     sram_bw_bytes_per_s: np.ndarray  # NaN: derive (hwspace.compute)
     vector_ratio: np.ndarray  # NaN: hwspace.compute.DEFAULT_VECTOR_RATIO
+    compute_units: np.ndarray  # NaN given: hwspace.compute.default_compute_units
     mem_idx: np.ndarray
     mem_stacks: np.ndarray
     mem_capacity_bytes: np.ndarray
@@ -243,8 +245,8 @@ def from_columns(cols: Mapping[str, object]) -> ChipArrays:
         raise ValueError(f"unknown chip field(s): {', '.join(sorted(unknown))}")
     n = max(np.size(v) for v in cols.values())
     num = {key: _numeric(cols, key, n) for key in FIELD_RANGES}
-    for key in ("memory_stacks", "links_count", "dies"):
-        if np.any(num[key] != np.round(num[key])):
+    for key in ("memory_stacks", "links_count", "dies", "compute_units"):
+        if np.any(num[key] != np.round(num[key]), where=~np.isnan(num[key])):
             raise ValueError(f"{_display_name(key)} must be a whole number")
     node_idx = _index_of(np.broadcast_to(cols["process_node"], (n,)), NODE_NAMES, "process_node")
     mem_raw = cols.get("memory_type", _DEFAULTS["memory_type"])
@@ -269,6 +271,8 @@ def from_columns(cols: Mapping[str, object]) -> ChipArrays:
         sram_bw_bytes_per_s=num["sram_bw_tb_s"] * 1e12,
         vector_ratio=np.where(np.isnan(num["vector_ratio"]), DEFAULT_VECTOR_RATIO,
                               num["vector_ratio"]),
+        compute_units=np.where(np.isnan(num["compute_units"]),
+                               default_compute_units(num["macs"]), num["compute_units"]),
         mem_idx=mem_idx,
         mem_stacks=num["memory_stacks"],
         mem_capacity_bytes=capacity_gb * 1e9,

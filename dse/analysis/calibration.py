@@ -28,10 +28,6 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     # End-to-end kernels run below cuBLAS's 80-86 % on large GEMMs: the band reaches down.
     "compute_max": (0.40, 0.90, False),
     "memory": (0.50, 0.92, False),  # ~90 % for copies is the ceiling
-    # Tensor-core GEMM kernels work on tiles of 64-256 rows, so a product of M rows uses about
-    # M / tile of them (NVIDIA Deep Learning Performance guide, "Matrix Multiplication
-    # Background", tile quantization): half the large-matrix rate is reached near 16-512 rows.
-    "m_half": (16.0, 512.0, True),
     # A CUDA graph replays a kernel node in ~1 us; an eager launch through a framework costs
     # ~5 us and more (NVIDIA "Getting Started with CUDA Graphs"; llama.cpp's CUDA graphs gave
     # "up to 1.2x" on H100 decode): the band spans graph replay to eager framework launches.
@@ -47,7 +43,7 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 # Where every fit starts: published anchors before any calibration, so a held-out chip never
 # leaks into the fit that predicts it (the defaults were fitted with every chip).
-NEUTRAL = dataclasses.replace(DEFAULT, compute_max=0.80, m_half=32.0, memory=0.85,
+NEUTRAL = dataclasses.replace(DEFAULT, compute_max=0.80, memory=0.85,
                               op_overhead_s=5e-6, kv_memory=0.80, usable_memory=0.95)
 
 

@@ -274,7 +274,9 @@ def _best_per_setup(cases: list[Case], unmapped: list[Unmapped]):
     the others are listed as unmapped with the reason."""
     best: dict[tuple, Case] = {}
     for case in cases:
-        key = (case.chip, case.workload, case.scenario, case.tp, case.metric)
+        # The split is the software's choice too: llama.cpp runs a model over several GPUs
+        # layer by layer (one at a time), TensorRT-LLM tensor-parallel on the same GPUs.
+        key = (case.chip, case.workload, case.scenario, case.metric)
         held = best.get(key)
         faster = held is None or ((case.measured > held.measured) == (
             case.metric == "throughput_per_s"))

@@ -92,13 +92,14 @@ KV_BLOCK_TOKENS = 16
  C_SRAM_USABLE,  # bytes
  C_HAS_LINKS,
  C_AREA_OK,
- N_CHIP) = range(22)
+ C_UNITS,  # compute units that tile a matrix product (0: dataflow, untiled)
+ C_DATAFLOW,  # 1: a compiled static schedule (hwspace.tables.EXECUTION_MODELS)
+ N_CHIP) = range(24)
 
 # Scenario scalars, (N_SC,).
 (S_W_DENSE,  # bytes per weight of ops 2:4 sparsity does not apply to
  S_ACT_BYTES,
  S_EXPERTS, S_TOP_K,  # MoE layers (0: dense)
- S_M_HALF,  # rows at which a matrix product reaches half of compute_max
  S_LINK_PJ,  # per bit
  S_DEQUANT,  # vector FLOP per weight to unpack weight-only formats (0: none)
  S_PARAM_ELEMS,
@@ -122,7 +123,7 @@ KV_BLOCK_TOKENS = 16
  S_SLO_LIMIT,  # the BATCH_LIMITS code of the SLO the batch search holds
  S_STATE_SEQ_BYTES,  # Mamba-2 state of one sequence, all layers: fixed, whatever its length
  S_EXPERT_ELEMS,  # routed-expert weights (target and draft), split over ep chips
- N_SC) = range(30)
+ N_SC) = range(29)
 
 # Passes, (n_passes, N_PASS): their operators are rows [start, stop) of the operator table.
 P_START, P_STOP, P_REPEATS, P_P2P_ELEMS, P_ROLE, N_PASS = range(6)
@@ -205,6 +206,8 @@ def chip_columns(chips: ChipArrays, der: ChipDerived, sc: Scenario,
     cols[C_SRAM_USABLE] = chips.sram_bytes * eff.usable_memory
     cols[C_HAS_LINKS] = collective_bw > 0
     cols[C_AREA_OK] = der.area_ok
+    cols[C_UNITS] = np.where(dataflow, 0.0, chips.compute_units)
+    cols[C_DATAFLOW] = dataflow
     return cols
 
 
@@ -238,7 +241,6 @@ def scenario_vector(plan: Plan, sc: Scenario, sys, eff: Efficiency) -> np.ndarra
     v[S_W_DENSE] = w.bits / 8.0
     v[S_ACT_BYTES] = a.bits / 8.0
     v[S_EXPERTS], v[S_TOP_K] = plan.moe_experts, plan.moe_top_k
-    v[S_M_HALF] = eff.m_half
     v[S_LINK_PJ] = LINK_PJ_PER_BIT
     v[S_DEQUANT] = eff.dequant_flop_per_weight if weight_only else 0.0
     v[S_PARAM_ELEMS] = plan.param_elems

@@ -19,10 +19,8 @@ class Efficiency:
     # Achieved fraction of peak FLOP/s of large matrix products end to end. cuBLAS reaches
     # 80-86 % on large bf16 GEMMs of A100/H100; serving engines' fp8 and fused kernels less.
     compute_max: float = 0.695
-    # Rows of a matrix product at which it reaches half of ``compute_max``: small-M products
-    # (decode) leave tensor cores idle. eta(M) = compute_max * max(M / (M + m_half),
-    # vector_ratio): a matrix-vector product can always run on the chip's vector units.
-    m_half: float = 156.0
+    # Small products (decode) lose the rest to tile padding and wave quantisation over the
+    # chip's compute units (dse.evaluator.roofline._tile_efficiency): shapes, not a factor.
     # Achieved fraction of peak memory bandwidth (copies reach ~90 %).
     memory: float = 0.756
     # Fixed cost of every operator instance on a chip that launches kernels: launch,

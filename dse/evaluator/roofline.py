@@ -16,6 +16,7 @@ import numpy as np
 from dse.evaluator.columns import (
     BOUNDS,
     C_CALL_LAT,
+    C_DATAFLOW,
     C_FLOP_PJ,
     C_HAS_MEM,
     C_INV_KV_MEM,
@@ -29,13 +30,13 @@ from dse.evaluator.columns import (
     C_MEM_PJ,
     C_OP_OVERHEAD,
     C_SRAM_PJ,
+    C_UNITS,
     C_WEIGHT_BYTES,
     S_ACT_BYTES,
     S_DEQUANT,
     S_EXPERTS,
     S_INV_HOST,
     S_LINK_PJ,
-    S_M_HALF,
     S_TOP_K,
     S_W_DENSE,
     compiled,
@@ -67,13 +68,28 @@ _REDUCE_BYTES = 2.0
  OP_SPARSE,  # 2:4 sparsity applies
  OP_MOE,  # experts: tokens routed over the chip's experts per item row (0: not experts)
  OP_REDUCE_BYTES,  # the vector a reduction scans (0: not a reduction)
- N_OP) = range(16)
+ OP_N,  # output columns per chip of a matrix product (0: not tiled)
+ OP_K,  # its reduction depth
+ OP_EXPERTS,  # routed experts on the chip (their products run side by side); 1: dense
+ N_OP) = range(19)
 
 # One step of a pass, (N_COST,): time, dynamic energy, FLOP and off-chip bytes per chip, and
 # the time attributed to each bound.
 K_TIME, K_ENERGY, K_FLOP, K_MEM, K_SHARES = range(5)
 N_COST = K_SHARES + len(BOUNDS)
 _OVERHEAD = BOUNDS.index("overhead")
+_LINK = BOUNDS.index("link")
+
+# Tile and wave quantisation of a matrix product on a chip of compute units (NVIDIA "Matrix
+# Multiplication Background User's Guide", DU-09799-001, sections 2.3 and 3): one unit computes
+# one output tile at a time. 128 x 128 is the CTA tile of the cuBLAS/CUTLASS kernels that run
+# large GEMMs (section 2.3, "Typical Tile Dimensions In cuBLAS"); libraries pick a shorter tile
+# for few rows (or columns), down to the 16 rows of one tensor-core MMA (PTX ISA mma.m16n8k16), and split
+# the reduction over idle units (split-K; flash-decoding) in slices of at least 256 (CUTLASS
+# split-K slices are multiples of its 32-deep K tile; shorter slices cost more in partial sums
+# than they save). dse/analysis/kernel_fit.py fits and cross-validates the same model on
+# public per-operator timings (data/operators/).
+TILE_M, TILE_N, MIN_TILE_M, MIN_K_SLICE = 128.0, 128.0, 16.0, 256.0
 
 DETAIL = ("flop", "mem_bytes", "sram_bytes", "link_bytes", "t_compute", "t_memory", "t_sram",
           "t_link", "time_s", "bound", "overhead_s")
@@ -88,6 +104,7 @@ def op_table(plan: Plan, tp: int, act_bytes: float, kv_bytes: float, eff: Effici
     busiest chip gets ``skew`` times the mean of their tokens."""
     table = np.concatenate([_pass_ops(p.ops, tp, (plan.n_heads, plan.n_kv_heads), act_bytes,
                                       kv_bytes, eff) for p in plan.passes])
+    table[:, OP_EXPERTS] = np.where(table[:, OP_MOE] > 0, plan.moe_experts / ep, 1.0)
     return expert_parallel(table, ep, skew, plan.moe_experts / max(plan.moe_top_k, 1))
 
 
@@ -152,6 +169,12 @@ def _pass_ops(ops, tp: int, heads: tuple[int, int], act_bytes: float, kv_bytes: 
     table[:, OP_SPARSE] = ops.sparse
     table[:, OP_MOE] = ops.moe
     table[:, OP_REDUCE_BYTES] = np.where(ops.kind == REDUCTION, ops.reduce_len * act_bytes, 0.0)
+    # Weight products tile over tokens x output columns; attention (flash kernels tile queries
+    # of all heads together) and shape-less products are left untiled.
+    tiled = (ops.kind == MATMUL) & (ops.n > 0) & (ops.k > 0)
+    table[:, OP_N] = np.where(tiled, ops.n / split, 0.0)
+    table[:, OP_K] = ops.k
+    table[:, OP_EXPERTS] = 1.0
     return table
 
 
@@ -181,19 +204,27 @@ def pass_cost(chip, ops, start, stop, sc, mb, n_micro, tp, pp, resident, kv_on_c
             continue  # an all-to-all at ep = 1: no instance, no cost, no detail
         f, q, q_s, comm, wire, t_c, t_m, t_s, t_l = _op_cost(hw, ops, j, sc, mb, tp, resident,
                                                              kv_on_chip, kv_host, sram_free)
-        t_max = max(max(t_c, t_m), max(t_s, t_l))
+        # A launched collective starts when the op's output is complete (an NCCL call after
+        # the GEMM): its time adds. A dataflow compiler schedules the transfers inside the
+        # op's own (Abts et al., ISCA 2022: the chip-to-chip network is scheduled statically).
+        t_max = max(max(t_c, t_m), t_s)
+        t_wait = t_l
+        if hw[_DATAFLOW] > 0:
+            t_max, t_wait = max(t_max, t_l), 0.0
         ovh = hw[_OP_OVERHEAD] + ops[j, OP_BARRIER_S]
-        time += c * (t_max + ovh)
+        time += c * (t_max + t_wait + ovh)
         energy += c * (f * hw[_FLOP_PJ] + q * hw[_MEM_PJ] + q_s * hw[_SRAM_PJ]
                        + wire * 8.0 * sc[S_LINK_PJ])
         flop += c * f
         mem += c * q
-        bound = 0 if t_c >= t_max else (1 if t_m >= t_max else (2 if t_s >= t_max else 3))
+        bound = 3 if t_wait > t_max or t_l >= t_max else (
+            0 if t_c >= t_max else (1 if t_m >= t_max else 2))
         cost[K_SHARES + bound] += c * t_max
+        cost[K_SHARES + _LINK] += c * t_wait
         cost[K_SHARES + _OVERHEAD] += c * ovh
         if detail.shape[0] > 0:
             _write_detail(detail, j, (f, q, q_s, comm if wire > 0 else 0.0, t_c, t_m, t_s, t_l,
-                                      c * (t_max + ovh), float(bound), c * ovh))
+                                      c * (t_max + t_wait + ovh), float(bound), c * ovh))
     if pp > 1:
         # A stage boundary: one send per microbatch hop (a collective-library call on GPUs).
         time += (pp - 1) * (mb * p2p_elems * sc[S_ACT_BYTES] * hw[_INV_LINK] + hw[_LINK_LAT]
@@ -208,7 +239,7 @@ def pass_cost(chip, ops, start, stop, sc, mb, n_micro, tp, pp, resident, kv_on_c
 # scalars: reading the chip column inside the loop would reload it after every store.
 (_INV_PEAK, _INV_VECTOR, _INV_SPARSE, _WEIGHT_BYTES, _INV_MEM, _INV_KV_MEM, _INV_SRAM,
  _INV_LINK, _LINK_LAT, _CALL_LAT, _OP_OVERHEAD, _HAS_MEM, _FLOP_PJ, _MEM_PJ, _SRAM_PJ,
- _INV_SQRT_BUF) = range(16)
+ _INV_SQRT_BUF, _UNITS, _DATAFLOW) = range(18)
 
 
 @inlined
@@ -220,13 +251,38 @@ def _hardware(chip, sc, sram_free):
             chip[C_FLOP_PJ], chip[C_MEM_PJ], chip[C_SRAM_PJ],
             # Hong-Kung: a buffer of S bytes moves operands sqrt(S / bytes per element) times
             # less than a matmul of the whole.
-            np.sqrt(act_bytes / max(sram_free, act_bytes)))
+            np.sqrt(act_bytes / max(sram_free, act_bytes)), chip[C_UNITS], chip[C_DATAFLOW])
 
 
 @compiled
 def _write_detail(detail, j, values):
     for k in range(N_DETAIL):
         detail[j * N_DETAIL + k] = values[k]
+
+
+@inlined
+def _tile(size, largest):
+    """The tile side a library picks for ``size`` rows or columns: the largest tile, or the
+    power of two that covers a smaller size, at least MIN_TILE_M."""
+    if size >= largest:
+        return largest
+    return max(MIN_TILE_M, 2.0 ** np.ceil(np.log2(max(size, 1.0))))
+
+
+@inlined
+def _tile_efficiency(rows, n, k, units, products):
+    """Share of the matrix units' rate left to ``products`` side-by-side products of ``rows``
+    x ``n`` outputs over depth ``k`` after tile padding and wave quantisation on ``units``
+    compute units (split-K fills idle units). 1: whole tiles filling whole waves."""
+    tile_m = _tile(rows, TILE_M)
+    tile_n = _tile(n, TILE_N)
+    m_tiles = np.ceil(rows / tile_m)
+    n_tiles = np.ceil(n / tile_n)
+    tiles = m_tiles * n_tiles * products
+    split = max(1.0, min(np.floor(units / tiles), np.floor(k / MIN_K_SLICE)))
+    waves = np.ceil(tiles * split / units)
+    useful = rows * n / (m_tiles * tile_m * n_tiles * tile_n)
+    return useful * tiles * split / (waves * units)
 
 
 @inlined
@@ -240,17 +296,27 @@ def _op_cost(hw, ops, j, sc, mb, tp, resident, kv_on_chip, kv_host, sram_free):
     if sparse:
         flop *= hw[_INV_SPARSE]
     rows = mb * ops[j, OP_ROWS]
-    # Compute: matrix units lose efficiency on small-M products, down to the rate of the
-    # vector units that can run a matrix-vector product; vector ops run there.
-    if ops[j, OP_VECTOR] > 0:
-        t_c = flop * inv_peak * inv_vec
-    else:
-        t_c = flop * inv_peak * min(inv_vec, (rows + sc[S_M_HALF]) / rows) if flop > 0 else 0.0
     # Weights: an MoE layer reads only the experts its tokens touch, E(1-(1-k/E)^T), T the
     # tokens routed over the chip's experts (all groups' under expert parallelism).
     w_elems = ops[j, OP_WEIGHTS]
+    touched = 1.0
     if ops[j, OP_MOE] > 0:
-        w_elems *= 1.0 - (1.0 - sc[S_TOP_K] / sc[S_EXPERTS]) ** (rows * ops[j, OP_MOE])
+        touched = 1.0 - (1.0 - sc[S_TOP_K] / sc[S_EXPERTS]) ** (rows * ops[j, OP_MOE])
+        w_elems *= touched
+    # Compute: a matrix product runs on the matrix units at the share tiles and waves leave
+    # (kernel-launching chips; a dataflow compiler sizes each layer's array region to its
+    # shape: units 0), never slower than the vector units, which can run a matrix-vector
+    # product; vector ops run there. Each touched expert gets its share of the routed rows.
+    if ops[j, OP_VECTOR] > 0:
+        t_c = flop * inv_peak * inv_vec
+    elif flop > 0 and ops[j, OP_N] > 0 and hw[_UNITS] > 0:
+        experts = ops[j, OP_EXPERTS] * touched
+        m = rows * max(ops[j, OP_MOE], 1.0) * sc[S_TOP_K] / sc[S_EXPERTS] / touched \
+            if ops[j, OP_MOE] > 0 else rows
+        shape = _tile_efficiency(m, ops[j, OP_N], ops[j, OP_K], hw[_UNITS], experts)
+        t_c = flop * inv_peak * min(inv_vec, 1.0 / shape)
+    else:
+        t_c = flop * inv_peak
     w = w_elems * (hw[_WEIGHT_BYTES] if sparse else sc[S_W_DENSE])
     # Weight-only formats are unpacked on the vector units once per weight read.
     t_c += w_elems * sc[S_DEQUANT] * inv_peak * inv_vec

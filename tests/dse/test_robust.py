@@ -12,10 +12,10 @@ from dse.cli import main
 from dse.evaluator.efficiency import DEFAULT
 
 # A spread like the leave-one-chip-out fits' (data/calibration_spread.json): the factors the
-# data pins loosely (compute_max, m_half, op_overhead_s) scatter most.
-SPREAD = [dataclasses.replace(DEFAULT, compute_max=c, m_half=m, op_overhead_s=o, memory=b)
-          for c, m, o, b in [(0.60, 60.0, 4e-6, 0.72), (0.70, 160.0, 8e-6, 0.77),
-                             (0.80, 400.0, 14e-6, 0.82), (0.65, 100.0, 6e-6, 0.80)]]
+# data pins loosely (compute_max, op_overhead_s, kv_memory) scatter most.
+SPREAD = [dataclasses.replace(DEFAULT, compute_max=c, kv_memory=k, op_overhead_s=o, memory=b)
+          for c, k, o, b in [(0.60, 0.60, 4e-6, 0.72), (0.70, 0.70, 8e-6, 0.77),
+                             (0.80, 0.85, 14e-6, 0.82), (0.65, 0.75, 6e-6, 0.80)]]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_widen_stays_inside_the_calibration_bounds():
 def test_spread_file_round_trips(tmp_path):
     path = save_spread({f"chip{i}": e for i, e in enumerate(SPREAD)}, tmp_path / "s.json")
     back = load_spread(path)
-    assert [e.m_half for e in back] == [e.m_half for e in SPREAD]
+    assert [e.kv_memory for e in back] == [e.kv_memory for e in SPREAD]
     with pytest.raises(ValueError, match="dse calibrate spread=true"):
         load_spread(tmp_path / "missing.json")
 

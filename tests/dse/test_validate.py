@@ -110,6 +110,6 @@ def test_leave_one_out_error_meets_the_floor(by):
 
 def test_defaults_fit_better_than_uncalibrated_round_numbers():
     cases, _ = load_cases()
-    naive = dataclasses.replace(DEFAULT, compute_max=0.8, memory=0.85, m_half=32.0,
+    naive = dataclasses.replace(DEFAULT, compute_max=0.8, memory=0.85,
                                 op_overhead_s=2e-6, kv_memory=0.9, usable_memory=0.9)
     assert summary(validate(cases))["overall"] < summary(validate(cases, naive))["overall"]

@@ -1,0 +1,56 @@
+"""The kernel-efficiency term: tile and wave quantisation of matrix products over a chip's
+compute units (dse.evaluator.roofline._tile_efficiency), in place of a fitted m_half."""
+
+import pytest
+
+from dse.api import explain, predict
+from dse.evaluator.roofline import _tile_efficiency
+from hwspace.compute import default_compute_units
+
+
+def test_whole_tiles_in_whole_waves_run_at_full_rate():
+    # 8 x 8 tiles of 128 x 128 on 64 units: one full wave.
+    assert _tile_efficiency(1024.0, 1024.0, 4096.0, 64.0, 1.0) == pytest.approx(1.0)
+
+
+def test_one_tile_more_than_the_units_costs_a_second_wave():
+    # NVIDIA DU-09799-001 section 3 (wave quantisation): 109 tiles on 108 SMs take two waves,
+    # so the product runs at about half the rate of 108 tiles. K = 256 leaves no split-K.
+    full = _tile_efficiency(128.0, 108 * 128.0, 256.0, 108.0, 1.0)
+    over = _tile_efficiency(128.0, 109 * 128.0, 256.0, 108.0, 1.0)
+    assert full == pytest.approx(1.0)
+    assert over == pytest.approx(109 / 216)
+
+
+def test_a_matrix_vector_product_fills_one_sixteenth_of_a_tile():
+    # One token against a weight matrix: the smallest tensor-core tile has 16 rows (PTX ISA
+    # mma.m16n8k16), so a decode GEMV uses 1/16 of the matrix units' rate at best.
+    assert _tile_efficiency(1.0, 4096.0, 4096.0, 32.0, 1.0) == pytest.approx(1 / 16)
+
+
+def test_split_k_fills_idle_units():
+    # 8 output tiles on 132 units: split-K over a deep reduction keeps 128 of them busy;
+    # a shallow one (K = 256) cannot be split.
+    deep = _tile_efficiency(128.0, 1024.0, 8192.0, 132.0, 1.0)
+    shallow = _tile_efficiency(128.0, 1024.0, 256.0, 132.0, 1.0)
+    assert deep == pytest.approx(128 / 132)
+    assert shallow == pytest.approx(8 / 132)
+
+
+def test_default_units_are_one_per_a100_sm_of_macs():
+    # A100: 108 SMs of 1,024 bf16 MACs (NVIDIA A100 whitepaper).
+    assert default_compute_units(108 * 1024) == 108
+
+
+def _compute_share(rows) -> float:
+    linear = [r for r in rows if r["kind"] == "matmul" and r["phase"] == "decode"]
+    return sum(r["time_s"] for r in linear if r["bound"] == "compute") / sum(
+        r["time_s"] for r in linear)
+
+
+def test_decode_at_64_sequences_is_bound_by_memory_not_compute():
+    # The issue's complaint about m_half: it made 16-64-sequence decode compute-bound, which
+    # GEMV-like kernels are not. Llama-3-8B on an H100 at batch 64 reads 16 GB of weights per
+    # step (4.8 ms at 3.35 TB/s) for 1 TFLOP (1 ms at 989 TFLOP/s): memory-bound.
+    _, rows = explain("h100", "llama3-8b", phase="decode", batch=64, context_len=256)
+    assert _compute_share(rows) < 0.2
