@@ -80,14 +80,14 @@ N_COST = K_SHARES + len(BOUNDS)
 _OVERHEAD = BOUNDS.index("overhead")
 _LINK = BOUNDS.index("link")
 
-# Tile and wave quantisation of a matrix product on a chip of compute units (NVIDIA "Matrix
-# Multiplication Background User's Guide", DU-09799-001, sections 2.3 and 3): one unit computes
-# one output tile at a time. 128 x 128 is the CTA tile of the cuBLAS/CUTLASS kernels that run
-# large GEMMs (section 2.3, "Typical Tile Dimensions In cuBLAS"); libraries pick a shorter tile
-# for few rows (or columns), down to the 16 rows of one tensor-core MMA (PTX ISA mma.m16n8k16), and split
+# Tiles of a matrix product on a chip of compute units (NVIDIA "Matrix Multiplication
+# Background User's Guide", DU-09799-001, sections 2.3 and 3): one unit computes one output
+# tile at a time. 128 x 128 is the CTA tile of the cuBLAS/CUTLASS kernels that run large GEMMs
+# (section 2.3, "Typical Tile Dimensions In cuBLAS"); libraries pick a shorter tile for few
+# rows or columns, down to the 16 rows of one tensor-core MMA (PTX ISA mma.m16n8k16), and split
 # the reduction over idle units (split-K; flash-decoding) in slices of at least 256 (CUTLASS
 # split-K slices are multiples of its 32-deep K tile; shorter slices cost more in partial sums
-# than they save). dse/analysis/kernel_fit.py fits and cross-validates the same model on
+# than they save). dse/analysis/kernel_fit.py fits and cross-validates a tile model on
 # public per-operator timings (data/operators/).
 TILE_M, TILE_N, MIN_TILE_M, MIN_K_SLICE = 128.0, 128.0, 16.0, 256.0
 
@@ -261,28 +261,23 @@ def _write_detail(detail, j, values):
 
 
 @inlined
-def _tile(size, largest):
-    """The tile side a library picks for ``size`` rows or columns: the largest tile, or the
-    power of two that covers a smaller size, at least MIN_TILE_M."""
-    if size >= largest:
-        return largest
-    return max(MIN_TILE_M, 2.0 ** np.ceil(np.log2(max(size, 1.0))))
-
-
-@inlined
 def _tile_efficiency(rows, n, k, units, products):
     """Share of the matrix units' rate left to ``products`` side-by-side products of ``rows``
-    x ``n`` outputs over depth ``k`` after tile padding and wave quantisation on ``units``
-    compute units (split-K fills idle units). 1: whole tiles filling whole waves."""
-    tile_m = _tile(rows, TILE_M)
-    tile_n = _tile(n, TILE_N)
-    m_tiles = np.ceil(rows / tile_m)
+    x ``n`` outputs over depth ``k`` on ``units`` compute units. 1: enough whole tiles.
+
+    Columns pad to whole tiles (128, or the power of two covering fewer, at least 16): a
+    shape fixed by the model and the split. Rows pad to one MMA's 16 at least; beyond, a
+    library's tile choice and stream-K's balanced tail (Osama et al., "Stream-K", PPoPP 2023;
+    cuBLAS since 11.8) leave no further padding or wave quantisation worth a term, which
+    keeps throughput monotone in the batch. Units left idle by too few tiles are filled by
+    splitting the reduction into slices of at least MIN_K_SLICE (split-K, flash-decoding).
+    """
+    tile_n = TILE_N
+    if n < TILE_N:
+        tile_n = max(MIN_TILE_M, 2.0 ** np.ceil(np.log2(max(n, 1.0))))
     n_tiles = np.ceil(n / tile_n)
-    tiles = m_tiles * n_tiles * products
-    split = max(1.0, min(np.floor(units / tiles), np.floor(k / MIN_K_SLICE)))
-    waves = np.ceil(tiles * split / units)
-    useful = rows * n / (m_tiles * tile_m * n_tiles * tile_n)
-    return useful * tiles * split / (waves * units)
+    work = n_tiles * max(rows / TILE_M, 1.0) * products * max(k / MIN_K_SLICE, 1.0)
+    return (rows / max(rows, MIN_TILE_M)) * (n / (n_tiles * tile_n)) * min(1.0, work / units)
 
 
 @inlined
