@@ -1,10 +1,12 @@
 """Dataflow chips (Groq LPU): a compiled schedule's cross-chip exchanges
 (dse.evaluator.dataflow) against Groq's published per-user decode speeds."""
 
+import numpy as np
 import pytest
 
 from dse.api import predict
-from dse.evaluator import dataflow
+from dse.evaluator import columns, dataflow
+from dse.evaluator.dataflow import direct_peers as dataflow_peers
 
 # Groq's per-user speeds (techpowerup.com/news-tags/Processor?page=3, Feb 2024: "Mixtral 8x7B
 # model at 480 tokens per second ... Llama 2 70B with 4096 token context length, Groq can serve
@@ -57,3 +59,22 @@ def test_kernel_launch_chips_keep_their_collective_call_latency(monkeypatch):
     with_barrier, free = _without_barrier(monkeypatch, "h100", "llama2-70b", phase="decode",
                                           batch=1, context_len=2048, chips=8, tp=8)
     assert with_barrier == pytest.approx(free, rel=1e-12)
+
+
+def test_sixteen_links_build_groqs_fully_connected_node_of_eight():
+    # A Dragonfly group of g routers spends g - 1 links inside and g / 2 outside (Kim, Dally,
+    # Scott and Abts, ISCA 2008): 16 C2C links (Linley Newsletter, 2020-11-10) give Groq's
+    # 8-TSP node, 7 peers one hop away. Kernel-launch chips run rings: no direct peers.
+    dataflow = np.array([True, True, True, True, False])
+    links = np.array([16, 4, 1, 0, 18])
+    assert dataflow_peers(dataflow, links).tolist() == [7.0, 1.0, 0.0, 0.0, 0.0]
+
+
+def test_a_direct_exchange_brings_llama2_70b_up_to_groqs_300_tokens(monkeypatch):
+    # With 2 (tp - 1)-hop rings and a barrier per exchange Llama-2-70B on 576 chips would
+    # fall far below Groq's published 300 tokens/s; the 2-hop exchange inside the 8-chip
+    # node lifts it back.
+    direct = _groq("llama2-70b", 576, 4095)
+    monkeypatch.setattr(columns, "direct_peers", lambda flow, links: 0.0 * links)
+    ring = _groq("llama2-70b", 576, 4095)
+    assert ring < 0.75 * 300 < direct
