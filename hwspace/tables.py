@@ -219,7 +219,8 @@ LINK_KINDS: dict[str, LinkKindRow] = {
     # figures above).
     "pcie": LinkKindRow(0.45, 25e-6),
     # Compiler-scheduled chip-to-chip links of a dataflow system (Groq C2C): no collective
-    # library call; the per-hop latency is the chip's links.latency_us.
+    # library call; the per-hop latency is the chip's links.latency_us. (Dataflow chips of any
+    # link kind pay a schedule barrier per exchange instead: dse/evaluator/dataflow.py.)
     "c2c": LinkKindRow(0.90, 0.0),
 }
 LINK_KIND_NAMES: tuple[str, ...] = tuple(LINK_KINDS)

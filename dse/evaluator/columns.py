@@ -17,6 +17,7 @@ import numba
 import numpy as np
 
 from dse.evaluator import kernel_cache
+from dse.evaluator.dataflow import direct_peers, exchange_s
 from dse.evaluator.efficiency import Efficiency
 from dse.evaluator.parallel import divisors, splits
 from hwspace.compute import COMPUTE_CLASSES
@@ -80,7 +81,7 @@ KV_BLOCK_TOKENS = 16
  C_INV_SRAM,  # s per on-chip byte
  C_INV_LINK,  # s per byte of a collective over all links (inf: no links)
  C_LINK_LAT,  # s per hop
- C_CALL_LAT,  # s per collective call (0 on dataflow chips: a static schedule)
+ C_CALL_LAT,  # s per collective call (dataflow chips: the schedule's exchange barrier)
  C_OP_OVERHEAD,  # s per operator instance (0 on dataflow chips)
  C_HAS_MEM,
  C_FLOP_PJ,
@@ -94,7 +95,8 @@ KV_BLOCK_TOKENS = 16
  C_AREA_OK,
  C_UNITS,  # compute units that tile a matrix product (0: dataflow, untiled)
  C_DATAFLOW,  # 1: a compiled static schedule (hwspace.tables.EXECUTION_MODELS)
- N_CHIP) = range(24)
+ C_DIRECT_PEERS,  # chips reached in one hop by a compiled exchange (0: collectives use rings)
+ N_CHIP) = range(25)
 
 # Scenario scalars, (N_SC,).
 (S_W_DENSE,  # bytes per weight of ops 2:4 sparsity does not apply to
@@ -192,8 +194,10 @@ def chip_columns(chips: ChipArrays, der: ChipDerived, sc: Scenario,
     cols[C_INV_SRAM] = 1.0 / der.sram_bw_bytes_per_s
     cols[C_INV_LINK] = inv_link
     cols[C_LINK_LAT] = chips.link_latency_s
-    cols[C_CALL_LAT] = np.where(
-        dataflow, 0.0, link_kind_column("call_latency_s")[chips.link_kind_idx])
+    # A compiled schedule calls no collective library; its exchanges are barriers of the
+    # schedule instead (dse.evaluator.dataflow).
+    cols[C_CALL_LAT] = exchange_s(dataflow,
+                                  link_kind_column("call_latency_s")[chips.link_kind_idx])
     cols[C_OP_OVERHEAD] = np.where(dataflow, 0.0, eff.op_overhead_s)
     cols[C_HAS_MEM] = has_memory
     cols[C_FLOP_PJ] = np.where(chips.dtype_speedup[:, cls] > 0, der.flop_pj_cls[:, cls],
@@ -208,6 +212,7 @@ def chip_columns(chips: ChipArrays, der: ChipDerived, sc: Scenario,
     cols[C_AREA_OK] = der.area_ok
     cols[C_UNITS] = np.where(dataflow, 0.0, chips.compute_units)
     cols[C_DATAFLOW] = dataflow
+    cols[C_DIRECT_PEERS] = direct_peers(dataflow, chips.link_count)
     return cols
 
 

@@ -17,6 +17,7 @@ from dse.evaluator.columns import (
     BOUNDS,
     C_CALL_LAT,
     C_DATAFLOW,
+    C_DIRECT_PEERS,
     C_FLOP_PJ,
     C_HAS_MEM,
     C_INV_KV_MEM,
@@ -239,7 +240,7 @@ def pass_cost(chip, ops, start, stop, sc, mb, n_micro, tp, pp, resident, kv_on_c
 # scalars: reading the chip column inside the loop would reload it after every store.
 (_INV_PEAK, _INV_VECTOR, _INV_SPARSE, _WEIGHT_BYTES, _INV_MEM, _INV_KV_MEM, _INV_SRAM,
  _INV_LINK, _LINK_LAT, _CALL_LAT, _OP_OVERHEAD, _HAS_MEM, _FLOP_PJ, _MEM_PJ, _SRAM_PJ,
- _INV_SQRT_BUF, _UNITS, _DATAFLOW) = range(18)
+ _INV_SQRT_BUF, _UNITS, _DATAFLOW, _DIRECT_PEERS) = range(19)
 
 
 @inlined
@@ -251,7 +252,8 @@ def _hardware(chip, sc, sram_free):
             chip[C_FLOP_PJ], chip[C_MEM_PJ], chip[C_SRAM_PJ],
             # Hong-Kung: a buffer of S bytes moves operands sqrt(S / bytes per element) times
             # less than a matmul of the whole.
-            np.sqrt(act_bytes / max(sram_free, act_bytes)), chip[C_UNITS], chip[C_DATAFLOW])
+            np.sqrt(act_bytes / max(sram_free, act_bytes)), chip[C_UNITS], chip[C_DATAFLOW],
+            chip[C_DIRECT_PEERS])
 
 
 @compiled
@@ -347,7 +349,10 @@ def _op_cost(hw, ops, j, sc, mb, tp, resident, kv_on_chip, kv_host, sram_free):
             wire = comm
             t_l = hw[_CALL_LAT] + hw[_LINK_LAT] + wire * hw[_INV_LINK]
         elif tp > 1:
-            # Ring all-reduce: 2(t-1)/t of the bytes over the links, 2(t-1) hop latencies.
+            # Ring all-reduce: 2(t-1)/t of the bytes over the links, 2(t-1) hop latencies. A
+            # compiled schedule whose chips link to all t-1 peers sends the same bytes as a
+            # direct reduce-scatter and all-gather: 2 hops (dse.evaluator.dataflow).
             wire = 2.0 * (tp - 1) / tp * comm
-            t_l = hw[_CALL_LAT] + wire * hw[_INV_LINK] + 2.0 * (tp - 1) * hw[_LINK_LAT]
+            hops = 2.0 if tp - 1 <= hw[_DIRECT_PEERS] else 2.0 * (tp - 1)
+            t_l = hw[_CALL_LAT] + wire * hw[_INV_LINK] + hops * hw[_LINK_LAT]
     return flop, q + q_kv, q_s, comm, wire, t_c, t_m, q_s * hw[_INV_SRAM], t_l
