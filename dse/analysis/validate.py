@@ -182,13 +182,20 @@ def _mlperf_bert(row: dict, scenario: str, chips: int, system: float):
     """MLPerf BERT-Large on SQuAD v1.1 (max_seq_len 384). NVIDIA's TensorRT harness packs the
     sequences unpadded (cu_seqlens inputs of its var-seqlen encoder: mlcommons/
     inference_results_v3.0@closed/NVIDIA/code/bert/tensorrt/fp16_builder_var_seqlen.py), so a
-    sample costs its real tokens; other stacks do not say whether they pad. bert-99 runs INT8,
-    bert-99.9 FP16 (the rows' precision field)."""
+    sample costs its real tokens; other stacks do not say whether they pad. bert-99 runs INT8;
+    bert-99.9 runs FP16 (the rows' precision field), except on chips with FP8 matmuls, where
+    NVIDIA's HighAccuracy configs mix FP8 into the FP16 engine (precision = "fp16",
+    use_fp8 = True: configs/bert/Offline/__init__.py of its MLPerf code, 2024,
+    H100_SXM_80GBx1_HighAccuracy): a mix one scenario dtype cannot state."""
     stack = row.get("software_stack", "")
     if not any(name in stack for name in ("TensorRT", "Jetson CUDA-X", "JetPack")):
         return f"MLPerf BERT on {stack!r}: whether it pads SQuAD to 384 tokens is not stated"
-    precision = (dict(weights="bf16", activations="bf16") if "fp16" in row["precision"].lower()
-                 else _INT8)
+    precision = _INT8
+    if "fp16" in row["precision"].lower():
+        if "fp8" in load_chip(_presets_by_name()[row["chip"]]).dtype_speedup:
+            return ("MLPerf BERT-99.9 on an FP8 chip runs FP16 with FP8 layers mixed in "
+                    "(NVIDIA HighAccuracy config use_fp8); the mix is not stated")
+        precision = dict(weights="bf16", activations="bf16")
     lengths = dict(prompt_len=_SQUAD_MEAN_TOKENS)
     if scenario == "Offline":
         return (dict(batch="max", chips=chips, **lengths, **precision), "throughput_per_s",

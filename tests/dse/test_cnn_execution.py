@@ -139,6 +139,11 @@ def test_mlperf_bert_on_tensorrt_runs_unpadded_squad():
     case = map_row(_csv_row("31"))  # A100 SXM, TensorRT, bert-99 Offline: 3,590 samples/s
     assert isinstance(case, Case) and case.kwargs["prompt_len"] == 177
     assert case.kwargs["weights"] == "int8"
+    # bert-99.9 runs the FP16 engine on Ampere; on Hopper NVIDIA mixes FP8 in (use_fp8), a
+    # mix no single dtype states: unmapped, with the reason.
+    assert map_row(_csv_row("2096")).kwargs["weights"] == "bf16"
+    hopper = map_row(_csv_row("2254"))
+    assert isinstance(hopper, Unmapped) and "use_fp8" in hopper.reason
     # Another stack does not say whether it pads: the row stays unmapped, with the reason.
     qualcomm = map_row(_csv_row("2438"))
     assert isinstance(qualcomm, Unmapped) and "pads" in qualcomm.reason
