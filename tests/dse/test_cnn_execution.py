@@ -68,9 +68,10 @@ def test_fusion_cuts_dram_bytes_and_raises_throughput():
 
 
 def test_activations_that_fit_on_chip_skip_dram():
-    # A layer's output tile that fits the free SRAM stays there for the next layer (CUDA L2
-    # persisting-access window): the same card with 8x the L2 moves fewer bytes per image at a
-    # batch whose activations spill, and runs faster.
+    # A layer's output tile that fits the free SRAM stays there for the next layer (CUDA
+    # cudaAccessPolicyWindow: the hit share of a window persists in L2): the same card with
+    # 8x the L2 moves fewer bytes per image at a batch whose activations spill, and runs
+    # faster.
     small = _per_image(_preset("chip", "a10"), _resnet50(), 64)
     large = _per_image(_preset("chip", "a10", sram_mb=48), _resnet50(), 64)
     assert large[0] < 0.9 * small[0]
