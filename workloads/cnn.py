@@ -4,6 +4,7 @@ layers collapse into one row with a count."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from workloads.config import CNNConfig
-from workloads.ops import MATMUL, REDUCTION, Op, OpTable, Pass
+from workloads.ops import ELEMENTWISE, MATMUL, REDUCTION, Op, OpTable, Pass
 
 __all__ = ["Conv", "layer_list", "param_count", "macs", "infer_pass", "LAYER_SCHEMAS",
            "layer_rules", "size_rules"]
@@ -205,9 +206,12 @@ def macs(cfg: CNNConfig) -> float:
 
 
 def _conv_op(conv: Conv, count: int, residual: bool) -> Op:
-    """A convolution as an im2col matrix product. A residual add is fused into the epilogue
-    of the conv that ends its block (as inference engines do): one more input read, and the
-    add's FLOP."""
+    """A convolution as an im2col matrix product, its epilogue fused as inference compilers
+    do (TensorRT developer guide, "Layer Fusion" catalog: convolution + ReLU, convolution +
+    scale (folded batch norm), element-wise sum as the convolution's epilogue; docs.nvidia.com/
+    deeplearning/tensorrt/latest/performance/fusion-catalog.html): batch norm is folded into
+    the weights and bias, the activation is applied before the store, and a residual add
+    costs one more input read and the add's FLOP, none a memory round trip of its own."""
     m = conv.size_out**2
     out = m * conv.c_out
     return Op(f"conv{conv.kernel}x{conv.kernel}_{conv.c_in}to{conv.c_out}"
@@ -220,11 +224,33 @@ def _conv_op(conv: Conv, count: int, residual: bool) -> Op:
               act_out_elems=out, sparse=True)
 
 
+def _unfused_ops(conv: Conv, count: int, residual: bool) -> list[Op]:
+    """A convolution with its epilogue as separate kernels (an eager framework): the conv
+    stores its output; batch norm (2 FLOP an element: scale, shift), the activation (1) and
+    a residual add (1) each read and write it again. Every batch-normed convolution counts
+    one activation (ResNet-50: 53 batch norms, 49 ReLUs)."""
+    out = conv.size_out**2 * conv.c_out
+    name = f"conv{conv.kernel}x{conv.kernel}_{conv.c_in}to{conv.c_out}_s{conv.size_out}"
+    ops = [dataclasses.replace(_conv_op(conv, count, False), name=name)]
+    if conv.bn:
+        ops += [Op(f"{name}_bn", ELEMENTWISE, count=count, flop=2.0 * out, act_in_elems=out,
+                   act_out_elems=out),
+                Op(f"{name}_act", ELEMENTWISE, count=count, flop=out, act_in_elems=out,
+                   act_out_elems=out)]
+    if residual:
+        ops.append(Op(f"{name}_add", ELEMENTWISE, count=count, flop=out,
+                      act_in_elems=2.0 * out, act_out_elems=out))
+    return ops
+
+
 def infer_pass(cfg: CNNConfig) -> Pass:
     """One forward pass of one image; identical layers collapse into counted rows."""
     convs, residual = layer_list(cfg)
-    ops = [_conv_op(conv, n, res) for (conv, res), n
-           in Counter(zip(convs, residual, strict=True)).items()]
+    rows = Counter(zip(convs, residual, strict=True)).items()
+    if getattr(cfg, "fuse_epilogues", True):
+        ops = [_conv_op(conv, n, res) for (conv, res), n in rows]
+    else:
+        ops = [op for (conv, res), n in rows for op in _unfused_ops(conv, n, res)]
     last = [c for c in convs if c.size_in > 1][-1]
     ops.append(Op("global_pool", REDUCTION, flop=last.size_out**2 * last.c_out,
                   act_in_elems=last.size_out**2 * last.c_out, act_out_elems=last.c_out,

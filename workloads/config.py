@@ -109,6 +109,10 @@ class CNNConfig:
     in_channels: int = field(default=3, metadata=_whole(1, 100_000, "channels"))
     num_classes: int = field(default=1000, metadata=_whole(1, 1_000_000, "classes"))
     layers: Any = MISSING
+    # Batch norm, activation and residual add run as the convolution's epilogue (TensorRT
+    # "Layer Fusion", XLA); false: each is a kernel of its own with its own memory round trip
+    # (an eager framework).
+    fuse_epilogues: bool = True
     source: str = ""
 
 

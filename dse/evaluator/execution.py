@@ -121,9 +121,9 @@ def resident_batch(chip, weights, act_per_item, pp):
 @inlined
 def spill_free_batch(chip, ops, passes, sc, pp):
     """Largest replica batch at which every operator of the SLO-bound pass keeps its
-    activations in SRAM while the weights stream: an operator's activations round-trip
-    memory whole once they pass the free SRAM (dse.evaluator.roofline), so step time jumps
-    there and a larger batch within the SLO can serve less."""
+    activations in SRAM while the weights stream: past the free SRAM an operator's
+    activations start to round-trip memory (dse.evaluator.roofline), so step time grows
+    faster there and a larger batch within the SLO can serve less."""
     p = int(sc[S_SLO_PASS])
     widest = 0.0
     for j in range(int(passes[p, P_START]), int(passes[p, P_STOP])):

@@ -319,12 +319,16 @@ def _op_cost(hw, ops, j, sc, mb, tp, resident, kv_on_chip, kv_host, sram_free):
     t_c += w_elems * sc[S_DEQUANT] * inv_peak * inv_vec
     act = mb * ops[j, OP_ACT_BYTES]
     kv = mb * ops[j, OP_KV_BYTES]
-    # Off-chip: resident weights cost nothing per pass; spilled activations round trip; a
-    # streamed matmul moves >= 2MNK/sqrt(S/b) elements (Hong-Kung); attention without room
-    # for a flash tile materialises its score matrix.
+    # Off-chip: resident weights cost nothing per pass; activations round trip only for the
+    # share past the free SRAM: the tile of a layer's output that fits stays on chip for the
+    # next layer (a buffer larger than the cache persists in "hit segments" of the cache's
+    # size and streams the rest: cudaAccessPolicyWindow.hitRatio, docs.nvidia.com/cuda/
+    # cuda-programming-guide/04-special-topics/l2-cache-control.html); a streamed matmul
+    # moves >= 2MNK/sqrt(S/b) elements (Hong-Kung); attention without room for a flash tile
+    # materialises its score matrix.
     streamed = 0.0 if resident else w
-    if has_mem and act > sram_free:
-        streamed += act
+    if has_mem:
+        streamed += max(act - sram_free, 0.0)
     q = streamed
     if streamed > 0:
         q = max(q, rows * ops[j, OP_HK_BYTES] * hw[_INV_SQRT_BUF])
