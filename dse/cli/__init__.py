@@ -6,10 +6,12 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-
-from omegaconf import DictConfig
+from typing import TYPE_CHECKING
 
 from dse.cli.common import fail, guarded
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 __all__ = ["main"]
 
@@ -109,12 +111,8 @@ def _main(argv: list[str]) -> None:
     if verb in ("sweep", "search") and resume and resume[0] not in ("", "null"):
         # Finish in the original folder; keep its saved config as it was.
         overrides += [f"hydra.run.dir={resume[0]}", "hydra.output_subdir=null"]
-    from dse.cli.checks import check_command
-    from dse.cli.schema import register
-
-    register()
     try:
-        cfg = check_command(verb, config_name, overrides)
+        cfg = _composed(verb, config_name, overrides)
         overrides = _claim_run_folder(verb, overrides)
     except ValueError as err:
         fail(str(err).splitlines()[0])
@@ -130,6 +128,22 @@ def _main(argv: list[str]) -> None:
         return
     sys.argv = [f"dse {verb}", *hydra_flags, *[a for a in overrides if not a.startswith("-")]]
     _hydra_app(config_name)(task)()
+
+
+def _composed(verb: str, config_name: str, overrides: list[str]) -> DictConfig | None:
+    """The checked config of ``verb`` (dse.cli.checks.check_command); composed without
+    Hydra where the line is plain (dse.cli.direct: predict answers in under 1 s, issue 20)."""
+    if verb in _DIRECT and not any(o.startswith(("-", "hydra.")) for o in overrides):
+        from dse.cli.direct import compose_plain
+
+        cfg = compose_plain(verb, config_name, overrides)
+        if cfg is not None:
+            return cfg
+    from dse.cli.checks import check_command
+    from dse.cli.schema import register
+
+    register()
+    return check_command(verb, config_name, overrides)
 
 
 def _claim_run_folder(verb: str, overrides: list[str]) -> list[str]:

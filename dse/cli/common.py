@@ -11,8 +11,6 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from dse.cli.checks import one_line
-
 __all__ = ["fail", "guarded", "plain", "json_safe", "run_folder", "verbatim", "announce"]
 
 
@@ -33,6 +31,8 @@ def guarded(task: Callable[[DictConfig], None]) -> Callable[[DictConfig], None]:
         except OSError as err:
             fail(f"{err.filename or ''}: {err.strerror or err}".lstrip(": "))
         except OmegaConfBaseException as err:
+            from dse.cli.checks import one_line  # imports Hydra: `dse predict` runs without
+
             fail(one_line(err))
 
     return run

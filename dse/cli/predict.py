@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -77,6 +78,27 @@ def _print_served(title: str, out: dict) -> None:
     print_rows(title, [dict(output=k, value=v, unit=unit(k)) for k, v in out.items()])
 
 
+# numba's array library asks for a BLAS when numba first compiles or loads a kernel
+# (numba/np/arraymath.py _check_blas: import scipy.linalg.cython_blas), and importing
+# scipy.linalg costs 0.15-0.45 s, a third of `dse predict` (issue 20): scipy's array-API layer
+# imports numpy.f2py. No evaluator kernel calls a BLAS (tests/dse/test_cli_direct.py checks
+# dse/evaluator and dse/serving.py for np.dot, matmul and np.linalg), so this process tells
+# numba there is none, as numba itself does where scipy is missing.
+_BLAS = "scipy.linalg.cython_blas"
+
+
+@contextlib.contextmanager
+def _numba_without_blas():
+    blocked = _BLAS not in sys.modules and "numba.np.arraymath" not in sys.modules
+    if blocked:
+        sys.modules[_BLAS] = None  # importlib: "import of ... halted", an ImportError
+    try:
+        yield
+    finally:
+        if blocked and sys.modules.get(_BLAS, "") is None:
+            del sys.modules[_BLAS]  # later imports of scipy.linalg work as before
+
+
 def run(cfg: DictConfig) -> None:
     from dse import api
 
@@ -94,10 +116,11 @@ def run(cfg: DictConfig) -> None:
         except ValueError as err:
             fail(str(err))
     try:
-        if cfg.explain:
-            out, rows = api.explain(chip, workload, economics=economics, **scenario)
-        else:
-            out, rows = api.predict(chip, workload, economics=economics, **scenario), None
+        with _numba_without_blas():
+            if cfg.explain:
+                out, rows = api.explain(chip, workload, economics=economics, **scenario)
+            else:
+                out, rows = api.predict(chip, workload, economics=economics, **scenario), None
     except ValueError as err:
         fail(str(err))
     _warn_cut_batch(out)

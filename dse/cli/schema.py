@@ -4,28 +4,35 @@ setting's default, range and unit live in its schema's field only (dse.inputs)."
 
 from __future__ import annotations
 
-from hydra.core.config_store import ConfigStore
-
-from dse.pipeline.niche import NicheConfig
 from dse.settings import SearchConfig, SweepConfig, SystemConfig
 from hwspace.config import ChipConfig, SpaceConfig
 from hwspace.cost import EconomicsConfig
 from workloads.config import CNNConfig, TransformerConfig
 from workloads.scenario import ScenarioConfig
 
-__all__ = ["register"]
+__all__ = ["PREDICT_SCHEMAS", "register"]
+
+# (group, name) -> schema of the groups `dse predict` composes; dse.cli.direct composes them
+# without Hydra. Scenario and system have one option each: config.yaml takes them from the
+# defaults list.
+PREDICT_SCHEMAS: dict[tuple[str, str], type] = {
+    ("chip", "schema"): ChipConfig,
+    ("workload", "transformer_schema"): TransformerConfig,
+    ("workload", "cnn_schema"): CNNConfig,
+    ("economics", "schema"): EconomicsConfig,
+    ("scenario", "schema"): ScenarioConfig,
+    ("system", "schema"): SystemConfig,
+}
 
 
 def register() -> None:
+    from hydra.core.config_store import ConfigStore  # Hydra: only where Hydra composes
+
+    from dse.pipeline.niche import NicheConfig
+
     cs = ConfigStore.instance()
-    cs.store(group="chip", name="schema", node=ChipConfig)
-    cs.store(group="workload", name="transformer_schema", node=TransformerConfig)
-    cs.store(group="workload", name="cnn_schema", node=CNNConfig)
-    cs.store(group="space", name="schema", node=SpaceConfig)
-    cs.store(group="niche", name="schema", node=NicheConfig)
-    cs.store(group="search", name="schema", node=SearchConfig)
-    cs.store(group="economics", name="schema", node=EconomicsConfig)
-    # Groups with one option each: config.yaml and sweep.yaml take them from the defaults list.
-    cs.store(group="scenario", name="schema", node=ScenarioConfig)
-    cs.store(group="system", name="schema", node=SystemConfig)
-    cs.store(group="sweep", name="schema", node=SweepConfig)
+    schemas = {**PREDICT_SCHEMAS, ("space", "schema"): SpaceConfig,
+               ("niche", "schema"): NicheConfig, ("search", "schema"): SearchConfig,
+               ("sweep", "schema"): SweepConfig}
+    for (group, name), node in schemas.items():
+        cs.store(group=group, name=name, node=node)

@@ -187,6 +187,83 @@ def test_loopback_cluster_binds_127_0_0_1_and_gives_the_local_dataset(tmp_path):
     assert not alive, f"processes of the stopped cluster still run: {alive}"
 
 
+# Two nodes on one machine, each its own raylet and object store under one GCS, all on
+# 127.0.0.1: Ray's own multi-node test harness (ray.cluster_utils.Cluster, "Cluster utility
+# for testing" in Ray's docs), started with the loopback environment above. `ray start
+# --address` cannot add the second node: with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 it refuses
+# ("Multi-node Ray clusters are not supported on Windows and OSX"), and without it it rewrites
+# 127.0.0.1 to the machine's routable address (docs/cluster.md). The head takes no tasks, so
+# every chunk runs on the second node and its rows travel back to the driver.
+_TWO_NODES = """
+import sys, ray
+from ray.cluster_utils import Cluster
+cluster = Cluster(initialize_head=True, head_node_args=dict(
+    num_cpus=0, include_dashboard=False, temp_dir=sys.argv[1]))
+worker = cluster.add_node(num_cpus=2)
+cluster.wait_for_nodes()
+raylets = [n.all_processes["raylet"][0].process.pid for n in (cluster.head_node, worker)]
+print(cluster.address, *raylets, flush=True)
+sys.stdin.read()  # up until the test closes stdin
+cluster.shutdown()
+"""
+
+
+def _ray_workers(pids: set[int]) -> list[str]:
+    """Titles of the Ray worker processes among ``pids``: ``ray::_evaluate...`` while a chunk
+    runs, ``ray::IDLE`` after; the node's agents (``ray::DashboardAgent``...) are not."""
+    out = subprocess.run(["ps", "-o", "args=", "-p", ",".join(map(str, pids))],
+                         capture_output=True, text=True).stdout
+    return [line for line in out.splitlines()
+            if line.startswith("ray::") and not line.split()[0].endswith("Agent")]
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2) to see the sockets")
+def test_two_node_loopback_cluster_sweeps_on_its_second_node(tmp_path):
+    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # Ray's socket paths must be short
+    owner = subprocess.Popen([sys.executable, "-c", _TWO_NODES, temp], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                             env=_LOOPBACK)
+    try:
+        address, head_raylet, worker_raylet = owner.stdout.readline().split()
+        args = ["sweep", "space=demo", "niche=local_llm", "sweep.mode=grid",
+                "sweep.chunk_size=16"]
+        log = tmp_path / "sweep.err"  # a file, not a pipe: a full pipe would stop the sweep
+        sweep = subprocess.Popen([sys.executable, "-m", "dse.cli", *args,
+                                  f"ray.address={address}", f"hydra.run.dir={tmp_path}/two"],
+                                 stdout=subprocess.DEVNULL, stderr=log.open("w"), env=_LOOPBACK)
+        # A job's workers end with the job: watched while the sweep runs.
+        seen = {"head": set(), "worker": set()}
+        while sweep.poll() is None:
+            for node, raylet in (("head", head_raylet), ("worker", worker_raylet)):
+                seen[node].update(_ray_workers(_tree(int(raylet))))
+            time.sleep(0.2)
+        assert sweep.returncode == 0, log.read_text()
+        # Every chunk ran in workers of the second node's raylet, none on the head's.
+        assert seen["worker"] and not seen["head"], seen
+        sockets = _listening(_tree(owner.pid))
+        assert len(sockets) >= 5, sockets  # the GCS, each node's raylet and object manager
+        assert all(a.rsplit(":", 1)[0] in ("127.0.0.1", "[::ffff:127.0.0.1]")
+                   for a in sockets), sockets
+        local = _cli(*args, f"hydra.run.dir={tmp_path}/local")
+        assert local.returncode == 0, local.stderr
+        pd.testing.assert_frame_equal(_assert_complete(tmp_path / "two", 96, 2),
+                                      _assert_complete(tmp_path / "local", 96, 2))
+    finally:
+        cluster = _tree(owner.pid)
+        owner.stdin.close()  # Cluster.shutdown() ends both nodes; by process id otherwise
+        try:
+            owner.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            owner.kill()
+        shutil.rmtree(temp, ignore_errors=True)
+    time.sleep(2)
+    alive = subprocess.run(["ps", "-o", "pid=", "-p", ",".join(map(str, cluster))],
+                           capture_output=True, text=True).stdout.split()
+    assert not alive, f"processes of the stopped cluster still run: {alive}"
+
+
 # A sweep long enough to interfere with: the hyperscale niche (batch by capacity under a TPOT
 # SLO) in 60 chunks of 100 random candidates.
 _SAMPLES, _CHUNKS = 6000, 60
