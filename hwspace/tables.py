@@ -249,9 +249,13 @@ class ScaleOutDefaults:
 SCALE_OUT = ScaleOutDefaults()
 
 
-# How a chip runs a model: one kernel launch per operator (GPU-like) or a compiled dataflow
-# schedule with no per-operator launch (Groq TSP, Cerebras WSE, SambaNova RDU).
-EXECUTION_MODELS: tuple[str, ...] = ("kernels", "dataflow")
+# How a chip runs a model: one kernel launch per operator (GPU-like); a compiled dataflow
+# schedule with no per-operator launch, each layer on an array region of its own (Groq TSP,
+# Cerebras WSE, SambaNova RDU); or a compiled graph launched once per step whose operators run
+# on tiled matrix engines with no launch of their own (Intel Gaudi's graph compiler: "lazy
+# mode" accumulates ops into one graph, and HPU graphs replay it; Google TPU's XLA; Qualcomm's
+# AIC compiler). Appended, not inserted: stored rows keep their index.
+EXECUTION_MODELS: tuple[str, ...] = ("kernels", "dataflow", "graph")
 # NVLink4 PHY 0.965 mm2 per link of 25 GB/s per direction [M] LLMCompass => 0.0386 mm2 per GB/s.
 LINK_PHY_MM2_PER_GB_S = 0.965 / 25.0
 

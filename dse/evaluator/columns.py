@@ -178,6 +178,7 @@ def chip_columns(chips: ChipArrays, der: ChipDerived, sc: Scenario,
     cls = _compute_class(sc)
     sparse = (sc.sparsity == "2:4") & (chips.sparsity_speedup > 1.0)
     dataflow = chips.execution_idx == EXECUTION_MODELS.index("dataflow")
+    launched = chips.execution_idx == EXECUTION_MODELS.index("kernels")
     collective_bw = (der.link_bw_bytes_per_s
                      * link_kind_column("bw_efficiency")[chips.link_kind_idx])
     has_memory = der.mem_capacity_bytes > 0
@@ -198,7 +199,7 @@ def chip_columns(chips: ChipArrays, der: ChipDerived, sc: Scenario,
     # schedule instead (dse.evaluator.dataflow).
     cols[C_CALL_LAT] = exchange_s(dataflow,
                                   link_kind_column("call_latency_s")[chips.link_kind_idx])
-    cols[C_OP_OVERHEAD] = np.where(dataflow, 0.0, eff.op_overhead_s)
+    cols[C_OP_OVERHEAD] = np.where(launched, eff.op_overhead_s, 0.0)
     cols[C_HAS_MEM] = has_memory
     cols[C_FLOP_PJ] = np.where(chips.dtype_speedup[:, cls] > 0, der.flop_pj_cls[:, cls],
                                der.flop_pj_cls[:, 0])
