@@ -46,7 +46,8 @@ from dse.evaluator.columns import (
 from dse.evaluator.efficiency import Efficiency
 from workloads.ops import ATTENTION, DISPATCH, MATMUL, REDUCTION, Plan
 
-__all__ = ["BOUNDS", "DETAIL", "N_DETAIL", "op_table", "pass_cost", "N_COST", "K_TIME", "K_ENERGY",
+__all__ = ["BOUNDS", "DETAIL", "N_DETAIL", "op_table", "pass_cost", "column_tiles", "tile_efficiency",
+           "N_COST", "K_TIME", "K_ENERGY",
            "K_FLOP", "K_MEM", "K_SHARES"]
 
 # Partial sums are all-reduced in 16-bit even when activations are 8-bit (NCCL reduces
@@ -69,8 +70,8 @@ _REDUCE_BYTES = 2.0
  OP_SPARSE,  # 2:4 sparsity applies
  OP_MOE,  # experts: tokens routed over the chip's experts per item row (0: not experts)
  OP_REDUCE_BYTES,  # the vector a reduction scans (0: not a reduction)
- OP_N,  # output columns per chip of a matrix product (0: not tiled)
- OP_K,  # its reduction depth
+ OP_N_USEFUL,  # a matrix product's columns per chip / their padded tiles (0: not tiled)
+ OP_SLICES,  # its column tiles x reduction slices: the work items one row tile offers
  OP_EXPERTS,  # routed experts on the chip (their products run side by side); 1: dense
  N_OP) = range(19)
 
@@ -173,8 +174,9 @@ def _pass_ops(ops, tp: int, heads: tuple[int, int], act_bytes: float, kv_bytes: 
     # Weight products tile over tokens x output columns; attention (flash kernels tile queries
     # of all heads together) and shape-less products are left untiled.
     tiled = (ops.kind == MATMUL) & (ops.n > 0) & (ops.k > 0)
-    table[:, OP_N] = np.where(tiled, ops.n / split, 0.0)
-    table[:, OP_K] = ops.k
+    useful, slices = column_tiles(ops.n / split, ops.k)
+    table[:, OP_N_USEFUL] = np.where(tiled, useful, 0.0)
+    table[:, OP_SLICES] = np.where(tiled, slices, 0.0)
     table[:, OP_EXPERTS] = 1.0
     return table
 
@@ -262,24 +264,38 @@ def _write_detail(detail, j, values):
         detail[j * N_DETAIL + k] = values[k]
 
 
-@inlined
-def _tile_efficiency(rows, n, k, units, products):
-    """Share of the matrix units' rate left to ``products`` side-by-side products of ``rows``
-    x ``n`` outputs over depth ``k`` on ``units`` compute units. 1: enough whole tiles.
-
-    Columns pad to whole tiles (128, or the power of two covering fewer, at least 16): a
-    shape fixed by the model and the split. Rows pad to one MMA's 16 at least; beyond, a
-    library's tile choice and stream-K's balanced tail (Osama et al., "Stream-K", PPoPP 2023;
-    cuBLAS since 11.8) leave no further padding or wave quantisation worth a term, which
-    keeps throughput monotone in the batch. Units left idle by too few tiles are filled by
-    splitting the reduction into slices of at least MIN_K_SLICE (split-K, flash-decoding).
-    """
-    tile_n = TILE_N
-    if n < TILE_N:
-        tile_n = max(MIN_TILE_M, 2.0 ** np.ceil(np.log2(max(n, 1.0))))
+def column_tiles(n: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(useful share, work items per row tile) of products with ``n`` output columns per chip
+    over depth ``k``: columns pad to tiles of TILE_N, or the power of two covering fewer (at
+    least MIN_TILE_M), and each column tile splits its reduction into slices of at least
+    MIN_K_SLICE (split-K, flash-decoding) to fill idle units. Fixed by the model and the split,
+    so computed once per operator table."""
+    n, k = np.maximum(n, 1.0), np.maximum(k, 1.0)
+    tile_n = np.where(n < TILE_N, np.maximum(MIN_TILE_M, np.exp2(np.ceil(np.log2(n)))), TILE_N)
     n_tiles = np.ceil(n / tile_n)
-    work = n_tiles * max(rows / TILE_M, 1.0) * products * max(k / MIN_K_SLICE, 1.0)
-    return (rows / max(rows, MIN_TILE_M)) * (n / (n_tiles * tile_n)) * min(1.0, work / units)
+    return n / (n_tiles * tile_n), n_tiles * np.maximum(k / MIN_K_SLICE, 1.0)
+
+
+@inlined
+def _tile_efficiency(rows, useful_n, slices, units, products):
+    """Share of the matrix units' rate left to ``products`` side-by-side products of ``rows``
+    rows (``column_tiles``: their columns' useful share and work items per row tile) on
+    ``units`` compute units. 1: enough whole tiles.
+
+    Rows pad to one MMA's MIN_TILE_M at least; beyond, a library's tile choice and stream-K's
+    balanced tail (Osama et al., "Stream-K", PPoPP 2023; cuBLAS since 11.8) leave no further
+    padding or wave quantisation worth a term, which keeps throughput monotone in the batch.
+    Units the work items cannot fill stay idle.
+    """
+    work = slices * max(rows / TILE_M, 1.0) * products
+    return (rows / max(rows, MIN_TILE_M)) * useful_n * min(1.0, work / units)
+
+
+def tile_efficiency(rows: float, n: float, k: float, units: float,
+                    products: float = 1.0) -> float:
+    """``_tile_efficiency`` of one product shape (rows x n outputs over depth k)."""
+    useful, slices = column_tiles(np.array([n]), np.array([k]))
+    return float(_tile_efficiency(rows, useful[0], slices[0], units, products))
 
 
 @inlined
@@ -306,11 +322,12 @@ def _op_cost(hw, ops, j, sc, mb, tp, resident, kv_on_chip, kv_host, sram_free):
     # product; vector ops run there. Each touched expert gets its share of the routed rows.
     if ops[j, OP_VECTOR] > 0:
         t_c = flop * inv_peak * inv_vec
-    elif flop > 0 and ops[j, OP_N] > 0 and hw[_UNITS] > 0:
+    elif flop > 0 and ops[j, OP_SLICES] > 0 and hw[_UNITS] > 0:
         experts = ops[j, OP_EXPERTS] * touched
         m = rows * max(ops[j, OP_MOE], 1.0) * sc[S_TOP_K] / sc[S_EXPERTS] / touched \
             if ops[j, OP_MOE] > 0 else rows
-        shape = _tile_efficiency(m, ops[j, OP_N], ops[j, OP_K], hw[_UNITS], experts)
+        shape = _tile_efficiency(m, ops[j, OP_N_USEFUL], ops[j, OP_SLICES], hw[_UNITS],
+                                 experts)
         t_c = flop * inv_peak * min(inv_vec, 1.0 / shape)
     else:
         t_c = flop * inv_peak

@@ -4,38 +4,38 @@ compute units (dse.evaluator.roofline._tile_efficiency), in place of a fitted m_
 import pytest
 
 from dse.api import explain, predict
-from dse.evaluator.roofline import _tile_efficiency
+from dse.evaluator.roofline import tile_efficiency
 from hwspace.compute import default_compute_units
 
 
 def test_whole_tiles_in_whole_waves_run_at_full_rate():
     # 8 x 8 tiles of 128 x 128 on 64 units: one full wave.
-    assert _tile_efficiency(1024.0, 1024.0, 4096.0, 64.0, 1.0) == pytest.approx(1.0)
+    assert tile_efficiency(1024.0, 1024.0, 4096.0, 64.0, 1.0) == pytest.approx(1.0)
 
 
 def test_a_matrix_vector_product_fills_one_sixteenth_of_a_tile():
     # One token against a weight matrix: the smallest tensor-core tile has 16 rows (PTX ISA
     # mma.m16n8k16), so a decode GEMV uses 1/16 of the matrix units' rate at best.
-    assert _tile_efficiency(1.0, 4096.0, 4096.0, 32.0, 1.0) == pytest.approx(1 / 16)
+    assert tile_efficiency(1.0, 4096.0, 4096.0, 32.0, 1.0) == pytest.approx(1 / 16)
 
 
 def test_too_few_tiles_leave_units_idle_unless_the_reduction_splits():
     # 8 output tiles on 132 units (a tensor-parallel slice of a small product): split-K
     # over a deep reduction fills them; a shallow one (K = 256) cannot be split and keeps 8
     # of 132 busy (DU-09799-001 section 3; CUTLASS split-K).
-    assert _tile_efficiency(128.0, 1024.0, 8192.0, 132.0, 1.0) == pytest.approx(1.0)
-    assert _tile_efficiency(128.0, 1024.0, 256.0, 132.0, 1.0) == pytest.approx(8 / 132)
+    assert tile_efficiency(128.0, 1024.0, 8192.0, 132.0, 1.0) == pytest.approx(1.0)
+    assert tile_efficiency(128.0, 1024.0, 256.0, 132.0, 1.0) == pytest.approx(8 / 132)
 
 
 def test_narrow_outputs_pad_to_a_tile_of_16_columns():
     # 40 output columns run as 64-wide tiles: 40/64 of the rate.
-    assert _tile_efficiency(4096.0, 40.0, 4096.0, 8.0, 1.0) == pytest.approx(40 / 64)
+    assert tile_efficiency(4096.0, 40.0, 4096.0, 8.0, 1.0) == pytest.approx(40 / 64)
 
 
 def test_throughput_never_falls_as_the_batch_grows():
     # No wave quantisation in the rows (stream-K balances the tail): rows / time is
     # non-decreasing, so a batch search cannot be gamed by a tile boundary.
-    rates = [m * _tile_efficiency(m, 1536.0, 4096.0, 132.0, 1.0) for m in range(1, 600)]
+    rates = [m * tile_efficiency(m, 1536.0, 4096.0, 132.0, 1.0) for m in range(1, 600)]
     assert all(b >= a for a, b in zip(rates, rates[1:]))
 
 
