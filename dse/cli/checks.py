@@ -22,8 +22,9 @@ from omegaconf.errors import (ConfigAttributeError, ConfigKeyError, OmegaConfBas
 
 from dse import settings as st
 from dse.inputs import build, field_problem, shown
-from dse.presets import (CONF_DIR, load_chip, load_economics, load_workload, preset_names,
-                         yaml_problem)
+from dse.evaluator.engine import EngineConfig
+from dse.presets import (CONF_DIR, load_chip, load_economics, load_engine, load_workload,
+                         preset_names, yaml_problem)
 from hwspace.config import ChipConfig
 from hwspace.cost import EconomicsConfig
 from workloads.config import CNNConfig, TransformerConfig
@@ -31,7 +32,7 @@ from workloads.scenario import ScenarioConfig, family_of, make_scenario
 
 __all__ = ["check_command", "check_inputs", "one_line"]
 
-_GROUPS = ("chip", "workload", "niche", "space", "search", "cluster", "economics")
+_GROUPS = ("chip", "workload", "niche", "space", "search", "cluster", "economics", "engine")
 # Settings that name a place the verb writes to (query's out= is a file, report's a folder).
 _PLACES = ("out", "sweep.results_dir", "hydra.run.dir", "hydra.sweep.dir")
 _RUN_FOLDER_VERBS = ("sweep", "search", "validate")  # Hydra makes a run folder under cwd
@@ -76,8 +77,10 @@ def check_command(verb: str, config_name: str, overrides: list[str]) -> DictConf
 
 # verb -> (the schema of its own settings, the groups and sections it also holds)
 _VERB_INPUTS = {
-    "predict": (st.PredictSettings, ("chip", "workload", "scenario", "system", "economics")),
-    "explain": (st.PredictSettings, ("chip", "workload", "scenario", "system", "economics")),
+    "predict": (st.PredictSettings, ("chip", "workload", "scenario", "system", "economics",
+                                     "engine")),
+    "explain": (st.PredictSettings, ("chip", "workload", "scenario", "system", "economics",
+                                     "engine")),
     "sweep": (st.RunSettings, ("sweep", "space", "niche", "ray")),
     "search": (st.RunSettings, ("search", "space", "niche", "ray")),
     "validate": (st.ValidateSettings, ()),
@@ -116,6 +119,7 @@ def _check_prediction(own: st.PredictSettings, cfg: dict) -> None:
             raise ValueError(f"chip_file = {shown(own.chip_file)}: {err}") from None
     workload = load_workload(cfg["workload"])
     load_economics(cfg["economics"])
+    load_engine(cfg["engine"])
     build(st.SystemConfig, cfg["system"], "system")
     values = build(ScenarioConfig, cfg["scenario"], "scenario")
     make_scenario(family_of(workload), dataclasses.asdict(values))
@@ -141,7 +145,7 @@ def _check_design(verb: str, cfg: dict) -> None:
 # Sections whose fields are typed by a schema (the first schema that has the field wins).
 _SECTIONS = {"chip": (ChipConfig,), "workload": (TransformerConfig, CNNConfig),
              "scenario": (ScenarioConfig,), "system": (st.SystemConfig,),
-             "economics": (EconomicsConfig,),
+             "economics": (EconomicsConfig,), "engine": (EngineConfig,),
              "sweep": (st.SweepConfig,), "search": (st.SearchConfig,), "ray": (st.RayConfig,)}
 _VERB_SCHEMAS = {"predict": st.PredictSettings, "calibrate": st.CalibrateSettings,
                  "validate": st.ValidateSettings}

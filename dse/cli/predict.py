@@ -88,6 +88,9 @@ def run(cfg: DictConfig) -> None:
     scenario.update({k: v for k, v in plain(cfg.system).items()
                      if v is not None or k == "max_num_seqs"})  # null: no scheduler cap
     economics = plain(cfg.economics)
+    # system.max_num_seqs and scenario.max_num_batched_tokens are the engine's unless given
+    # (conf/config.yaml): passed as given, they win over it in api.predict.
+    engine = plain(cfg.engine)
     if cfg.candidate is not None:
         try:
             chip, workload, scenario, economics = _run_candidate(cfg)
@@ -95,9 +98,11 @@ def run(cfg: DictConfig) -> None:
             fail(str(err))
     try:
         if cfg.explain:
-            out, rows = api.explain(chip, workload, economics=economics, **scenario)
+            out, rows = api.explain(chip, workload, economics=economics, engine=engine,
+                                    **scenario)
         else:
-            out, rows = api.predict(chip, workload, economics=economics, **scenario), None
+            out, rows = api.predict(chip, workload, economics=economics, engine=engine,
+                                    **scenario), None
     except ValueError as err:
         fail(str(err))
     _warn_cut_batch(out)

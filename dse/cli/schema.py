@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
 
+from dse.evaluator.engine import EngineConfig
 from dse.pipeline.niche import NicheConfig
 from dse.settings import SearchConfig, SweepConfig, SystemConfig
 from hwspace.config import ChipConfig, SpaceConfig
@@ -25,6 +26,7 @@ def register() -> None:
     cs.store(group="niche", name="schema", node=NicheConfig)
     cs.store(group="search", name="schema", node=SearchConfig)
     cs.store(group="economics", name="schema", node=EconomicsConfig)
+    cs.store(group="engine", name="schema", node=EngineConfig)
     # Groups with one option each: config.yaml and sweep.yaml take them from the defaults list.
     cs.store(group="scenario", name="schema", node=ScenarioConfig)
     cs.store(group="system", name="schema", node=SystemConfig)
