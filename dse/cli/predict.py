@@ -117,7 +117,8 @@ def run(cfg: DictConfig) -> None:
     wname = workload if isinstance(workload, str) else workload.name
     serving = scenario.get("phase") == "serve"
     shown = {k: v for k, v in scenario.items() if not serving or k in _SERVE_TITLE}
-    title = f"{name} | {wname} | " + ", ".join(f"{k}={v}" for k, v in shown.items())
+    title = f"{name} | {wname} | engine={engine['name']} | " + ", ".join(
+        f"{k}={v}" for k, v in shown.items())
     if serving:
         _print_served(title, out)
     else:
