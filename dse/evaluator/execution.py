@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from dse.evaluator.columns import (
+    BOUNDS,
     C_CAPACITY,
     C_HOST,
     C_SRAM_USABLE,
@@ -71,7 +72,7 @@ __all__ = ["need", "host_time", "capacity_batch", "resident_batch", "spill_free_
            "throttled_time", "run", "run_detail", "batch_within_slo"]
 
 _SEARCH_STEPS = 10  # regula falsi steps of the SLO batch search
-_HOST = N_BOUNDS - 1  # BOUNDS' last: the engine's host time
+_HOST = BOUNDS.index("host")  # the engine's host time per step
 
 
 @inlined

@@ -148,6 +148,7 @@ def pass_detail(chips: ChipArrays, der: ChipDerived, plan: Plan, sc: Scenario, s
     for p in plan.passes:
         rows = detail[start:start + p.ops.n_ops]
         out[p.name] = {k: rows[:, q] for q, k in enumerate(DETAIL)}
+        # An overlapping engine hides what the chip's step covers (its operators' time).
         out[p.name]["host_s"] = float(host_time(chip, vec, float(b),
                                                 float(rows[:, DETAIL.index("time_s")].sum())))
         start += p.ops.n_ops
