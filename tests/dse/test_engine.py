@@ -111,3 +111,17 @@ def test_cli_takes_an_engine(capsys):
           "scenario.batch=max", "--json"])
     capped = json.loads(capsys.readouterr().out)
     assert trt["batch"] > 256 and capped["batch"] == 256
+
+
+def test_validation_maps_each_software_stack_to_its_engine():
+    from dse.analysis.validate import engine_of, load_cases
+
+    assert engine_of("TensorRT-LLM (FP16 engine, gemm/gpt_attention plugins)") == "trtllm"
+    assert engine_of("vLLM (FP16, offline LLM.generate)") == "vllm"
+    assert engine_of("llama.cpp llama-bench (Metal)") == "llamacpp"
+    assert engine_of("DeepSpeed-MII pipeline") == "unmodelled"
+    # TensorRT-LLM's max-throughput rows meet its own cap, 2,048 (tensorrt_llm/builder.py).
+    cases = load_cases()[0]
+    capped = {c.max_num_seqs for c in cases if c.engine == "trtllm"
+              and dict(c.scenario).get("batch") == "max"}
+    assert capped == {2048}
