@@ -10,7 +10,8 @@ import numpy as np
 
 from dse.evaluator import model
 from dse.evaluator.efficiency import DEFAULT, Efficiency
-from dse.presets import load_chip, load_economics, load_plan, load_workload
+from dse.evaluator.engine import EngineConfig
+from dse.presets import load_chip, load_economics, load_engine, load_plan, load_workload
 from dse.settings import SystemConfig, settings, to_system
 from hwspace.config import ChipConfig
 from hwspace.spec import from_configs
@@ -25,9 +26,13 @@ _INTS = ("max_batch", "batch", "tp", "pp", "dp", "ep", "zero", "interleave",
          "n_requests", "kv_blocks")
 
 
-def _checked(chip: Any, workload: Any, scenario: dict):
-    """(chip config, workload config, scenario values, scenario, system config), each input
-    checked against its schema once."""
+def _checked(chip: Any, workload: Any, scenario: dict, engine: Any = "vllm"):
+    """(chip config, workload config, scenario values, scenario, system config, engine), each
+    input checked against its schema once; the engine's caps fill max_num_seqs and
+    max_num_batched_tokens where the scenario does not give them."""
+    eng = load_engine(engine)
+    scenario = {"max_num_seqs": eng.max_num_seqs,
+                "max_num_batched_tokens": eng.max_num_batched_tokens, **scenario}
     unknown = sorted(set(scenario) - set(SYSTEM_KEYS) - set(_SCENARIO_KEYS))
     if unknown:
         raise ValueError(f"scenario.{unknown[0]}: unknown setting; allowed: "
@@ -37,23 +42,32 @@ def _checked(chip: Any, workload: Any, scenario: dict):
     system = settings(SystemConfig, scenario, "system")
     values = _shallow(settings(ScenarioConfig, scenario, "scenario"))
     sc = make_scenario(family_of(cfg_work), values)
-    return cfg_chip, cfg_work, values, sc, system
+    return cfg_chip, cfg_work, values, sc, system, eng
 
 
-def _prepare(chip: Any, workload: Any, scenario: dict):
+def _system(system: SystemConfig, engine: EngineConfig) -> model.System:
+    """The evaluator's System of a checked SystemConfig, with the engine's host time."""
+    return dataclasses.replace(to_system(system), step_overhead_s=engine.step_overhead_s,
+                               seq_overhead_s=engine.seq_overhead_s,
+                               overlapped=engine.overlapped)
+
+
+def _prepare(chip: Any, workload: Any, scenario: dict, engine: Any = "vllm"):
     """(chips, plan, scenario, system), each input checked against its schema once; for
     phase serve the plan of its analytical steady state (workloads.scenario)."""
-    cfg_chip, cfg_work, _, sc, system = _checked(chip, workload, scenario)
-    return _chip_arrays(chip, cfg_chip), _plan(workload, cfg_work, sc), sc, to_system(system)
+    cfg_chip, cfg_work, _, sc, system, eng = _checked(chip, workload, scenario, engine)
+    return (_chip_arrays(chip, cfg_chip), _plan(workload, cfg_work, sc), sc,
+            _system(system, eng))
 
 
-def _serve(chip: Any, workload: Any, scenario: dict, efficiency: Efficiency) -> dict:
+def _serve(chip: Any, workload: Any, scenario: dict, efficiency: Efficiency,
+           engine: Any = "vllm") -> dict:
     """The SLO figures of phase serve (dse.serving.serve) as plain values."""
     from dse.serving import serve  # the scheduler compiles on first use: only when served
 
-    cfg_chip, cfg_work, values, sc, system = _checked(chip, workload, scenario)
+    cfg_chip, cfg_work, values, sc, system, eng = _checked(chip, workload, scenario, engine)
     precision = {k: getattr(sc, k) for k in ("weights", "activations", "kv_cache", "sparsity")}
-    out = serve(_chip_arrays(chip, cfg_chip), cfg_work, system=to_system(system),
+    out = serve(_chip_arrays(chip, cfg_chip), cfg_work, system=_system(system, eng),
                 efficiency=efficiency, **serve_settings(values), **precision)
     return {k: v if isinstance(v, str) else _scalar(k, v) for k, v in out.items()}
 
@@ -103,7 +117,7 @@ def _scalar(key: str, value: float) -> Any:
 
 
 def predict(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
-            economics: Any = "buyer", **scenario: Any) -> dict[str, Any]:
+            economics: Any = "buyer", engine: Any = "vllm", **scenario: Any) -> dict[str, Any]:
     """Evaluate one chip on one workload scenario.
 
     Args:
@@ -113,6 +127,10 @@ def predict(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
         economics: the view of the cost outputs: ``"builder"`` (manufacturing + NRE / volume),
             ``"buyer"`` (price, servers, network, data centre, energy), ``"retail"`` (one
             desktop card), a mapping of hwspace.cost.EconomicsConfig fields, or a YAML path.
+        engine: the serving engine (conf/engine): ``"vllm"``, ``"trtllm"``, ``"sglang"``,
+            ``"llamacpp"``, a mapping of dse.evaluator.engine.EngineConfig fields, or a YAML
+            path: its cap on sequences and token budget (max_num_seqs and
+            max_num_batched_tokens, where given, win) and its host time per step.
         **scenario: phase, batch (int or "max"), prompt_len, gen_len, context_len, weights,
             activations, kv_cache, sparsity, batching, draft, spec_tokens, acceptance,
             optimizer, zero, recompute, interleave, expert_skew, chips, tpot_slo_s,
@@ -134,19 +152,19 @@ def predict(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
         ValueError: naming the bad field and its allowed values or range.
     """
     if scenario.get("phase") == "serve":
-        return _serve(chip, workload, dict(scenario), efficiency)
-    chips, plan, sc, sys = _prepare(chip, workload, dict(scenario))
+        return _serve(chip, workload, dict(scenario), efficiency, engine)
+    chips, plan, sc, sys = _prepare(chip, workload, dict(scenario), engine)
     out = model.evaluate(chips, plan, sc, sys, efficiency, load_economics(economics))
     return {k: _scalar(k, v[0]) for k, v in out.items()}
 
 
 def explain(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
-            economics: Any = "buyer",
+            economics: Any = "buyer", engine: Any = "vllm",
             **scenario: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``predict`` plus the per-operator table of the chosen split: one row per pass and
     operator with FLOP, bytes, intensity, time (all instances) and bound, per chip. Phase
     serve: its SLO figures, and the operators of its analytical steady state."""
-    chips, plan, sc, sys = _prepare(chip, workload, dict(scenario))
+    chips, plan, sc, sys = _prepare(chip, workload, dict(scenario), engine)
     out, detail = model.explain(chips, plan, sc, sys, efficiency, load_economics(economics))
     rows = []
     for p in plan.passes:
@@ -162,6 +180,11 @@ def explain(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
                 overhead_s=d["overhead_s"][j] * p.repeats,
                 bound=model.BOUNDS[int(d["bound"][j])],
             ))
+        if d["host_s"] > 0:  # the engine's host time per step, beside the chip's operators
+            rows.append(dict(phase=p.name, op="engine host time", kind="host", count=1.0,
+                             flop=0.0, mem_bytes=0.0, sram_bytes=0.0, link_bytes=0.0,
+                             intensity=np.nan, time_s=d["host_s"] * p.repeats,
+                             overhead_s=0.0, bound="host"))
     if scenario.get("phase") == "serve":
-        return _serve(chip, workload, dict(scenario), efficiency), rows
+        return _serve(chip, workload, dict(scenario), efficiency, engine), rows
     return {k: _scalar(k, v[0]) for k, v in out.items()}, rows

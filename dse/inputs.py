@@ -23,6 +23,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from dse.evaluator.engine import EngineConfig, engine_rules
 from hwspace.config import ChipConfig, chip_rules
 from hwspace.cost import EconomicsConfig, economics_rules
 from workloads.cnn import (LAYER_SCHEMAS, MobileNetLayers, ResNetLayers, VGGLayers,
@@ -222,7 +223,8 @@ def _cnn_rules(cfg: CNNConfig, where: str) -> None:
 for _schema, _rule in ((ChipConfig, chip_rules), (TransformerConfig, transformer_rules),
                        (CNNConfig, _cnn_rules), (ResNetLayers, layer_rules),
                        (MobileNetLayers, layer_rules), (VGGLayers, layer_rules),
-                       (EconomicsConfig, economics_rules), (LengthDistConfig, length_rules)):
+                       (EconomicsConfig, economics_rules), (LengthDistConfig, length_rules),
+                       (EngineConfig, engine_rules)):
     register_rule(_schema, _rule)
 
 

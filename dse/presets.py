@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from dse.evaluator.engine import EngineConfig
 from dse.inputs import build, shown
 from hwspace.config import ChipConfig
 from hwspace.cost import EconomicsConfig
@@ -23,7 +24,7 @@ from workloads.config import CNNConfig, TransformerConfig
 from workloads.ops import Plan
 from workloads.scenario import Scenario, build_plan
 
-__all__ = ["CONF_DIR", "load_chip", "load_workload", "load_economics", "load_plan",
+__all__ = ["CONF_DIR", "load_chip", "load_workload", "load_economics", "load_engine", "load_plan",
            "preset_names", "to_config", "yaml_problem", "read_yaml", "MAX_FILE_BYTES"]
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -35,6 +36,7 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 _PRESET_CHIPS: dict[str, ChipConfig] = {}
 _PRESET_WORKLOADS: dict[str, TransformerConfig | CNNConfig] = {}
 _PRESET_ECONOMICS: dict[str, EconomicsConfig] = {}
+_PRESET_ENGINES: dict[str, EngineConfig] = {}
 
 
 def preset_names(group: str) -> list[str]:
@@ -156,6 +158,18 @@ def load_economics(economics: Any, where: str = "economics") -> EconomicsConfig:
     cfg = build(EconomicsConfig, data, where)
     if isinstance(economics, str) and economics in preset_names("economics"):
         _PRESET_ECONOMICS[economics] = cfg
+    return cfg
+
+
+def load_engine(engine: Any, where: str = "engine") -> EngineConfig:
+    """An EngineConfig from a preset name (conf/engine: vllm, trtllm, sglang, llamacpp), a
+    mapping of its fields, a YAML path or an EngineConfig; ``where`` names it in errors."""
+    if isinstance(engine, str) and engine in _PRESET_ENGINES:
+        return _PRESET_ENGINES[engine]
+    data = engine if isinstance(engine, EngineConfig) else _read(engine, "engine")[0]
+    cfg = build(EngineConfig, data, where)
+    if isinstance(engine, str) and engine in preset_names("engine"):
+        _PRESET_ENGINES[engine] = cfg
     return cfg
 
 

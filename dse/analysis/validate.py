@@ -27,11 +27,12 @@ from omegaconf import OmegaConf
 from dse.api import _prepare
 from dse.evaluator.efficiency import DEFAULT, Efficiency
 from dse.evaluator.model import MAX_NUM_SEQS, evaluate
-from dse.presets import CONF_DIR, load_chip, preset_names
+from dse.presets import CONF_DIR, load_chip, load_engine, load_workload, preset_names
 from hwspace.spec import from_configs
+from workloads.scenario import family_of
 
-__all__ = ["Case", "Unmapped", "DATA", "load_cases", "predict_cases", "validate", "summary",
-           "REGIMES", "with_unmapped", "regime_table", "vendor_of"]
+__all__ = ["Case", "Unmapped", "DATA", "engine_of", "load_cases", "predict_cases", "validate",
+           "summary", "REGIMES", "with_unmapped", "regime_table", "vendor_of"]
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "measured_public.csv"
 REGIMES = ("batch-1 decode", "batched decode", "prefill", "CNN/encoder")
@@ -63,9 +64,15 @@ _Q4_0 = dict(weights="int4", activations="bf16", kv_cache="bf16")
 _SQUAD_MEAN_TOKENS = round(0.46 * 384)
 _TG_CONTEXT = 128  # llama-bench tg128: 128 generated tokens; the context grows 0 -> 128
 _PP_PROMPT = 512  # llama-bench pp512
-# TensorRT-LLM's default max_batch_size (tensorrt_llm/builder.py @ 008b2b8d): the scheduler cap
-# of its max-throughput tables; other stacks keep the model's default (model.MAX_NUM_SEQS).
-_TRTLLM_MAX_SEQS = 2048
+# An LLM row's software stack -> its serving engine (conf/engine): its cap for batch by
+# capacity and its host time per step. MLPerf's NVIDIA LLM submissions run TensorRT-LLM
+# ("TensorRT 10.2.0" rows). Stacks without an engine config (DeepSpeed-MII, optimum-habana's
+# HPU graphs, SAX, vendor SDKs) and the CNN and encoder harnesses keep vLLM's cap, as the
+# model did before engines, with no host time modelled (_UNMODELLED).
+_ENGINES = (("TensorRT", "trtllm"), ("vLLM", "vllm"), ("SGLang", "sglang"),
+            ("llama.cpp", "llamacpp"))
+_UNMODELLED = "unmodelled"
+_NO_HOST = dict(name=_UNMODELLED, step_overhead_s=0.0, seq_overhead_s=0.0)
 # Row sets a collector flagged as inconsistent with the rest of the same source.
 _SUSPECT = {
     "[Intel PVC-labelled set]": "the source's 'Intel PVC GPU' rows run ~9x slower than its "
@@ -111,6 +118,7 @@ class Case:
     tp: int | None = None  # tensor parallelism the measurement states (TP8), else chosen
     vendor: str = ""
     max_num_seqs: int | None = MAX_NUM_SEQS  # the serving stack's scheduler cap
+    engine: str = _UNMODELLED  # its serving engine (conf/engine), or none modelled
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -123,6 +131,16 @@ class Unmapped:
     chip_label: str
     model: str
     reason: str
+
+
+def engine_of(stack: str) -> str:
+    """The conf/engine preset of a row's ``software_stack`` ("unmodelled" where none fits)."""
+    return next((e for key, e in _ENGINES if key.lower() in stack.lower()), _UNMODELLED)
+
+
+def _engine(name: str) -> Any:
+    """What dse.api takes as the engine of a case: a preset, or no host time."""
+    return _NO_HOST if name == _UNMODELLED else name
 
 
 def _workload(model: str) -> str | None:
@@ -271,14 +289,15 @@ def map_row(row: dict) -> Case | Unmapped:
         return Unmapped(*base, mapped)
     kwargs, metric, measured = mapped
     tp = re.search(r"\bTP(\d+)\b", row["notes"] + " " + row["quote_or_pointer"])
-    # The scheduler cap: a stated batch is what ran; batch by capacity meets the stack's cap.
+    # The scheduler cap: a stated batch is what ran; batch by capacity meets the engine's cap.
     stated = kwargs.get("batch") != "max"
-    trtllm = "TensorRT-LLM" in row["workload"]
+    llm = family_of(load_workload(workload)) == "llm"
+    engine = engine_of(row.get("software_stack") or row["workload"]) if llm else _UNMODELLED
     return Case(row["id"], presets[row["chip"]], row["chip"], workload,
                 tuple(sorted(kwargs.items())), metric, measured, _regime(row["regime"]),
                 int(tp.group(1)) if tp and int(tp.group(1)) == kwargs["chips"] else None,
                 vendor_of(row["chip"]),
-                None if stated else (_TRTLLM_MAX_SEQS if trtllm else MAX_NUM_SEQS))
+                None if stated else load_engine(_engine(engine)).max_num_seqs, engine)
 
 
 def load_cases(path: str | Path = DATA) -> tuple[list[Case], list[Unmapped]]:
@@ -323,8 +342,8 @@ def _best_per_setup(cases: list[Case], unmapped: list[Unmapped]):
 def _prepared(group: tuple, chips: tuple[str, ...], counts: tuple[int, ...]):
     """Inputs of one evaluate call for cases sharing a workload and scenario: the chips as
     one batch of candidates, the system sizes as a (n_cand,) array."""
-    workload, scenario, tp, max_num_seqs = group
-    _, plan, sc, sys = _prepare(chips[0], workload, dict(scenario, chips=1))
+    workload, scenario, tp, max_num_seqs, engine = group
+    _, plan, sc, sys = _prepare(chips[0], workload, dict(scenario, chips=1), _engine(engine))
     return (from_configs([load_chip(c) for c in chips]), plan, sc,
             dataclasses.replace(sys, chips=np.array(counts), tp=tp, max_num_seqs=max_num_seqs))
 
@@ -335,8 +354,8 @@ def predict_cases(cases: list[Case], eff: Efficiency = DEFAULT) -> np.ndarray:
     groups: dict[tuple, list[int]] = {}
     for i, case in enumerate(cases):
         scenario = tuple((k, v) for k, v in case.scenario if k != "chips")
-        groups.setdefault((case.workload, scenario, case.tp, case.max_num_seqs, case.metric),
-                          []).append(i)
+        groups.setdefault((case.workload, scenario, case.tp, case.max_num_seqs, case.engine,
+                           case.metric), []).append(i)
     out = np.empty(len(cases))
     for (*group, metric), idx in groups.items():
         inputs = _prepared(tuple(group), tuple(cases[i].chip for i in idx),

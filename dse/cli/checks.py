@@ -31,7 +31,7 @@ from workloads.scenario import ScenarioConfig
 
 __all__ = ["check_command", "check_inputs", "one_line"]
 
-_GROUPS = ("chip", "workload", "niche", "space", "search", "cluster", "economics")
+_GROUPS = ("chip", "workload", "niche", "space", "search", "cluster", "economics", "engine")
 # Settings that name a place the verb writes to (query's out= is a file, report's a folder).
 _PLACES = ("out", "sweep.results_dir", "hydra.run.dir", "hydra.sweep.dir")
 _RUN_FOLDER_VERBS = ("sweep", "search", "validate")  # Hydra makes a run folder under cwd
@@ -77,7 +77,7 @@ def check_command(verb: str, config_name: str, overrides: list[str]) -> DictConf
 # Sections whose fields are typed by a schema (the first schema that has the field wins).
 _SECTIONS = {"chip": (ChipConfig,), "workload": (TransformerConfig, CNNConfig),
              "scenario": (ScenarioConfig,), "system": (st.SystemConfig,),
-             "economics": (EconomicsConfig,),
+             "economics": (EconomicsConfig,), "engine": (EngineConfig,),
              "sweep": (st.SweepConfig,), "search": (st.SearchConfig,), "ray": (st.RayConfig,)}
 _VERB_SCHEMAS = {"predict": st.PredictSettings, "calibrate": st.CalibrateSettings,
                  "validate": st.ValidateSettings}

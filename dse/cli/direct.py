@@ -35,7 +35,7 @@ _NUMBER = re.compile(rf"[+-]?(?:{_DIGITS}|{_POINT}|(?:{_DIGITS}|{_POINT})[eE][+-
 _WORD = re.compile(r"[A-Za-z0-9_./-]+", re.ASCII)
 _WORDS = {"true": True, "false": False, "null": None}
 # The groups predict's defaults list selects (conf/config.yaml).
-_GROUPS = ("scenario", "system", "chip", "workload", "economics")
+_GROUPS = ("scenario", "system", "chip", "workload", "economics", "engine")
 
 
 class _NotPlain(Exception):

@@ -9,15 +9,17 @@ import dataclasses
 
 from dse import settings as st
 from dse.inputs import build, shown
-from dse.presets import load_chip, load_economics, load_workload
+from dse.presets import load_chip, load_economics, load_engine, load_workload
 from workloads.scenario import ScenarioConfig, family_of, make_scenario
 
 __all__ = ["check_inputs"]
 
 # verb -> (the schema of its own settings, the groups and sections it also holds)
 _VERB_INPUTS = {
-    "predict": (st.PredictSettings, ("chip", "workload", "scenario", "system", "economics")),
-    "explain": (st.PredictSettings, ("chip", "workload", "scenario", "system", "economics")),
+    "predict": (st.PredictSettings, ("chip", "workload", "scenario", "system", "economics",
+                                     "engine")),
+    "explain": (st.PredictSettings, ("chip", "workload", "scenario", "system", "economics",
+                                     "engine")),
     "sweep": (st.RunSettings, ("sweep", "space", "niche", "ray")),
     "search": (st.RunSettings, ("search", "space", "niche", "ray")),
     "validate": (st.ValidateSettings, ()),
@@ -56,6 +58,7 @@ def _check_prediction(own: st.PredictSettings, cfg: dict) -> None:
             raise ValueError(f"chip_file = {shown(own.chip_file)}: {err}") from None
     workload = load_workload(cfg["workload"])
     load_economics(cfg["economics"])
+    load_engine(cfg["engine"])
     build(st.SystemConfig, cfg["system"], "system")
     values = build(ScenarioConfig, cfg["scenario"], "scenario")
     make_scenario(family_of(workload), dataclasses.asdict(values))

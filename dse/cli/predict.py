@@ -110,6 +110,9 @@ def run(cfg: DictConfig) -> None:
     scenario.update({k: v for k, v in plain(cfg.system).items()
                      if v is not None or k == "max_num_seqs"})  # null: no scheduler cap
     economics = plain(cfg.economics)
+    # system.max_num_seqs and scenario.max_num_batched_tokens are the engine's unless given
+    # (conf/config.yaml): passed as given, they win over it in api.predict.
+    engine = plain(cfg.engine)
     if cfg.candidate is not None:
         try:
             chip, workload, scenario, economics = _run_candidate(cfg)
@@ -118,9 +121,11 @@ def run(cfg: DictConfig) -> None:
     try:
         with _numba_without_blas():
             if cfg.explain:
-                out, rows = api.explain(chip, workload, economics=economics, **scenario)
+                out, rows = api.explain(chip, workload, economics=economics, engine=engine,
+                                        **scenario)
             else:
-                out, rows = api.predict(chip, workload, economics=economics, **scenario), None
+                out, rows = api.predict(chip, workload, economics=economics, engine=engine,
+                                        **scenario), None
     except ValueError as err:
         fail(str(err))
     _warn_cut_batch(out)
@@ -135,7 +140,8 @@ def run(cfg: DictConfig) -> None:
     wname = workload if isinstance(workload, str) else workload.name
     serving = scenario.get("phase") == "serve"
     shown = {k: v for k, v in scenario.items() if not serving or k in _SERVE_TITLE}
-    title = f"{name} | {wname} | " + ", ".join(f"{k}={v}" for k, v in shown.items())
+    title = f"{name} | {wname} | engine={engine['name']} | " + ", ".join(
+        f"{k}={v}" for k, v in shown.items())
     if serving:
         _print_served(title, out)
     else:

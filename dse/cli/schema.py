@@ -4,6 +4,7 @@ setting's default, range and unit live in its schema's field only (dse.inputs)."
 
 from __future__ import annotations
 
+from dse.evaluator.engine import EngineConfig
 from dse.settings import SearchConfig, SweepConfig, SystemConfig
 from hwspace.config import ChipConfig, SpaceConfig
 from hwspace.cost import EconomicsConfig
@@ -20,6 +21,7 @@ PREDICT_SCHEMAS: dict[tuple[str, str], type] = {
     ("workload", "transformer_schema"): TransformerConfig,
     ("workload", "cnn_schema"): CNNConfig,
     ("economics", "schema"): EconomicsConfig,
+    ("engine", "schema"): EngineConfig,
     ("scenario", "schema"): ScenarioConfig,
     ("system", "schema"): SystemConfig,
 }

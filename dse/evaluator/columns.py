@@ -43,7 +43,8 @@ compiled = numba.njit(cache=True, error_model="numpy", _nrt=False)
 # Small helpers called per operator, pass or split: inlined at numba's IR level.
 inlined = numba.njit(cache=True, error_model="numpy", _nrt=False, inline="always")
 
-BOUNDS = ("compute", "memory", "sram", "link", "overhead")
+# "host": the serving engine's host time per step (dse.evaluator.engine), not the chip's.
+BOUNDS = ("compute", "memory", "sram", "link", "overhead", "host")
 N_BOUNDS = len(BOUNDS)
 # Why a design cannot serve a scenario; the first failing check wins, in the order area,
 # power, links, weights, kv_cache (activations), SLOs. New reasons are appended, so stored
@@ -96,7 +97,8 @@ KV_BLOCK_TOKENS = 16
  C_UNITS,  # compute units that tile a matrix product (0: dataflow, untiled)
  C_DATAFLOW,  # 1: a compiled static schedule (hwspace.tables.EXECUTION_MODELS)
  C_DIRECT_PEERS,  # chips reached in one hop by a compiled exchange (0: collectives use rings)
- N_CHIP) = range(25)
+ C_HOST,  # 1: waits for the serving engine's host time per step; 0: dataflow chips
+ N_CHIP) = range(26)
 
 # Scenario scalars, (N_SC,).
 (S_W_DENSE,  # bytes per weight of ops 2:4 sparsity does not apply to
@@ -125,7 +127,10 @@ KV_BLOCK_TOKENS = 16
  S_SLO_LIMIT,  # the BATCH_LIMITS code of the SLO the batch search holds
  S_STATE_SEQ_BYTES,  # Mamba-2 state of one sequence, all layers: fixed, whatever its length
  S_EXPERT_ELEMS,  # routed-expert weights (target and draft), split over ep chips
- N_SC) = range(29)
+ S_HOST_STEP_S,  # the engine's host time per forward step (0: not an LLM engine)
+ S_HOST_SEQ_S,  # and per sequence in the step
+ S_HOST_OVERLAP,  # 1: host work runs beside the chip's step, only its excess is exposed
+ N_SC) = range(32)
 
 # Passes, (n_passes, N_PASS): their operators are rows [start, stop) of the operator table.
 P_START, P_STOP, P_REPEATS, P_P2P_ELEMS, P_ROLE, N_PASS = range(6)
@@ -214,6 +219,8 @@ def chip_columns(chips: ChipArrays, der: ChipDerived, sc: Scenario,
     cols[C_UNITS] = np.where(dataflow, 0.0, chips.compute_units)
     cols[C_DATAFLOW] = dataflow
     cols[C_DIRECT_PEERS] = direct_peers(dataflow, chips.link_count)
+    # Dataflow chips run a compiled schedule: no serving engine's host time (engine.py).
+    cols[C_HOST] = ~dataflow
     return cols
 
 
@@ -277,6 +284,12 @@ def scenario_vector(plan: Plan, sc: Scenario, sys, eff: Efficiency) -> np.ndarra
     v[S_HOST_BYTES] = sys.kv_host_gb * 1e9
     v[S_INV_HOST] = 1.0 / (sys.host_gb_s * 1e9 * eff.kv_memory)
     v[S_EXPERT_ELEMS] = _expert_elems(plan)
+    # The serving engine's host time per step (dse.evaluator.engine): LLMs only; encoders
+    # and CNNs run under harnesses the engines do not describe.
+    llm = plan.family == "llm"
+    v[S_HOST_STEP_S] = sys.step_overhead_s if llm else 0.0
+    v[S_HOST_SEQ_S] = sys.seq_overhead_s if llm else 0.0
+    v[S_HOST_OVERLAP] = float(sys.overlapped)
     return v
 
 

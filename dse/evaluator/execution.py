@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from dse.evaluator.columns import (
+    BOUNDS,
     C_CAPACITY,
+    C_HOST,
     C_SRAM_USABLE,
     C_STATIC_W,
     C_TDP_W,
@@ -40,6 +42,9 @@ from dse.evaluator.columns import (
     S_GENERATE,
     S_HAS_MIXED,
     S_HOST_BYTES,
+    S_HOST_OVERLAP,
+    S_HOST_SEQ_S,
+    S_HOST_STEP_S,
     S_ITEMS,
     S_KV_SEQ_BYTES,
     S_N_KV_HEADS,
@@ -62,11 +67,23 @@ from dse.evaluator.roofline import (
     pass_cost,
 )
 
-__all__ = ["need", "capacity_batch", "resident_batch", "spill_free_batch", "microbatches",
-           "fits_sram",
+__all__ = ["need", "host_time", "capacity_batch", "resident_batch", "spill_free_batch",
+           "microbatches", "fits_sram",
            "throttled_time", "run", "run_detail", "batch_within_slo"]
 
 _SEARCH_STEPS = 10  # regula falsi steps of the SLO batch search
+_HOST = BOUNDS.index("host")  # the engine's host time per step
+
+
+@inlined
+def host_time(chip, sc, b, t_chip):
+    """The serving engine's host time one step of ``b`` sequences exposes after the chip's
+    ``t_chip`` (dse.evaluator.engine): fixed plus per sequence; an overlapping engine
+    exposes only what exceeds the chip's step."""
+    host = chip[C_HOST] * (sc[S_HOST_STEP_S] + sc[S_HOST_SEQ_S] * max(b, 1.0))
+    if sc[S_HOST_OVERLAP] > 0:
+        return max(host - t_chip, 0.0)
+    return host
 
 
 @inlined
@@ -178,6 +195,11 @@ def _step(chip, ops, start, stop, sc, p2p_elems, nd, b, tp, pp, cost, detail):
     kv_host = host_share(chip, sc, weights, kv_per_seq, act_per_item, b, mb)
     pass_cost(chip, ops, start, stop, sc, mb, n_micro, tp, pp, resident, kv_on_chip, kv_host,
               sram_free, p2p_elems, cost, detail)
+    # The engine's host time per step, its own share: the chip idles through it (static
+    # power only), which leaves the step's dynamic energy more time before TDP caps it.
+    host = host_time(chip, sc, b, cost[K_TIME])
+    cost[K_TIME] += host
+    cost[K_SHARES + _HOST] += host
     static_w = chip[C_STATIC_W]
     t = throttled_time(cost[K_TIME], cost[K_ENERGY], static_w, chip[C_TDP_W])
     return t, cost[K_ENERGY] + static_w * t

@@ -45,6 +45,7 @@ from dse.evaluator.columns import (
     peak_flop_per_s,
 )
 from dse.evaluator.efficiency import DEFAULT, Efficiency
+from dse.evaluator.engine import DEFAULT_ENGINE
 from dse.evaluator.fused import best_splits, pass_detail
 from dse.evaluator.training import STRATEGY, train_splits
 from hwspace import cost
@@ -66,7 +67,7 @@ OUTPUTS = (
     "power_w", "energy_per_item_j", "die_area_mm2", "die_cost_usd", "unit_cost_usd",
     "system_cost_usd", "throughput_per_usd", "throughput_per_w", "usd_per_million_items",
 )
-MAX_NUM_SEQS = 256
+MAX_NUM_SEQS = DEFAULT_ENGINE.max_num_seqs  # vLLM's (dse.evaluator.engine)
 # The view the cost outputs take when none is given: the buyer's (conf/economics/buyer.yaml).
 ECONOMICS = EconomicsConfig()
 
@@ -95,6 +96,11 @@ class System:
     # NVIDIA GH200 datasheet "900 GB/s" bidirectional). 0 GB: no host tier.
     kv_host_gb: float = 0.0
     host_gb_s: float = 64.0
+    # The serving engine's host time per forward step and per sequence in it, and whether it
+    # overlaps the chip's step (dse.evaluator.engine.EngineConfig; default vLLM's).
+    step_overhead_s: float = DEFAULT_ENGINE.step_overhead_s
+    seq_overhead_s: float = DEFAULT_ENGINE.seq_overhead_s
+    overlapped: bool = DEFAULT_ENGINE.overlapped
 
 
 LABELS = {"reason": REASONS, "bound": BOUNDS, "regime": REGIMES, "recompute": RECOMPUTE_MODES,

@@ -44,6 +44,10 @@ API = [  # (chip, workload, scenario, the field the message names)
     ("h100", "llama3-8b", dict(batching="dynamic"), "scenario.batching"),
     ("h100", "llama3-8b", dict(max_num_seqs=0), "max_num_seqs"),
     ("h100", "llama3-8b", dict(max_num_seqs=2.5), "max_num_seqs"),
+    ("h100", "llama3-8b", dict(engine="tensorrt"), "engine"),
+    ("h100", "llama3-8b", dict(engine=dict(step_overhead_s=-1e-3)), "engine.step_overhead_s"),
+    ("h100", "llama3-8b", dict(engine=dict(seq_overhead_s=NAN)), "engine.seq_overhead_s"),
+    ("h100", "llama3-8b", dict(engine=dict(max_num_seqs=4096)), "engine.max_num_batched_tokens"),
 ]
 
 
@@ -87,6 +91,9 @@ CLI = [  # (argv, the text the message must contain)
     (["predict", "scenario.sparsity=1:8"], "scenario.sparsity"),
     (["predict", "scenario.batching=dynamic"], "scenario.batching"),
     (["predict", "system.max_num_seqs=-1"], "max_num_seqs"),
+    (["predict", "engine=tensorrt"], "engine"),
+    (["predict", "engine.step_overhead_s=-1"], "engine.step_overhead_s"),
+    (["predict", "engine.max_num_seqs=0"], "engine.max_num_seqs"),
     (["predict", "chip.execution=systolic"], "execution"),
     (["predict", "chip.links.kind=infiniband"], "links.kind"),
     (["predict", "scenario.prompt_len=0"], "scenario.prompt_len"),
