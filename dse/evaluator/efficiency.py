@@ -24,10 +24,15 @@ class Efficiency:
     # Achieved fraction of peak memory bandwidth (copies reach ~90 %).
     memory: float = 0.756
     # Fixed cost of every operator instance on a chip that launches kernels: launch,
-    # synchronisation, framework. A CUDA graph replays a kernel node in ~1-2 us; an eager
-    # launch through a framework costs ~5-10 us (sources in dse/analysis/calibration.py BOUNDS).
-    # Dataflow chips (hwspace.tables.EXECUTION_MODELS) pay none.
-    op_overhead_s: float = 8.34e-6
+    # synchronisation, framework. A launch and its wait take 4-6 us on a current GPU and
+    # driver (pegainfer, "From Launch Overhead to CUDA Graph", RTX 5070 Ti, CUDA 13), "5-20 us"
+    # through frameworks (devbytes.co.in, "Reducing CUDA kernel launch overhead"); NVIDIA
+    # measured ~20 us for a PyTorch element-wise kernel on a V100 (Nsight Systems guide); a
+    # CUDA graph replays a node in ~1-2 us. 7 us: eager launches of current stacks, where the
+    # all-data fit of the efficiency factors also lands (7.5 us). Held fixed, not fitted per
+    # cross-validation fold (dse.analysis.calibration.BOUNDS). Compiled graphs and dataflow
+    # chips (hwspace.tables.EXECUTION_MODELS) pay none.
+    op_overhead_s: float = 7e-6
     # Extra latency of a reduction barrier (softmax, norms).
     reduction_latency_s: float = 1e-6
     # Achieved fraction of peak memory bandwidth of attention reading the KV cache: paged,
