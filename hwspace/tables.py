@@ -253,8 +253,9 @@ SCALE_OUT = ScaleOutDefaults()
 # schedule with no per-operator launch, each layer on an array region of its own (Groq TSP,
 # Cerebras WSE, SambaNova RDU); or a compiled graph launched once per step whose operators run
 # on tiled matrix engines with no launch of their own (Intel Gaudi's graph compiler: "lazy
-# mode" accumulates ops into one graph, and HPU graphs replay it; Google TPU's XLA; Qualcomm's
-# AIC compiler). Appended, not inserted: stored rows keep their index.
+# mode" accumulates ops into one graph, and HPU graphs replay it; Google TPU's XLA). Appended,
+# not inserted: stored rows keep their index. Qualcomm's Cloud AI 100 stays `kernels`: as a
+# graph its MLPerf single-stream ResNet-50 latency came out 4-7x too short (0.04 vs 0.32 ms).
 EXECUTION_MODELS: tuple[str, ...] = ("kernels", "dataflow", "graph")
 # NVLink4 PHY 0.965 mm2 per link of 25 GB/s per direction [M] LLMCompass => 0.0386 mm2 per GB/s.
 LINK_PHY_MM2_PER_GB_S = 0.965 / 25.0
