@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
-    f"{c}: &{c} [{','.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    f"{c}: &{c} [{','.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
 CHIP = ("name: x\nprocess_node: n5\nmacs: 100000\nclock_ghz: 1.0\nsram_mb: 64\n"
         "memory: {type: hbm3, stacks: 4}\n")
 FILES = {
@@ -61,7 +61,7 @@ CASES = [
     (P, "+chip.warp=1", "chip.warp"), (P, "+chip.memory.warp=1", "chip.memory.warp"),
     (P, "chip.dtype_speedup.fp8=-2", "chip.dtype_speedup.fp8"),
     (P, "chip.dtype_speedup.fp8=nan", "chip.dtype_speedup.fp8"),
-    (P, "chip.execution=", "chip.execution"), 
+    (P, "chip.execution=", "chip.execution"),
     (P, "chip.name=" + "x" * 5000, "chip.name"),
     (P, "chip.sram_bw_tb_s=0", "chip.sram_bw_tb_s"),
     # chip_file
@@ -134,7 +134,7 @@ CASES = [
     (P, "scenario.interleave=0 scenario.phase=train", "scenario.interleave"),
     (P, "scenario.phase=", "scenario.phase"), (P, "scenario.phase=[decode]", "scenario.phase"),
     (P, "+scenario.warp=1", "scenario.warp"), (P, "scenario.batch='[b]x'", "scenario.batch"),
-    
+
     # system
     (P, "system.chips=true", "system.chips"), (P, "system.chips=2.5", "system.chips"),
     (P, "system.chips=nan", "system.chips"), (P, "system.tp=3 system.chips=8", "system.tp"),
@@ -152,7 +152,7 @@ CASES = [
     (P, "+system.warp=1", "system.warp"), (P, "system.chips=", "system.chips"),
     # predict flags
     (P, "output=xml", "output"), (P, "explain=maybe", "explain"), (P, "candidate=-1", "candidate"),
-    (P, "candidate=abc", "candidate"), 
+    (P, "candidate=abc", "candidate"),
     (P, "output=", "output"), (P, "+warp=1", "warp"),
     (P, "--jsn", "--jsn"), (P, "chip.name=${oc.env:HOME}", "chip.name"),
     # sweep
@@ -171,7 +171,7 @@ CASES = [
     (S, "space=demo ray.num_cpus=0", "ray.num_cpus"),
     (S, "space=demo ray.num_cpus=-2", "ray.num_cpus"),
     # space
-    
+
     (S, "space=demo space.params.macs.low=nan", "space.macs"),
     (S, "space=demo space.params.macs.high=inf", "space.macs"),
     (S, "space=demo space.params.macs.low=true", "space.macs"),
@@ -206,12 +206,12 @@ CASES = [
     (S, "space=demo niche=edge_vision +niche.constraints.warp=1", "warp"),
     (S, "space=demo niche=edge_vision niche.objectives.throughput_per_w=up", "throughput_per_w"),
     (S, "space=demo niche=edge_vision niche.name=", "niche.name"),
-    
+
     (S, "space=demo niche=hyperscale niche.scenarios.llama3-70b-fp8.tpot_slo_s=0", "tpot_slo_s"),
     (S, "space=demo niche=hyperscale niche.scenarios.llama3-70b-fp8.tpot_slo_s=nan", "tpot_slo_s"),
     (S, "space=demo niche=hyperscale +niche.scenarios.llama3-70b-fp8.tp=3", "tp"),
     (S, "space=demo niche=edge_vision niche.scenarios.resnet50-b1.phase=decode", "phase"),
-    
+
     (S, "space=demo niche=edge_vision +niche.warp=1", "niche.warp"),
     # search
     (Q, "search.trials=1e15", "search.trials"), (Q, "search.trials=-1", "search.trials"),

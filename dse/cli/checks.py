@@ -22,6 +22,7 @@ from omegaconf.errors import (ConfigAttributeError, ConfigKeyError, OmegaConfBas
 
 from dse import settings as st
 from dse.cli.input_checks import check_inputs
+from dse.evaluator.engine import EngineConfig
 from dse.inputs import field_problem
 from dse.presets import CONF_DIR, preset_names, yaml_problem
 from hwspace.config import ChipConfig

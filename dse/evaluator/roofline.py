@@ -46,9 +46,8 @@ from dse.evaluator.columns import (
 from dse.evaluator.efficiency import Efficiency
 from workloads.ops import ATTENTION, DISPATCH, MATMUL, REDUCTION, Plan
 
-__all__ = ["BOUNDS", "DETAIL", "N_DETAIL", "op_table", "pass_cost", "column_tiles", "tile_efficiency",
-           "N_COST", "K_TIME", "K_ENERGY",
-           "K_FLOP", "K_MEM", "K_SHARES"]
+__all__ = ["BOUNDS", "DETAIL", "N_DETAIL", "op_table", "pass_cost", "column_tiles",
+           "tile_efficiency", "N_COST", "K_TIME", "K_ENERGY", "K_FLOP", "K_MEM", "K_SHARES"]
 
 # Partial sums are all-reduced in 16-bit even when activations are 8-bit (NCCL reduces
 # fp16/bf16; an fp8 sum of 8 partials would lose the precision the quantisation kept).
