@@ -130,7 +130,8 @@ KV_BLOCK_TOKENS = 16
  S_HOST_STEP_S,  # the engine's host time per forward step (0: not an LLM engine)
  S_HOST_SEQ_S,  # and per sequence in the step
  S_HOST_OVERLAP,  # 1: host work runs beside the chip's step, only its excess is exposed
- N_SC) = range(32)
+ S_COMM_OVERLAP,  # 1: tensor-parallel collectives overlap the products (training frameworks)
+ N_SC) = range(33)
 
 # Passes, (n_passes, N_PASS): their operators are rows [start, stop) of the operator table.
 P_START, P_STOP, P_REPEATS, P_P2P_ELEMS, P_ROLE, N_PASS = range(6)
@@ -284,6 +285,10 @@ def scenario_vector(plan: Plan, sc: Scenario, sys, eff: Efficiency) -> np.ndarra
     v[S_HOST_BYTES] = sys.kv_host_gb * 1e9
     v[S_INV_HOST] = 1.0 / (sys.host_gb_s * 1e9 * eff.kv_memory)
     v[S_EXPERT_ELEMS] = _expert_elems(plan)
+    # Training frameworks split each tensor-parallel collective and overlap it with the GEMMs
+    # around it (Megatron-LM --tp-comm-overlap, Transformer Engine userbuffers; Wang et al.,
+    # ASPLOS 2023); inference engines call it after the GEMM that produces the partial sums.
+    v[S_COMM_OVERLAP] = float(plan.phase == "train")
     # The serving engine's host time per step (dse.evaluator.engine): LLMs only; encoders
     # and CNNs run under harnesses the engines do not describe.
     llm = plan.family == "llm"

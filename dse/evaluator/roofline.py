@@ -34,6 +34,7 @@ from dse.evaluator.columns import (
     C_UNITS,
     C_WEIGHT_BYTES,
     S_ACT_BYTES,
+    S_COMM_OVERLAP,
     S_DEQUANT,
     S_EXPERTS,
     S_INV_HOST,
@@ -208,10 +209,11 @@ def pass_cost(chip, ops, start, stop, sc, mb, n_micro, tp, pp, resident, kv_on_c
                                                              kv_on_chip, kv_host, sram_free)
         # A launched collective starts when the op's output is complete (an NCCL call after
         # the GEMM): its time adds. A dataflow compiler schedules the transfers inside the
-        # op's own (Abts et al., ISCA 2022: the chip-to-chip network is scheduled statically).
+        # op's own (Abts et al., ISCA 2022: the chip-to-chip network is scheduled statically),
+        # and training frameworks overlap them with the products (S_COMM_OVERLAP).
         t_max = max(max(t_c, t_m), t_s)
         t_wait = t_l
-        if hw[_DATAFLOW] > 0:
+        if hw[_DATAFLOW] > 0 or sc[S_COMM_OVERLAP] > 0:
             t_max, t_wait = max(t_max, t_l), 0.0
         ovh = hw[_OP_OVERHEAD] + ops[j, OP_BARRIER_S]
         time += c * (t_max + t_wait + ovh)

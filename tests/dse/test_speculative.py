@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from dse.api import predict
+from dse.api import explain, predict
 from workloads.scenario import expected_tokens
 
 _SERVE = dict(phase="generate", prompt_len=512, gen_len=256, chips=4, batching="static")
@@ -44,8 +44,18 @@ def test_speedup_fades_with_batch():
     # slowdowns at high request rates, where the verify pass is compute-bound.
     one, sixty_four, big = (_speedup(b, **_SPEC) for b in (1, 64, 256))
     assert one > sixty_four > big
-    assert sixty_four < 0.75 * one
     assert big < 1.0  # at batch 256 the wasted verification FLOPs cost more than they save
+    # Why: at 64 sequences the verify pass (5 tokens each, 320 rows) is compute-bound, where
+    # plain decode (64 rows) still streams its weights.
+    _, rows = explain("h100", "llama2-70b", batch=64, **_SERVE, **_SPEC)
+    verify = [r for r in rows if r["phase"] == "verify" and r["kind"] == "matmul"]
+    decode = [r for r in explain("h100", "llama2-70b", batch=64, **_SERVE)[1]
+              if r["phase"] == "decode" and r["kind"] == "matmul"]
+
+    def compute_share(ops):
+        return sum(r["time_s"] for r in ops if r["bound"] == "compute") / sum(
+            r["time_s"] for r in ops)
+    assert compute_share(verify) > 0.5 > compute_share(decode)
 
 
 def test_no_acceptance_is_a_loss_and_a_smaller_draft_gains_more():
