@@ -42,6 +42,8 @@ def _checked(chip: Any, workload: Any, scenario: dict, engine: Any = "vllm"):
     system = settings(SystemConfig, scenario, "system")
     values = _shallow(settings(ScenarioConfig, scenario, "scenario"))
     sc = make_scenario(family_of(cfg_work), values)
+    if eng.static_kv:
+        sc = dataclasses.replace(sc, static_kv=True)
     return cfg_chip, cfg_work, values, sc, system, eng
 
 

@@ -162,8 +162,9 @@ def load_economics(economics: Any, where: str = "economics") -> EconomicsConfig:
 
 
 def load_engine(engine: Any, where: str = "engine") -> EngineConfig:
-    """An EngineConfig from a preset name (conf/engine: vllm, trtllm, sglang, llamacpp), a
-    mapping of its fields, a YAML path or an EngineConfig; ``where`` names it in errors."""
+    """An EngineConfig from a preset name (conf/engine: vllm, trtllm, sglang, llamacpp,
+    optimum-habana), a mapping of its fields, a YAML path or an EngineConfig; ``where``
+    names it in errors."""
     if isinstance(engine, str) and engine in _PRESET_ENGINES:
         return _PRESET_ENGINES[engine]
     data = engine if isinstance(engine, EngineConfig) else _read(engine, "engine")[0]

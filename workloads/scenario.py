@@ -80,6 +80,9 @@ class Scenario:
     # (LMSYS blog 2025-05-05 "large-scale EP", Overall Throughput table). A lower bound of the
     # MoE layers' own skew (the step also holds attention, which EP does not skew).
     expert_skew: float = 1.18
+    # The serving engine's static shapes (dse.evaluator.engine.EngineConfig.static_kv): a
+    # static batch's decode attends to the whole preallocated cache, prompt + gen_len.
+    static_kv: bool = False
 
     @property
     def decode_context(self) -> int:
@@ -428,8 +431,8 @@ def build_plan(cfg: TransformerConfig | CNNConfig, sc: Scenario,
             passes = _speculative(cfg, draft, sc, ctx, 1.0)
     else:
         # Mean TPOT: the KV term is linear in context, so the step at the middle context is
-        # the mean step.
-        mid = sc.prompt_len + sc.gen_len / 2.0
+        # the mean step; under static shapes every step spans the whole allocated cache.
+        mid = sc.prompt_len + (sc.gen_len if sc.static_kv else sc.gen_len / 2.0)
         prefill = llm.prefill_pass(cfg, sc.prompt_len)
         if speculate:
             # The draft prefills the prompt too. Verification steps carry no prompt chunks,

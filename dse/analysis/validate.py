@@ -66,11 +66,11 @@ _TG_CONTEXT = 128  # llama-bench tg128: 128 generated tokens; the context grows 
 _PP_PROMPT = 512  # llama-bench pp512
 # An LLM row's software stack -> its serving engine (conf/engine): its cap for batch by
 # capacity and its host time per step. MLPerf's NVIDIA LLM submissions run TensorRT-LLM
-# ("TensorRT 10.2.0" rows). Stacks without an engine config (DeepSpeed-MII, optimum-habana's
-# HPU graphs, SAX, vendor SDKs) and the CNN and encoder harnesses keep vLLM's cap, as the
-# model did before engines, with no host time modelled (_UNMODELLED).
+# ("TensorRT 10.2.0" rows). Stacks without an engine config (DeepSpeed-MII, SAX, vendor SDKs)
+# and the CNN and encoder harnesses keep vLLM's cap, as the model did before engines, with no
+# host time modelled (_UNMODELLED).
 _ENGINES = (("TensorRT", "trtllm"), ("vLLM", "vllm"), ("SGLang", "sglang"),
-            ("llama.cpp", "llamacpp"))
+            ("llama.cpp", "llamacpp"), ("optimum-habana", "optimum-habana"))
 _UNMODELLED = "unmodelled"
 _NO_HOST = dict(name=_UNMODELLED, step_overhead_s=0.0, seq_overhead_s=0.0)
 # Row sets a collector flagged as inconsistent with the rest of the same source.

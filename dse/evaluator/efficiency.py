@@ -37,14 +37,14 @@ class Efficiency:
     reduction_latency_s: float = 1e-6
     # Achieved fraction of peak memory bandwidth of attention reading the KV cache: paged,
     # per-sequence blocks gather worse than a weight stream (sources in calibration.BOUNDS).
-    kv_memory: float = 0.589
+    kv_memory: float = 0.689
     # Vector-unit FLOP per weight to dequantise weight-only formats (int4 weights under 16-bit
     # activations): llama.cpp Q4_0 is y = (q - 8) * d per weight (ggml-quants.c
     # dequantize_row_q4_0): unpack a nibble, convert, subtract, scale = 4 operations.
     dequant_flop_per_weight: float = 4.0
     # Share of memory + SRAM usable by weights, KV cache and activations (vLLM defaults to
     # 0.9; TensorRT-LLM served 94 % of an H100 in measured row 57); the rest is runtime.
-    usable_memory: float = 0.943
+    usable_memory: float = 0.945
     # A flash-attention tile: query and key blocks of this many rows.
     flash_tile_rows: int = 128
 

@@ -61,6 +61,11 @@ class EngineConfig:
         low=0.0, high=0.01, unit="s per sequence per step"))
     # the host work runs beside the chip's step (only its excess is exposed)
     overlapped: bool = False
+    # static shapes: the KV cache is allocated for prompt + generated tokens up front and each
+    # decode step's attention spans all of it, not the tokens so far (optimum-habana's
+    # run_generation.py with --reuse_cache and no --bucket_size: Gaudi's graph compiler wants
+    # fixed tensor shapes, GaudiGenerationConfig.static_shapes)
+    static_kv: bool = False
 
 
 def engine_rules(cfg: EngineConfig, where: str = "engine") -> None:

@@ -125,3 +125,22 @@ def test_validation_maps_each_software_stack_to_its_engine():
     capped = {c.max_num_seqs for c in cases if c.engine == "trtllm"
               and dict(c.scenario).get("batch") == "max"}
     assert capped == {2048}
+
+
+def test_static_shapes_attend_over_the_whole_allocated_cache():
+    # optimum-habana's run_generation.py (--reuse_cache, no --bucket_size; examples/text-
+    # generation/run_1x.sh) allocates the KV cache for prompt + new tokens and attends over
+    # all of it every step, so a long static batch reads more KV than the mean context. The
+    # published direction: LLM-Inference-Bench's Gaudi 2 rows (data/measured_public.csv ids
+    # 1437-1516) ran 7-52 % below a model that read the mean context, more so at larger
+    # batches, where the KV cache dominates a step.
+    kw = dict(phase="generate", batch=64, batching="static", prompt_len=1024, gen_len=1024)
+    static = predict("gaudi2", "llama2-7b", engine="optimum-habana", **kw)
+    dynamic = predict("gaudi2", "llama2-7b",
+                      engine=dict(name="dynamic", step_overhead_s=0.0, seq_overhead_s=0.0),
+                      **kw)
+    assert static["throughput_per_s"] < 0.95 * dynamic["throughput_per_s"]
+    one = dict(kw, batch=1)
+    assert predict("gaudi2", "llama2-7b", engine="optimum-habana", **one)[
+        "throughput_per_s"] > 0.9 * predict("gaudi2", "llama2-7b", engine=dict(
+            name="dynamic", step_overhead_s=0.0, seq_overhead_s=0.0), **one)["throughput_per_s"]
