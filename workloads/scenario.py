@@ -84,6 +84,10 @@ class Scenario:
     # static batch's decode attends to the whole preallocated cache, prompt + gen_len.
     static_kv: bool = False
 
+    def inputs(self) -> dict:
+        """The settings as dse.api.predict takes them (static_kv comes from the engine)."""
+        return {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "static_kv"}
+
     @property
     def decode_context(self) -> int:
         return self.context_len if self.context_len is not None else self.prompt_len

@@ -16,7 +16,6 @@ def _run_candidate(cfg: DictConfig) -> tuple[dict, object, dict, object]:
     """(chip, workload, scenario, economics) of candidate ``cfg.candidate`` of run
     ``cfg.run``, on the run's niche scenario ``cfg.scenario_name`` (default: the niche's
     first), in the niche's economic view (its rows' costs)."""
-    import dataclasses
 
     from dse.analysis.query import newest_run, resolve_runs, run_query
     from dse.analysis.ranking import load_niche
@@ -40,7 +39,7 @@ def _run_candidate(cfg: DictConfig) -> tuple[dict, object, dict, object]:
     if ns is None:
         raise ValueError(f"scenario_name={wanted!r}: the niche's scenarios are "
                          f"{', '.join(n.name for n in niche.scenarios)}")
-    scenario = dict(dataclasses.asdict(ns.scenario), chips=chips, tpot_slo_s=ns.tpot_slo_s,
+    scenario = dict(ns.scenario.inputs(), chips=chips, tpot_slo_s=ns.tpot_slo_s,
                     ttft_slo_s=ns.ttft_slo_s)
     if ns.serve is not None:  # its serve settings, not the analytical steady state
         kept = ("weights", "activations", "kv_cache", "sparsity", "chips", "tpot_slo_s",

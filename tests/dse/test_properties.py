@@ -356,7 +356,7 @@ def _niche(compose_conf, name: str):
 def _predict_scenario(ns, chips: int) -> dict:
     """predict()'s keywords for a niche scenario on a system of ``chips`` (as ``dse predict
     run=... candidate=...`` builds them)."""
-    scenario = dict(dataclasses.asdict(ns.scenario), chips=chips, tpot_slo_s=ns.tpot_slo_s,
+    scenario = dict(ns.scenario.inputs(), chips=chips, tpot_slo_s=ns.tpot_slo_s,
                     ttft_slo_s=ns.ttft_slo_s)
     return {k: v for k, v in scenario.items() if v is not None}
 

@@ -3,7 +3,6 @@ a killed worker, an interrupted and resumed run, and bad spaces rejected before 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -72,7 +71,7 @@ def test_demo_grid_sweep_writes_every_row_once_and_agrees_with_predict(tmp_path)
         out = predict({**chip, "name": "row"}, ns.workload, chips=int(row["chips"]),
                       economics=job.niches[0].economics,
                       tpot_slo_s=ns.tpot_slo_s, ttft_slo_s=ns.ttft_slo_s,
-                      **dataclasses.asdict(ns.scenario))
+                      **ns.scenario.inputs())
         for key in OUTPUTS:
             if isinstance(out[key], float) and math.isnan(out[key]):
                 assert math.isnan(row[key]), key
