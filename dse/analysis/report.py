@@ -138,15 +138,33 @@ def pareto_figure(data: NicheData, refs: pd.DataFrame, path: Path) -> Path:
 
 def label_chips(ax, refs: pd.DataFrame, x: str, y: str) -> list:
     """Each chip's name in a column right of the axes, in the order of its y, with a leader
-    line to its point: names never overlap however close the points sit."""
+    line to its point: names never overlap however close the points sit, and each sits as
+    near its point's height as the names above and below it allow (near-level lines cross
+    less)."""
     if refs.empty:
         return []
     ordered = refs.sort_values(y)
-    slots = np.linspace(0.02, 0.98, len(ordered)) if len(ordered) > 1 else [0.5]
+    ax.autoscale_view()  # the data limits the points will be drawn in
+    to_axes = ax.transAxes.inverted()
+    heights = [to_axes.transform(ax.transData.transform((r[x], r[y])))[1]
+               for _, r in ordered.iterrows()]
+    slots = _spread(np.clip(heights, 0.02, 0.98), min(0.045, 0.96 / max(len(heights), 1)))
     return [ax.annotate(r["chip"], (r[x], r[y]), xytext=(1.03, slot),
                         textcoords="axes fraction", fontsize=8, va="center",
                         arrowprops=dict(arrowstyle="-", color="0.4", lw=0.6))
             for slot, (_, r) in zip(slots, ordered.iterrows(), strict=True)]
+
+
+def _spread(heights: np.ndarray, gap: float) -> np.ndarray:
+    """Ascending ``heights`` (axes fraction) moved apart to at least ``gap``, inside
+    [0.02, 0.98]: pushed up from the bottom, then down from the top."""
+    out = np.array(heights, float)
+    for i in range(1, len(out)):
+        out[i] = max(out[i], out[i - 1] + gap)
+    out[-1] = min(out[-1], 0.98)
+    for i in range(len(out) - 2, -1, -1):
+        out[i] = min(out[i], out[i + 1] - gap)
+    return out
 
 
 def roofline_figure(chip, name: str, cases: list[NicheScenario], path: Path) -> Path:
