@@ -10,7 +10,9 @@ many expected; a Parquet file that is not one of the run's own is named, not rea
 from __future__ import annotations
 
 import re
+import signal
 import sys
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -23,7 +25,7 @@ from dse.pipeline.store import MANIFEST, RESULTS, RunStore, hold_lock, lock_held
 
 __all__ = ["WRITERS", "whole_number", "claim_run_folder", "saved_config", "refuse_existing", "now",
            "started_at", "running_manifest", "stop_run", "read_manifest", "check_dataset",
-           "describe_run", "run_line"]
+           "describe_run", "run_line", "ctrl_c_kept"]
 
 WRITERS = ("sweep", "search")  # the verbs that write a run folder
 # Columns every result file of a run has, whatever its space and niche.
@@ -311,3 +313,29 @@ def run_line(runs: list[Path]) -> str:
     described = "; ".join(describe_run(Path(r)) for r in runs)
     return f"read run {described}" if len(runs) == 1 else (
         f"read {len(runs)} runs: {described}")
+
+
+@contextmanager
+def ctrl_c_kept():
+    """Run the body; a Ctrl-C during it raises KeyboardInterrupt as usual, and is raised again
+    at the end of the body if Python swallowed it: one delivered inside an at-fork callback
+    while Ray starts its processes is printed as "Exception ignored" and lost, and the run
+    then went on to finish as if never interrupted (exit 0)."""
+    seen = []
+
+    def interrupt(signum, frame):
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, interrupt)
+    except ValueError:  # not the main thread: signals go to the main thread's handler
+        yield
+        return
+    try:
+        yield
+        if seen:
+            raise KeyboardInterrupt
+    finally:
+        signal.signal(signal.SIGINT, previous)
+

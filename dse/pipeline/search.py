@@ -48,6 +48,7 @@ from dse.pipeline.niche import Niche, candidate_scores, score_columns
 from dse.pipeline.pareto import hypervolume_2d, minimised, pareto_mask, reference_point
 from dse.pipeline.rows import evaluate_rows
 from dse.pipeline.runs import (
+    ctrl_c_kept,
     now,
     refuse_existing,
     running_manifest,
@@ -362,7 +363,7 @@ def _run_search(job: SearchJob, store: RunStore, evaluate: Evaluate | None,
     store.write_manifest(manifest)
     start = time.perf_counter()
     try:
-        with _evaluator(evaluate, job.niche, ray_at) as ev:
+        with ctrl_c_kept(), _evaluator(evaluate, job.niche, ray_at) as ev:
             if resume:
                 _recover(record, job, store, ev)
             gen = _generations(job, store, record, study, ev, show_progress)

@@ -26,6 +26,7 @@ from rich.progress import (
 from dse import __version__
 from dse.pipeline.niche import Niche, parse_niche
 from dse.pipeline.runs import (
+    ctrl_c_kept,
     now,
     refuse_existing,
     running_manifest,
@@ -106,8 +107,9 @@ def _run_sweep(job: SweepJob, store: RunStore, address: str | None, num_cpus: in
     store.write_manifest(manifest)
     start = time.perf_counter()
     try:
-        _evaluate_missing(job, store, manifest, address, num_cpus, results_dir,
-                          max_in_flight, show_progress)
+        with ctrl_c_kept():
+            _evaluate_missing(job, store, manifest, address, num_cpus, results_dir,
+                              max_in_flight, show_progress)
     except (Exception, KeyboardInterrupt) as err:
         stop_run(store, manifest, "sweep", err, dict(
             chunks_done=len(store.done_chunks()), rows=store.rows(),
