@@ -316,26 +316,30 @@ def run_line(runs: list[Path]) -> str:
 
 
 @contextmanager
-def ctrl_c_kept():
-    """Run the body; a Ctrl-C during it raises KeyboardInterrupt as usual, and is raised again
-    at the end of the body if Python swallowed it: one delivered inside an at-fork callback
-    while Ray starts its processes is printed as "Exception ignored" and lost, and the run
-    then went on to finish as if never interrupted (exit 0)."""
-    seen = []
+def ctrl_c_kept(deferred: bool = False):
+    """Run the body; yields a list that records each Ctrl-C (SIGINT) during it.
+
+    A Ctrl-C raises KeyboardInterrupt as usual, or, ``deferred``, only records it: the body
+    polls the list and stops at a safe point (raising inside Ray's completion callbacks
+    can abort Ray's core worker: "Check failed: Tried to complete task that was not
+    pending"). Either way it is raised again at the end of the body if nothing did: one
+    delivered inside an at-fork callback while Ray starts its processes is printed as
+    "Exception ignored" and lost, and the run then finished as if never interrupted."""
+    seen: list[int] = []
 
     def interrupt(signum, frame):
         seen.append(signum)
-        raise KeyboardInterrupt
+        if not deferred:
+            raise KeyboardInterrupt
 
     try:
         previous = signal.signal(signal.SIGINT, interrupt)
     except ValueError:  # not the main thread: signals go to the main thread's handler
-        yield
+        yield seen
         return
     try:
-        yield
+        yield seen
         if seen:
             raise KeyboardInterrupt
     finally:
         signal.signal(signal.SIGINT, previous)
-

@@ -8,7 +8,7 @@ an interrupted run resumes without gaps or duplicates (``dse sweep resume=<run f
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -107,9 +107,9 @@ def _run_sweep(job: SweepJob, store: RunStore, address: str | None, num_cpus: in
     store.write_manifest(manifest)
     start = time.perf_counter()
     try:
-        with ctrl_c_kept():
+        with ctrl_c_kept(deferred=True) as interrupted:
             _evaluate_missing(job, store, manifest, address, num_cpus, results_dir,
-                              max_in_flight, show_progress)
+                              max_in_flight, show_progress, lambda: bool(interrupted))
     except (Exception, KeyboardInterrupt) as err:
         stop_run(store, manifest, "sweep", err, dict(
             chunks_done=len(store.done_chunks()), rows=store.rows(),
@@ -123,8 +123,10 @@ def _run_sweep(job: SweepJob, store: RunStore, address: str | None, num_cpus: in
 
 def _evaluate_missing(job: SweepJob, store: RunStore, manifest: dict[str, Any],
                       address: str | None, num_cpus: int | None, results_dir: str | None,
-                      max_in_flight: int | None, show_progress: bool) -> None:
-    """Start or join Ray and evaluate every chunk not on disk, with a progress bar."""
+                      max_in_flight: int | None, show_progress: bool,
+                      stop: Callable[[], bool]) -> None:
+    """Start or join Ray and evaluate every chunk not on disk, with a progress bar, until
+    ``stop()`` (a Ctrl-C)."""
     todo = sorted(set(range(job.n_chunks)) - store.done_chunks())
     start = time.perf_counter()
     with ray_session(address, num_cpus) as where, _progress() as bar:
@@ -141,7 +143,8 @@ def _evaluate_missing(job: SweepJob, store: RunStore, manifest: dict[str, Any],
             done = bar.tasks[task].completed - done_before
             bar.update(task, rate=f"{done / max(seconds, 1e-9):,.0f} candidates/s")
 
-        run_chunks(job, todo, on_result, results_dir=results_dir, max_in_flight=max_in_flight)
+        run_chunks(job, todo, on_result, results_dir=results_dir, max_in_flight=max_in_flight,
+                   stop=stop)
 
 
 def _chunk_size(job: SweepJob, chunk: int) -> int:

@@ -155,26 +155,36 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         ray.shutdown()
 
 
+# How often a sweep's driver looks for a Ctrl-C while its chunks run (dse.pipeline.runs
+# ctrl_c_kept, deferred).
+_POLL_S = 0.2
+
+
 def run_chunks(job: SweepJob, chunks: Sequence[int], on_result: Callable[[int, object], None],
-               results_dir: str | None = None, max_in_flight: int | None = None) -> None:
+               results_dir: str | None = None, max_in_flight: int | None = None,
+               stop: Callable[[], bool] = lambda: False) -> None:
     """Evaluate ``chunks`` on Ray; call ``on_result(chunk, table or row count)`` as each
     completes. With ``results_dir`` workers write their chunks there (a path every node
-    reaches) and return row counts; otherwise tables return to the driver."""
+    reaches) and return row counts; otherwise tables return to the driver. ``stop()`` is
+    polled between completions (at least every _POLL_S): True raises KeyboardInterrupt."""
     job_ref = ray.put(job)
     limit = max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
     todo: Iterable[int] = iter(chunks)
     pending: dict[ray.ObjectRef, int] = {}
     try:
         while True:
+            if stop():
+                raise KeyboardInterrupt
             for chunk in todo:
                 pending[_evaluate_remote.remote(job_ref, chunk, results_dir)] = chunk
                 if len(pending) >= limit:
                     break
             if not pending:
                 return
-            done, _ = ray.wait(list(pending), num_returns=1)
-            chunk = pending.pop(done[0])
-            on_result(chunk, ray.get(done[0]))
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=_POLL_S)
+            if done:
+                chunk = pending.pop(done[0])
+                on_result(chunk, ray.get(done[0]))
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)
