@@ -94,7 +94,7 @@ KV_BLOCK_TOKENS = 16
  C_SRAM_USABLE,  # bytes
  C_HAS_LINKS,
  C_AREA_OK,
- C_UNITS,  # compute units that tile a matrix product (0: dataflow, untiled)
+ C_UNITS,  # compute units that tile a matrix product (dataflow chips do not tile)
  C_DATAFLOW,  # 1: a compiled static schedule (hwspace.tables.EXECUTION_MODELS)
  C_DIRECT_PEERS,  # chips reached in one hop by a compiled exchange (0: collectives use rings)
  C_HOST,  # 1: waits for the serving engine's host time per step; 0: dataflow chips
@@ -217,7 +217,7 @@ def chip_columns(chips: ChipArrays, der: ChipDerived, sc: Scenario,
     cols[C_SRAM_USABLE] = chips.sram_bytes * eff.usable_memory
     cols[C_HAS_LINKS] = collective_bw > 0
     cols[C_AREA_OK] = der.area_ok
-    cols[C_UNITS] = np.where(dataflow, 0.0, chips.compute_units)
+    cols[C_UNITS] = chips.compute_units
     cols[C_DATAFLOW] = dataflow
     cols[C_DIRECT_PEERS] = direct_peers(dataflow, chips.link_count)
     # Dataflow chips run a compiled schedule: no serving engine's host time (engine.py).

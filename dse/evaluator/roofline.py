@@ -317,13 +317,13 @@ def _op_cost(hw, ops, j, sc, mb, tp, resident, kv_on_chip, kv_host, sram_free):
     if ops[j, OP_MOE] > 0:
         touched = 1.0 - (1.0 - sc[S_TOP_K] / sc[S_EXPERTS]) ** (rows * ops[j, OP_MOE])
         w_elems *= touched
-    # Compute: a matrix product runs on the matrix units at the share tiles and waves leave
-    # (kernel-launching chips; a dataflow compiler sizes each layer's array region to its
-    # shape: units 0), never slower than the vector units, which can run a matrix-vector
-    # product; vector ops run there. Each touched expert gets its share of the routed rows.
+    # Compute: a matrix product runs on the matrix units at the share its tiles leave (a
+    # dataflow compiler sizes each layer's array region to its shape: untiled), never slower
+    # than the vector units, which can run a matrix-vector product; vector ops run there.
+    # Each touched expert gets its share of the routed rows.
     if ops[j, OP_VECTOR] > 0:
         t_c = flop * inv_peak * inv_vec
-    elif flop > 0 and ops[j, OP_SLICES] > 0 and hw[_UNITS] > 0:
+    elif flop > 0 and ops[j, OP_SLICES] > 0 and hw[_DATAFLOW] == 0:
         experts = ops[j, OP_EXPERTS] * touched
         m = rows * max(ops[j, OP_MOE], 1.0) * sc[S_TOP_K] / sc[S_EXPERTS] / touched \
             if ops[j, OP_MOE] > 0 else rows
