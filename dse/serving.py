@@ -53,7 +53,7 @@ __all__ = ["serve", "ChipModel", "build_step_times", "read_trace", "check_settin
 
 SERVE_OUTPUTS = ("fits", "reason", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s",
                  "goodput_per_s", "max_rate_per_s", "capacity_per_s", "requests_per_s",
-                 "throughput_per_s", "n_requests", "tp", "pp", "dp", "kv_blocks",
+                 "throughput_per_s", "n_requests", "tp", "pp", "ep", "dp", "kv_blocks",
                  "system_cost_usd", "system_power_w", "max_rate_per_usd", "max_rate_per_w")
 # The outputs a sweep's serve rows add to the evaluator's (the rest it has under its names).
 SERVE_COLUMNS = ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "goodput_per_s",
@@ -233,7 +233,7 @@ def serve(chip: Any, workload: Any, *, request_rate: float | None,
         system: (default model.System()) chips, the SLOs (ttft_slo_s and tpot_slo_s, held
             at P99; None: not held), max_num_seqs (the engine's cap per replica; None: the
             token budget), tp and pp (pinned, else the evaluator's best split for continuous
-            generation), and the rest as dse.api.predict; dp = chips / (tp * pp) replicas.
+            generation), and the rest as dse.api.predict; dp = chips / (ep * tp * pp) replicas.
         max_num_batched_tokens, routing: the engine (dse.evaluator.scheduler.Engine).
         n_requests, seed: how many requests to simulate per data-parallel replica (the
             system's rate splits over them), and their seed.
@@ -273,14 +273,16 @@ def serve(chip: Any, workload: Any, *, request_rate: float | None,
                 system_power_w=best["power_w"] * system.chips)
     if not best["fits"]:
         return _nan_outputs(model.REASONS[int(best["reason"])], **cost)
-    split = {k: int(best[k]) for k in ("tp", "pp", "dp")}
+    split = {k: int(best[k]) for k in ("tp", "pp", "ep", "dp")}
     if split["dp"] > 1:
         # Each replica warms up from empty: its P99s need its own n_requests, not a share
         # (an 8-replica H100 system overstated max_rate_per_s 2x on 1,000 requests in all).
         unit, rate = check_settings(work, system, **settings, replicas=split["dp"])
+    # A replica is one engine: its ep expert groups (data-parallel attention, one scheduler)
+    # of tp x pp chips each (dse.evaluator.roofline.expert_parallel).
     replica = ChipModel(chips, work, dataclasses.replace(
-        free, chips=split["tp"] * split["pp"], tp=split["tp"], pp=split["pp"],
-        max_num_seqs=None), efficiency, precision)
+        free, chips=split["ep"] * split["tp"] * split["pp"], tp=split["tp"], pp=split["pp"],
+        ep=split["ep"], max_num_seqs=None), efficiency, precision)
     engine = _engine(replica, unit, system.max_num_seqs or max_num_batched_tokens,
                      max_num_batched_tokens, split["dp"], routing)
     steps = build_step_times(replica, engine, int(np.max(unit.prompt_len + unit.gen_len)),

@@ -176,3 +176,13 @@ def test_shortlist_keeps_the_candidates_near_the_analytical_front():
     assert list(shortlist(rate, cost, factor=2.0)) == [True, True, False, False, False, False]
     assert shortlist(rate, cost, factor=1.0, min_keep=3).sum() == 3
     assert not shortlist(np.array([np.nan]), np.array([1.0])).any()
+
+
+def test_an_expert_parallel_split_serves_on_every_chip_of_the_system():
+    # Mixtral 8x7B (93 GB in 16 bit) on 8 H100s: the analytical best split holds the experts
+    # over 8 expert groups. A replica of ep x tp x pp chips keeps all 8 busy; one of tp x pp
+    # chips (ep dropped) was a single H100, which cannot hold the model.
+    out = serve("h100", "mixtral-8x7b", request_rate=1.0, n_requests=50, find_max_rate=False,
+                prompt_len=1024, gen_len=256, system=model.System(chips=8))
+    assert out["fits"] and out["ep"] > 1
+    assert out["ep"] * out["tp"] * out["pp"] * out["dp"] == 8
