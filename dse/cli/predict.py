@@ -39,15 +39,8 @@ def _run_candidate(cfg: DictConfig) -> tuple[dict, object, dict, object]:
     if ns is None:
         raise ValueError(f"scenario_name={wanted!r}: the niche's scenarios are "
                          f"{', '.join(n.name for n in niche.scenarios)}")
-    scenario = dict(ns.scenario.inputs(), chips=chips, tpot_slo_s=ns.tpot_slo_s,
-                    ttft_slo_s=ns.ttft_slo_s)
-    if ns.serve is not None:  # its serve settings, not the analytical steady state
-        kept = ("weights", "activations", "kv_cache", "sparsity", "chips", "tpot_slo_s",
-                "ttft_slo_s")
-        scenario = {**{k: scenario[k] for k in kept}, "phase": "serve", **ns.serve}
     chip = {**nest_config(params), "name": f"candidate {cfg.candidate} of {run.name}"}
-    return (chip, ns.workload, {k: v for k, v in scenario.items() if v is not None},
-            niche.economics)
+    return chip, ns.workload, ns.predict_inputs(chips), niche.economics
 
 
 def _warn_cut_batch(out: dict) -> None:

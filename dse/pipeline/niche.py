@@ -96,6 +96,18 @@ class NicheScenario:
     def system(self, chips: np.ndarray | int) -> System:
         return to_system(self.system_config, chips)
 
+    def predict_inputs(self, chips: int) -> dict[str, Any]:
+        """dse.api.predict's keywords for this scenario on a system of ``chips``: its
+        settings and its system's (SLOs, a pinned tp/pp/ep, caps, host tier), as a sweep
+        evaluated it; phase serve: its serve settings, not the analytical steady state."""
+        system = {**dataclasses.asdict(self.system_config), "chips": chips}
+        scenario = {**self.scenario.inputs(), **system}
+        if self.serve is not None:
+            precision = ("weights", "activations", "kv_cache", "sparsity")
+            scenario = {**{k: scenario[k] for k in precision}, **system, "phase": "serve",
+                        **self.serve}
+        return {k: v for k, v in scenario.items() if v is not None}
+
 
 @dataclass(frozen=True)
 class Niche:

@@ -353,23 +353,25 @@ def _niche(compose_conf, name: str):
     return parse_niche(OmegaConf.to_container(cfg.niche, resolve=True))
 
 
-def _predict_scenario(ns, chips: int) -> dict:
-    """predict()'s keywords for a niche scenario on a system of ``chips`` (as ``dse predict
-    run=... candidate=...`` builds them)."""
-    scenario = dict(ns.scenario.inputs(), chips=chips, tpot_slo_s=ns.tpot_slo_s,
-                    ttft_slo_s=ns.ttft_slo_s)
-    return {k: v for k, v in scenario.items() if v is not None}
+# A niche whose scenario pins a published split (tp = 2 of the system's chips): the rows and
+# `dse predict run= candidate=` must both hold it.
+_PINNED = dict(name="pinned", objectives=dict(throughput_per_usd="max", throughput_per_w="max"),
+               scenarios=dict(decode=dict(workload="llama3-8b", phase="decode", batch=16,
+                                          prompt_len=512, tp=2)))
 
 
-@pytest.mark.parametrize("niche", ["hyperscale", "edge_vision"])
+@pytest.mark.parametrize("niche", ["hyperscale", "edge_vision", "pinned"])
 def test_sweep_rows_equal_predict(compose_conf, niche):
+    from dse.pipeline.niche import parse_niche
     from dse.pipeline.rows import evaluate_rows
     from hwspace.spec import nest_config
 
-    found = _niche(compose_conf, niche)
+    found = parse_niche(_PINNED) if niche == "pinned" else _niche(compose_conf, niche)
     params = wide_space().random_chunk(7, 0, 64)
     keep = np.flatnonzero(params["memory_type"] != "none")[:6]  # SRAM-only: see the bulk test
     params = {k: v[keep] for k, v in params.items()}
+    if niche == "pinned":
+        params["chips"] = np.full(len(keep), 4)
     rows = evaluate_rows(params, np.arange(len(keep)), [found]).to_pandas()
     assert len(rows) == len(keep) * len(found.scenarios)
     for _, row in rows.iterrows():
@@ -377,7 +379,9 @@ def test_sweep_rows_equal_predict(compose_conf, niche):
         chip = nest_config({k: v[i] for k, v in params.items() if k != "chips"})
         ns = next(s for s in found.scenarios if s.name == row["scenario"])
         want = predict(dict(chip, name="candidate"), ns.workload, economics=found.economics,
-                       **_predict_scenario(ns, int(params["chips"][i])))
+                       **ns.predict_inputs(int(params["chips"][i])))
+        if niche == "pinned" and want["fits"]:
+            assert want["tp"] == 2
         for key in model.OUTPUTS:
             got = row[key]
             if key in model.LABELS or key == "fits":
