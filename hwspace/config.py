@@ -74,6 +74,11 @@ class ChipConfig:
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     links: LinksConfig = field(default_factory=LinksConfig)
     tdp_w: Optional[float] = field(default=None, metadata=dict(low=1e-3, high=1e6, unit="W"))
+    # energy per dense bf16 FLOP of the compute datapath at full clock, pJ (null: the process
+    # node's, hwspace.power.flop_pj, calibrated on NVIDIA GPUs; presets of other
+    # architectures take their vendor's rating, each with its derivation)
+    flop_pj: Optional[float] = field(default=None, metadata=dict(low=1e-3, high=100.0,
+                                                                  unit="pJ"))
     die_area_mm2: Optional[float] = field(default=None, metadata=dict(low=1e-3, high=1e5,
                                                                        unit="mm2"))
     unit_cost_usd: Optional[float] = field(default=None, metadata=dict(low=1e-3, high=1e9,

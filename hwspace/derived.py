@@ -72,7 +72,7 @@ def derive(chips: ChipArrays) -> ChipDerived:
                                                 chips.mem_bw_bytes_per_s)
     mem_pj = memory.memory_pj_per_byte(chips.mem_idx)
     sram_pj = power.sram_pj_per_byte(chips.node_idx)
-    flop_pj = power.flop_pj(chips.node_idx)
+    flop_pj = power.flop_pj(chips.node_idx, chips.flop_pj)
     static = power.static_w(chips.node_idx, area)
     tdp = np.where(
         np.isnan(chips.tdp_w),

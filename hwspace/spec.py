@@ -60,6 +60,7 @@ _DEFAULTS: dict[str, object] = {
     "links_gb_s_per_link": 0.0,
     "links_latency_us": 1.0,
     "tdp_w": _NAN,
+    "flop_pj": _NAN,
     "die_area_mm2": _NAN,
     "unit_cost_usd": _NAN,
     "price_usd": _NAN,
@@ -95,6 +96,7 @@ class ChipArrays:
     link_bw_bytes_per_s: np.ndarray  # per link, one direction
     link_latency_s: np.ndarray
     tdp_w: np.ndarray  # NaN: derive (hwspace.power)
+    flop_pj: np.ndarray  # per bf16 FLOP; NaN: the process node's (hwspace.power)
     die_area_mm2: np.ndarray  # NaN: derive (hwspace.cost)
     unit_cost_usd: np.ndarray  # NaN: derive (hwspace.cost)
     price_usd: np.ndarray  # market price; NaN: none (the buyer view marks the cost up)
@@ -282,6 +284,7 @@ def from_columns(cols: Mapping[str, object]) -> ChipArrays:
         link_bw_bytes_per_s=num["links_gb_s_per_link"] * 1e9,
         link_latency_s=num["links_latency_us"] * 1e-6,
         tdp_w=num["tdp_w"],
+        flop_pj=num["flop_pj"],
         die_area_mm2=num["die_area_mm2"],
         unit_cost_usd=num["unit_cost_usd"],
         price_usd=num["price_usd"],

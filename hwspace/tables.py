@@ -48,7 +48,6 @@ class NodeRow:
     mac_area_um2: float  # one bf16 MAC including systolic-array overhead
     sram_mb_per_mm2: float  # dense scratchpad macro
     mac_pj_bf16: float  # energy of one bf16 MAC (array, excluding DRAM)
-    mac_pj_int8: float
     sram_pj_per_bit: float  # large-bank read
     static_w_per_mm2: float  # leakage and always-on power per die area
     mask_set_usd: float  # one full mask set (non-recurring, per design spin)
@@ -66,9 +65,9 @@ class NodeRow:
 #   Morgan Stanley via pvsm.ru): 16 nm 1512*96.3/28.9, 5 nm 1512*96.3/138.2, 3 nm that / 1.6.
 # sram_mb_per_mm2: 7 nm 1.56 [P] AMD V-Cache gen 1 (64 MB / 41 mm2, ISSCC 2022); other nodes
 #   [D] scaled by HD bit-cell area (0.074 / 0.027 / 0.021 um2).
-# mac_pj_bf16 / mac_pj_int8: [P] Samsung 4 nm NPU, JSSC 2023 (0.47 / 0.17 pJ per MAC); other
-#   nodes [D] scaled with TSMC iso-speed power claims (N7->N5 -30 %, 16FF+->N7 -60 %, N5->N3
-#   -25..30 %); 16 nm int8 0.42 = middle of the 0.22-0.62 range (Simba low end).
+# mac_pj_bf16: [P] Samsung 4 nm NPU, JSSC 2023 (0.47 pJ per MAC); other nodes [D] scaled with
+#   TSMC iso-speed power claims (N7->N5 -30 %, 16FF+->N7 -60 %, N5->N3 -25..30 %). Other
+#   classes: hwspace.power.CLASS_ENERGY.
 # sram_pj_per_bit: [M] ReaLLM 1.25 pJ/byte at 7 nm (cites Jouppi ISCA 2021), scaled [D] as above.
 # static_w_per_mm2: [D] measured idle power at P0 / die area: H100 140-145 W / 814 mm2 = 0.17
 #   (gpu-burn issue #114); V100 (12 nm) 53 W / 815 mm2 = 0.065 (GLM-130B issue #32);
@@ -82,12 +81,12 @@ class NodeRow:
 #   3 nm 40 M [A] SemiAnalysis, "The Dark Side Of The Semiconductor Design Renaissance" ("as we
 #   cross the 3nm barrier, mask sets will begin to push into the $40M range").
 NODES: dict[str, NodeRow] = {
-    "n16": NodeRow(3984.0, 0.08, 5038.0, 0.57, 1.68, 0.42, 0.39, 0.065, 2.82e6),
-    "n10": NodeRow(5992.0, 0.10, 2773.0, 0.94, 1.06, 0.32, 0.25, 0.081, 4.74e6),
-    "n7": NodeRow(9346.0, 0.09, 1512.0, 1.56, 0.67, 0.25, 0.156, 0.10, 10.5e6),
-    "n5": NodeRow(16988.0, 0.10, 1054.0, 2.0, 0.47, 0.17, 0.11, 0.17, 18.1e6),
-    "n4": NodeRow(17000.0, 0.10, 1054.0, 2.0, 0.47, 0.17, 0.11, 0.17, 18.1e6),
-    "n3": NodeRow(20000.0, 0.10, 659.0, 2.0, 0.34, 0.125, 0.08, 0.17, 40e6),
+    "n16": NodeRow(3984.0, 0.08, 5038.0, 0.57, 1.68, 0.39, 0.065, 2.82e6),
+    "n10": NodeRow(5992.0, 0.10, 2773.0, 0.94, 1.06, 0.25, 0.081, 4.74e6),
+    "n7": NodeRow(9346.0, 0.09, 1512.0, 1.56, 0.67, 0.156, 0.10, 10.5e6),
+    "n5": NodeRow(16988.0, 0.10, 1054.0, 2.0, 0.47, 0.11, 0.17, 18.1e6),
+    "n4": NodeRow(17000.0, 0.10, 1054.0, 2.0, 0.47, 0.11, 0.17, 18.1e6),
+    "n3": NodeRow(20000.0, 0.10, 659.0, 2.0, 0.34, 0.08, 0.17, 40e6),
 }
 
 

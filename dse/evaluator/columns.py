@@ -207,8 +207,13 @@ def chip_columns(chips: ChipArrays, der: ChipDerived, sc: Scenario,
                                   link_kind_column("call_latency_s")[chips.link_kind_idx])
     cols[C_OP_OVERHEAD] = np.where(launched, eff.op_overhead_s, 0.0)
     cols[C_HAS_MEM] = has_memory
+    # A FLOP costs its datapath energy over the share of peak kernels reach: the cycles the
+    # units stall or run padded tiles still switch them. So a compute-bound kernel draws its
+    # class's full-rate power, as GEMMs do at TDP: A100 SXM's bf16 GEMMs run at 259 TFLOP/s
+    # and H100 SXM's at 731 within 400 and 700 W (data/operators/aiconfigurator_gemm.csv);
+    # at their nodes' 0.67 and 0.47 pJ that is 0.67 / 0.666 * 259 = 261 W and 516 W of compute.
     cols[C_FLOP_PJ] = np.where(chips.dtype_speedup[:, cls] > 0, der.flop_pj_cls[:, cls],
-                               der.flop_pj_cls[:, 0])
+                               der.flop_pj_cls[:, 0]) / eff.compute_max
     cols[C_MEM_PJ] = der.mem_pj_per_byte
     cols[C_SRAM_PJ] = der.sram_pj_per_byte
     cols[C_STATIC_W] = der.static_w

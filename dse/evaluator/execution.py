@@ -69,7 +69,7 @@ from dse.evaluator.roofline import (
 
 __all__ = ["need", "host_time", "capacity_batch", "resident_batch", "spill_free_batch",
            "microbatches", "fits_sram",
-           "throttled_time", "run", "run_detail", "batch_within_slo"]
+           "throttled", "run", "run_detail", "batch_within_slo"]
 
 _SEARCH_STEPS = 10  # regula falsi steps of the SLO batch search
 _HOST = BOUNDS.index("host")  # the engine's host time per step
@@ -166,16 +166,22 @@ def fits_sram(chip, weights, kv_per_seq, act_per_item, b, mb):
 
 
 @inlined
-def throttled_time(t, dynamic_j, static_w, tdp_w):
-    """Seconds of work that takes ``t`` at full clock and ``dynamic_j`` joules, capped at TDP.
+def throttled(t, dynamic_j, static_w, tdp_w):
+    """(time, dynamic energy) of work that takes ``t`` at full clock and ``dynamic_j`` joules,
+    capped at TDP by DVFS.
 
-    Throttling slows the clock, not the work: the dynamic energy stays, so the time stretches
-    until dynamic plus static power fits, E / t' + static = TDP, t' = max(t, E / (TDP -
-    static)). Where static power alone reaches TDP nothing fits (reason power, checked
-    before any timing); the time is left at ``t``.
+    Dynamic power is C V^2 f and, across a DVFS range, the voltage follows the clock, so power
+    falls with the cube of the clock and energy with its square (Kaxiras and Martonosi,
+    "Computer Architecture Techniques for Power-Efficiency", 2008, ch. 2). A chip whose work
+    would draw R times its headroom over static power slows its clock by R^(1/3): t' = t s,
+    E' = E / s^2, E' / t' + static = TDP. Where static power alone reaches TDP nothing fits
+    (reason power, checked before any timing); the work is left as it is.
     """
     headroom_w = tdp_w - static_w
-    return max(t, dynamic_j / headroom_w) if headroom_w > 0 else t
+    if headroom_w <= 0.0 or dynamic_j <= headroom_w * t:
+        return t, dynamic_j
+    s = (dynamic_j / (headroom_w * t)) ** (1.0 / 3.0)
+    return t * s, dynamic_j / (s * s)
 
 
 @inlined
@@ -186,7 +192,7 @@ def _step(chip, ops, start, stop, sc, p2p_elems, nd, b, tp, pp, cost, detail):
     Capacity decides the regime: weights are resident when they fit in SRAM beside the
     microbatch's activations; the KV cache too when everything fits; KV blocks past the
     device's memory are read from the host tier. Above TDP the chip throttles
-    (``throttled_time``)."""
+    (``throttled``)."""
     weights, kv_per_seq, act_per_item = nd
     n_micro, mb = microbatches(b, pp)
     resident, kv_on_chip = fits_sram(chip, weights, kv_per_seq, act_per_item, b, mb)
@@ -201,8 +207,8 @@ def _step(chip, ops, start, stop, sc, p2p_elems, nd, b, tp, pp, cost, detail):
     cost[K_TIME] += host
     cost[K_SHARES + _HOST] += host
     static_w = chip[C_STATIC_W]
-    t = throttled_time(cost[K_TIME], cost[K_ENERGY], static_w, chip[C_TDP_W])
-    return t, cost[K_ENERGY] + static_w * t
+    t, dynamic_j = throttled(cost[K_TIME], cost[K_ENERGY], static_w, chip[C_TDP_W])
+    return t, dynamic_j + static_w * t
 
 
 @inlined

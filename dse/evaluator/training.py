@@ -89,7 +89,7 @@ from dse.evaluator.columns import (
     split_table,
 )
 from dse.evaluator.efficiency import Efficiency
-from dse.evaluator.execution import throttled_time
+from dse.evaluator.execution import throttled
 from dse.evaluator.fused import better
 from dse.evaluator.roofline import (
     K_ENERGY,
@@ -319,7 +319,7 @@ def _step(chip, sc, tv, splits, s, z, r, v, cost, rec):
     energy = (n_micro * ((1.0 + r) * fwd[K_ENERGY] + bwd[K_ENERGY])
               + dp_bytes * 8.0 * sc[S_LINK_PJ] * 1e-12 + update_bytes * chip[C_MEM_PJ] * 1e-12)
     t_full = t
-    t = throttled_time(t_full, energy, chip[C_STATIC_W], chip[C_TDP_W])
+    t, energy = throttled(t_full, energy, chip[C_STATIC_W], chip[C_TDP_W])
     throttle = t / t_full
     rec[R_LATENCY], rec[R_TTFT], rec[R_TPOT] = t, np.nan, np.nan
     rec[R_ENERGY] = energy + chip[C_STATIC_W] * t
