@@ -49,7 +49,8 @@ _MODELS = [("Llama-3.1-70B", "llama3-70b"), ("Llama-3.1-8B", "llama3-8b"),
            ("Llama-2-70B", "llama2-70b"), ("LLaMA 70B", "llama2-70b"),
            ("LLaMA 7B", "llama2-7b"), ("LLaMA-2 7B", "llama2-7b"), ("Llama-2 7B", "llama2-7b"),
            ("Llama-2-7B", "llama2-7b"), ("Mixtral-8x7B", "mixtral-8x7b"),
-           ("Mistral-7B", "mistral-7b"), ("ResNet-50", "resnet50"), ("BERT-Large", "bert-large"), ("GPT-J", "gptj-6b")]
+           ("Mistral-7B", "mistral-7b"), ("ResNet-50", "resnet50"), ("BERT-Large", "bert-large"),
+           ("GPT-J", "gptj-6b")]
 _FP8 = dict(weights="fp8", activations="fp8", kv_cache="fp8")
 _BF16 = dict(weights="bf16", activations="bf16", kv_cache="bf16")
 # MLPerf closed CNN/BERT submissions at the 99 % accuracy targets run INT8 (the rows say
