@@ -45,7 +45,7 @@ def main() -> int:
     for k, first in enumerate(range(0, args.candidates, args.chunk)):
         n = min(args.chunk, args.candidates - first)
         chips, n_sys = bulk_candidates(1000 + k, spread(*SPREADS[k % len(SPREADS)]), [], n)
-        for case, (plan, sc, slos) in plans.items():
+        for plan, sc, slos in plans.values():
             for name, broken in check_candidates(chips, n_sys, plan, sc, slos).items():
                 counts[name] = counts.get(name, 0) + int(np.sum(broken))
             checked += chips.n

@@ -229,7 +229,8 @@ def test_a_real_terminal_sees_one_line_and_no_traceback(small_runs, tmp_path, ar
 # inf, huge, fractional where whole, unknown and missing keys, cross-field violations, markup,
 # alias bombs, malformed YAML and empty strings. (verb, overrides, the field the line names)
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n"
+    for p, c in zip("abcdefgh", "bcdefghi", strict=True))
 CHIP_YAML = ("name: x\nprocess_node: n5\nmacs: 100000\nclock_ghz: 1.0\nsram_mb: 64\n"
              "memory: {type: hbm3, stacks: 4}\n")
 FILES = {  # name -> YAML text, written as <name>.yaml

@@ -155,7 +155,7 @@ def test_training_never_counts_idle_replicas():
     sizes = (1, 2, 3, 4, 8, 16)
     rate = {n: predict("h100", "gpt2", phase="train", batch=1, chips=n) for n in sizes}
     assert all(out["dp"] == 1 for out in rate.values())
-    for few, many in zip(sizes, sizes[1:]):
+    for few, many in zip(sizes, sizes[1:], strict=False):
         assert rate[many]["throughput_per_s"] >= rate[few]["throughput_per_s"] * (1 - 1e-9)
     # Three sequences: 4 chips keep one idle rather than run a fourth, empty replica.
     three = {n: predict("h100", "gpt2", phase="train", batch=3, chips=n) for n in (3, 4, 5)}
@@ -190,7 +190,8 @@ def test_cut_batch_is_visible():
 
 def test_predict_warns_on_a_cut_batch_and_prints_strict_json(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "dse.cli", "predict", "chip=h100", "workload=llama3-70b", "scenario.phase=decode",
+        [sys.executable, "-m", "dse.cli", "predict", "chip=h100", "workload=llama3-70b",
+         "scenario.phase=decode",
          "scenario.batch=64", "scenario.weights=fp8", "scenario.activations=fp8",
          "scenario.kv_cache=fp8", "scenario.context_len=4096", "explain=true", "--json",
          f"hydra.run.dir={tmp_path}"],
