@@ -8,6 +8,7 @@ with count 80), so the evaluator never loops over layers.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 
 import numpy as np
 
@@ -81,6 +82,13 @@ class OpTable:
             cols[f.name] = np.array([getattr(op, f.name) for op in ops], dtype=dtype)
         return cls(names=tuple(op.name for op in ops), **cols)
 
+    @classmethod
+    def concat(cls, tables: list[OpTable]) -> OpTable:
+        """The rows of ``tables``, one after another."""
+        cols = {f.name: np.concatenate([getattr(t, f.name) for t in tables])
+                for f in fields(cls) if f.name != "names"}
+        return cls(names=sum((t.names for t in tables), ()), **cols)
+
     def to_ops(self) -> list[Op]:
         """The rows back as ``Op``s (to derive one pass from another)."""
         names = [f.name for f in fields(Op) if f.name != "name"]
@@ -125,3 +133,9 @@ class Plan:
     stored_act_elems: tuple[float, float] = (0.0, 0.0)
     # Mamba-2 layers: the state one sequence holds, whatever its length (bytes).
     state_bytes_per_seq: float = 0.0
+
+    @cached_property
+    def ops(self) -> OpTable:
+        """The operators of every pass, in pass order (the rows of the evaluator's operator
+        tables, dse.evaluator.roofline.op_tables); built once per plan."""
+        return OpTable.concat([p.ops for p in self.passes])
