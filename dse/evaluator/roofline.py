@@ -133,6 +133,8 @@ def expert_parallel(table: np.ndarray, ep: np.ndarray, skew: float,
     """
     a2a = (table[0, :, OP_VECTOR] > 0) & (table[0, :, OP_COMM_BYTES] > 0)
     moe = table[0, :, OP_MOE] > 0
+    if not (a2a.any() or moe.any()):
+        return table  # a dense model: nothing to split (and a dozen numpy calls saved)
     split = ep > 1
     s = np.where(split, np.minimum(np.minimum(skew, ep), experts_per_k), 1.0)
     table[:, moe, OP_WEIGHTS] /= ep
