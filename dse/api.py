@@ -49,9 +49,8 @@ def _checked(chip: Any, workload: Any, scenario: dict, engine: Any = "vllm"):
 
 def _system(system: SystemConfig, engine: EngineConfig) -> model.System:
     """The evaluator's System of a checked SystemConfig, with the engine's host time."""
-    return dataclasses.replace(to_system(system), step_overhead_s=engine.step_overhead_s,
-                               seq_overhead_s=engine.seq_overhead_s,
-                               overlapped=engine.overlapped)
+    return to_system(system, step_overhead_s=engine.step_overhead_s,
+                     seq_overhead_s=engine.seq_overhead_s, overlapped=engine.overlapped)
 
 
 def _prepare(chip: Any, workload: Any, scenario: dict, engine: Any = "vllm"):

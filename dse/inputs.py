@@ -31,7 +31,8 @@ from workloads.cnn import (LAYER_SCHEMAS, MobileNetLayers, ResNetLayers, VGGLaye
 from workloads.config import CNNConfig, TransformerConfig, transformer_rules
 from workloads.scenario import LengthDistConfig, length_rules
 
-__all__ = ["build", "check_value", "field_problem", "register_rule", "MAX_TEXT", "shown"]
+__all__ = ["build", "check_value", "field_problem", "register_rule", "schema_fields",
+           "MAX_TEXT", "shown"]
 
 MAX_TEXT = 256  # characters of any one string setting: names, paths, URLs
 _RULES: dict[type, Callable[[Any, str], None]] = {}
@@ -67,7 +68,7 @@ def _default(f: dataclasses.Field) -> Any:
 
 
 @cache
-def _fields(schema: type) -> dict[str, tuple[dataclasses.Field, Any, bool]]:
+def schema_fields(schema: type) -> dict[str, tuple[dataclasses.Field, Any, bool]]:
     """name -> (field, type, required) of ``schema``, computed once per schema."""
     hints = _hints(schema)
     return {f.name: (f, hints[f.name], _required(f)) for f in dataclasses.fields(schema)}
@@ -78,7 +79,7 @@ def build(schema: type, data: Any, where: str) -> Any:
     checked against its metadata and the schema's rule; ValueError names ``where.field``."""
     if isinstance(data, schema):
         data = dataclasses.asdict(data)
-    known = _fields(schema)
+    known = schema_fields(schema)
     if not isinstance(data, Mapping):
         raise ValueError(f"{where or 'input'} = {shown(data)}: expected a mapping of settings "
                          f"({', '.join(known)})")
@@ -208,8 +209,8 @@ def _allowed(tp: Any, meta: Mapping) -> str:
         f" <= {high[:-1]}" if high else "")
     words = "".join(f" or {w!r}" for w in meta.get("words", ()))
     unit = f" {meta['unit']}" if "unit" in meta else ""
-    schema = (f" or a mapping of {', '.join(_fields(meta['schema']))}" if "schema" in meta
-              else "")
+    schema = (f" or a mapping of {', '.join(schema_fields(meta['schema']))}"
+              if "schema" in meta else "")
     return f"{kind}{span}{unit}{words}{schema}"
 
 

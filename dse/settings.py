@@ -11,7 +11,7 @@ from typing import Optional
 from omegaconf import MISSING
 
 from dse.evaluator import model
-from dse.inputs import build, register_rule
+from dse.inputs import build, register_rule, schema_fields
 from hwspace.config import MAX_CHIPS
 
 __all__ = ["settings", "SystemConfig", "SweepConfig", "SearchConfig", "RayConfig",
@@ -67,12 +67,13 @@ def system_rules(cfg: SystemConfig, where: str = "system") -> None:
                          f"divide {where}.chips ({cfg.chips})")
 
 
-def to_system(cfg: SystemConfig, chips=None) -> model.System:
-    """The evaluator's System of a validated SystemConfig (``chips``: an array overrides)."""
+def to_system(cfg: SystemConfig, chips=None, **engine) -> model.System:
+    """The evaluator's System of a validated SystemConfig (``chips``: an array overrides;
+    ``engine``: System's serving-engine fields)."""
     values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
     if chips is not None:
         values["chips"] = chips
-    return model.System(**values)
+    return model.System(**values, **engine)
 
 
 @dataclass
@@ -160,7 +161,7 @@ class CalibrateSettings:
 
 def settings(schema: type, cfg: dict, where: str = ""):
     """``schema`` built from the keys of ``cfg`` it declares (the rest: other schemas)."""
-    names = {f.name for f in dataclasses.fields(schema)}
+    names = schema_fields(schema)
     return build(schema, {k: v for k, v in cfg.items() if k in names}, where)
 
 

@@ -8,6 +8,8 @@ with count 80), so the evaluator never loops over layers.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
+from operator import attrgetter
 
 import numpy as np
 
@@ -48,6 +50,12 @@ class Op:
     sparse: bool = False  # a weight matmul that 2:4 sparsity applies to
 
 
+# Op's columns and their dtypes in an OpTable (kind: int; flags: bool; the rest: float).
+_COLUMNS = tuple((f.name, bool if f.type in ("bool", bool) else int if f.name == "kind" else float)
+                 for f in fields(Op) if f.name != "name")
+_op_values = attrgetter(*(name for name, _ in _COLUMNS))
+
+
 @dataclass(frozen=True)
 class OpTable:
     """Columns of ``Op`` as arrays (n_ops,); ``names`` and ``kind`` label the rows."""
@@ -73,18 +81,22 @@ class OpTable:
 
     @classmethod
     def from_ops(cls, ops: list[Op]) -> OpTable:
-        cols = {}
-        for f in fields(Op):
-            if f.name == "name":
-                continue
-            dtype = bool if f.type in ("bool", bool) else (int if f.name == "kind" else float)
-            cols[f.name] = np.array([getattr(op, f.name) for op in ops], dtype=dtype)
+        # NOTE: one float array of every row, then a column each: a list per column (and
+        # dataclasses.fields per call) took a tenth of predict() on a scenario not seen yet.
+        rows = np.array([_op_values(op) for op in ops], dtype=float)
+        rows = rows.reshape(len(ops), len(_COLUMNS))  # no ops: (0, n_columns) too
+        cols = {name: rows[:, j].astype(dtype) for j, (name, dtype) in enumerate(_COLUMNS)}
         return cls(names=tuple(op.name for op in ops), **cols)
+
+    @classmethod
+    def concat(cls, tables: list[OpTable]) -> OpTable:
+        """The rows of ``tables``, one after another."""
+        cols = {name: np.concatenate([getattr(t, name) for t in tables]) for name, _ in _COLUMNS}
+        return cls(names=sum((t.names for t in tables), ()), **cols)
 
     def to_ops(self) -> list[Op]:
         """The rows back as ``Op``s (to derive one pass from another)."""
-        names = [f.name for f in fields(Op) if f.name != "name"]
-        return [Op(name, **{k: getattr(self, k)[i].item() for k in names})
+        return [Op(name, **{k: getattr(self, k)[i].item() for k, _ in _COLUMNS})
                 for i, name in enumerate(self.names)]
 
     @property
@@ -125,3 +137,9 @@ class Plan:
     stored_act_elems: tuple[float, float] = (0.0, 0.0)
     # Mamba-2 layers: the state one sequence holds, whatever its length (bytes).
     state_bytes_per_seq: float = 0.0
+
+    @cached_property
+    def ops(self) -> OpTable:
+        """The operators of every pass, in pass order (the rows of the evaluator's operator
+        tables, dse.evaluator.roofline.op_tables); built once per plan."""
+        return OpTable.concat([p.ops for p in self.passes])

@@ -90,7 +90,7 @@ from dse.evaluator.execution import (
     run_detail,
     spill_free_batch,
 )
-from dse.evaluator.roofline import DETAIL, N_COST, op_table
+from dse.evaluator.roofline import DETAIL, N_COST, op_tables
 from hwspace.derived import ChipDerived
 from hwspace.spec import ChipArrays
 from workloads.ops import Plan
@@ -105,8 +105,7 @@ def _op_tables(plan: Plan, sc: Scenario, tables: list[tuple[int, int]],
     """The operator table of each (tensor, expert)-parallel pair, (len(tables), n_ops, N_OP)."""
     act, kv = (parse_dtype(x, f).bits / 8.0 for x, f in ((sc.activations, "activations"),
                                                         (sc.kv_cache, "kv_cache")))
-    return np.stack([op_table(plan, tp, act, kv, eff, ep, sc.expert_skew)
-                     for tp, ep in tables])
+    return op_tables(plan, tables, act, kv, eff, sc.expert_skew)
 
 
 def best_splits(chips: ChipArrays, der: ChipDerived, plan: Plan, sc: Scenario, sys,

@@ -3,10 +3,10 @@ evaluator's hot path, compiled.
 
 For each operator instance on one chip: time = max(compute, off-chip memory, SRAM, link)
 + fixed overhead (DESIGN.md section 4). Operators are rows of a table of per-item constants
-(``OP_*`` columns, built once per scenario and tensor-parallel degree by ``op_table``);
-chips are ``C_*`` columns (dse.evaluator.columns). The kernel is the numba loop this module
-always had, now called once per candidate, split and pass from the fused evaluator
-(dse.evaluator.fused).
+(``OP_*`` columns, built once per scenario for every tensor x expert-parallel degree by
+``op_tables``); chips are ``C_*`` columns (dse.evaluator.columns). The kernel is the numba
+loop this module always had, now called once per candidate, split and pass from the fused
+evaluator (dse.evaluator.fused).
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ from dse.evaluator.columns import (
     inlined,
 )
 from dse.evaluator.efficiency import Efficiency
-from workloads.ops import ATTENTION, DISPATCH, MATMUL, REDUCTION, Plan
+from workloads.ops import ATTENTION, DISPATCH, MATMUL, REDUCTION, OpTable, Plan
 
-__all__ = ["BOUNDS", "DETAIL", "N_DETAIL", "op_table", "pass_cost", "column_tiles",
+__all__ = ["BOUNDS", "DETAIL", "N_DETAIL", "op_tables", "pass_cost", "column_tiles",
            "tile_efficiency", "N_COST", "K_TIME", "K_ENERGY", "K_FLOP", "K_MEM", "K_SHARES"]
 
 # Partial sums are all-reduced in 16-bit even when activations are 8-bit (NCCL reduces
@@ -98,21 +98,25 @@ DETAIL = ("flop", "mem_bytes", "sram_bytes", "link_bytes", "t_compute", "t_memor
 N_DETAIL = len(DETAIL)
 
 
-def op_table(plan: Plan, tp: int, act_bytes: float, kv_bytes: float, eff: Efficiency,
-             ep: int = 1, skew: float = 1.0) -> np.ndarray:
-    """The OP_* rows of every operator of every pass (in pass order) at tensor-parallel
-    degree ``tp`` and expert-parallel degree ``ep``, (n_ops of all passes, N_OP). Attention
-    splits by heads, KV by KV heads; routed experts by ``ep`` (``expert_parallel``), whose
-    busiest chip gets ``skew`` times the mean of their tokens."""
-    table = np.concatenate([_pass_ops(p.ops, tp, (plan.n_heads, plan.n_kv_heads), act_bytes,
-                                      kv_bytes, eff) for p in plan.passes])
-    table[:, OP_EXPERTS] = np.where(table[:, OP_MOE] > 0, plan.moe_experts / ep, 1.0)
+def op_tables(plan: Plan, pairs: list[tuple[int, int]], act_bytes: float, kv_bytes: float,
+              eff: Efficiency, skew: float = 1.0) -> np.ndarray:
+    """The OP_* rows of every operator of every pass (in pass order) at each (tensor-parallel
+    degree tp, expert-parallel degree ep) of ``pairs``, (len(pairs), n_ops of all passes,
+    N_OP). Attention splits by heads, KV by KV heads; routed experts by ep
+    (``expert_parallel``), whose busiest chip gets ``skew`` times the mean of their tokens."""
+    # NOTE: one broadcast over all pairs and passes, not a table per pair and pass: each
+    # column is a few numpy calls on tiny arrays, whose per-call cost dominated predict().
+    degrees = np.array(pairs, dtype=float)
+    tp, ep = degrees[:, :1], degrees[:, 1:]  # (n_tables, 1): broadcast over the operators
+    table = _split_ops(plan.ops, tp, (plan.n_heads, plan.n_kv_heads), act_bytes, kv_bytes, eff)
+    table[..., OP_EXPERTS] = np.where(table[..., OP_MOE] > 0, plan.moe_experts / ep, 1.0)
     return expert_parallel(table, ep, skew, plan.moe_experts / max(plan.moe_top_k, 1))
 
 
-def expert_parallel(table: np.ndarray, ep: int, skew: float,
+def expert_parallel(table: np.ndarray, ep: np.ndarray, skew: float,
                     experts_per_k: float) -> np.ndarray:
-    """``table`` (OP_* rows at ep = 1) with the routed experts split over ``ep`` chips.
+    """``table`` (OP_* rows at ep = 1, (n_tables, n_ops, N_OP)) with the routed experts of
+    table k split over ep[k, 0] chips.
 
     The layout of DeepSeek-V3's serving (arXiv 2412.19437 section 3.4; vLLM and SGLang's
     data-parallel attention with EP): each of the ep chip groups runs attention, the dense
@@ -127,57 +131,59 @@ def expert_parallel(table: np.ndarray, ep: int, skew: float,
     all ep groups: E / ep (1 - (1 - k / E)^(ep skew T)) of them for T tokens per group.
     ep = 1: experts unchanged, the all-to-all rows cost nothing (count 0).
     """
-    a2a = (table[:, OP_VECTOR] > 0) & (table[:, OP_COMM_BYTES] > 0)
-    moe = table[:, OP_MOE] > 0
-    if ep == 1:
-        table[a2a, OP_COUNT] = 0.0
-        table[a2a, OP_COMM_BYTES] = 0.0
-        return table
-    s = min(skew, float(ep), experts_per_k)
-    table[moe, OP_WEIGHTS] /= ep
-    table[moe, OP_FLOP] *= s
-    table[moe, OP_ACT_BYTES] *= s
-    table[moe, OP_MOE] = ep * s
-    table[a2a, OP_COMM_BYTES] *= (ep - 1) / ep * s
+    a2a = (table[0, :, OP_VECTOR] > 0) & (table[0, :, OP_COMM_BYTES] > 0)
+    moe = table[0, :, OP_MOE] > 0
+    if not (a2a.any() or moe.any()):
+        return table  # a dense model: nothing to split (and a dozen numpy calls saved)
+    split = ep > 1
+    s = np.where(split, np.minimum(np.minimum(skew, ep), experts_per_k), 1.0)
+    table[:, moe, OP_WEIGHTS] /= ep
+    table[:, moe, OP_FLOP] *= s
+    table[:, moe, OP_ACT_BYTES] *= s
+    table[:, moe, OP_MOE] = np.where(split, ep * s, table[:, moe, OP_MOE])
+    table[:, a2a, OP_COMM_BYTES] *= np.where(split, (ep - 1) / ep * s, 0.0)
+    table[:, a2a, OP_COUNT] = np.where(split, table[:, a2a, OP_COUNT], 0.0)
     return table
 
 
-def _pass_ops(ops, tp: int, heads: tuple[int, int], act_bytes: float, kv_bytes: float,
-              eff: Efficiency) -> np.ndarray:
-    split = np.where(ops.tp_split, float(tp), 1.0)
-    head_split = float(min(tp, heads[0]))
+def _split_ops(ops: OpTable, tp: np.ndarray, heads: tuple[int, int], act_bytes: float,
+               kv_bytes: float, eff: Efficiency) -> np.ndarray:
+    """The OP_* rows of ``ops`` at each tensor-parallel degree tp[k, 0], experts unsplit,
+    (len(tp), n_ops, N_OP); OP_EXPERTS is left for ``op_tables`` to fill."""
+    split = np.where(ops.tp_split, tp, 1.0)
+    head_split = np.minimum(tp, float(heads[0]))
     fsplit = np.where(ops.kind == ATTENTION, head_split, split)
-    kv_split = np.where(ops.tp_split, float(min(tp, heads[1])), 1.0)
+    kv_split = np.where(ops.tp_split, np.minimum(tp, float(heads[1])), 1.0)
     attention = ops.kind == ATTENTION
-    table = np.empty((ops.n_ops, N_OP))
-    table[:, OP_FLOP] = ops.flop / fsplit
-    table[:, OP_ROWS] = ops.m
-    table[:, OP_WEIGHTS] = ops.weight_elems / split
-    table[:, OP_ACT_BYTES] = (ops.act_in_elems + ops.act_out_elems) * act_bytes / fsplit
-    table[:, OP_KV_BYTES] = (ops.kv_read_elems + ops.kv_write_elems) * kv_bytes / kv_split
-    table[:, OP_HK_BYTES] = np.where(ops.kind == MATMUL,
-                                     2.0 * (ops.n / split) * ops.k * act_bytes, 0.0)
-    table[:, OP_SCORE_BYTES] = np.where(attention,
-                                        2.0 * ops.score_elems * act_bytes / head_split, 0.0)
-    table[:, OP_FLASH_TILE_BYTES] = np.where(
+    table = np.empty((tp.shape[0], ops.n_ops, N_OP))
+    table[..., OP_FLOP] = ops.flop / fsplit
+    table[..., OP_ROWS] = ops.m
+    table[..., OP_WEIGHTS] = ops.weight_elems / split
+    table[..., OP_ACT_BYTES] = (ops.act_in_elems + ops.act_out_elems) * act_bytes / fsplit
+    table[..., OP_KV_BYTES] = (ops.kv_read_elems + ops.kv_write_elems) * kv_bytes / kv_split
+    table[..., OP_HK_BYTES] = np.where(ops.kind == MATMUL,
+                                       2.0 * (ops.n / split) * ops.k * act_bytes, 0.0)
+    table[..., OP_SCORE_BYTES] = np.where(attention,
+                                          2.0 * ops.score_elems * act_bytes / head_split, 0.0)
+    table[..., OP_FLASH_TILE_BYTES] = np.where(
         attention, 4.0 * eff.flash_tile_rows * ops.k * act_bytes, np.inf)
     # All-to-all bytes each way as ep grows (DeepEP README: "FP8 dispatching and BF16
     # combining"): tokens at the activations' dtype, expert outputs in 16 bit as partial sums.
-    table[:, OP_COMM_BYTES] = ops.comm_elems * np.where(ops.kind == DISPATCH, act_bytes,
-                                                        max(act_bytes, _REDUCE_BYTES))
-    table[:, OP_BARRIER_S] = eff.reduction_latency_s * (ops.kind == REDUCTION)
-    table[:, OP_COUNT] = ops.count
-    table[:, OP_VECTOR] = ops.kind > ATTENTION
-    table[:, OP_SPARSE] = ops.sparse
-    table[:, OP_MOE] = ops.moe
-    table[:, OP_REDUCE_BYTES] = np.where(ops.kind == REDUCTION, ops.reduce_len * act_bytes, 0.0)
+    table[..., OP_COMM_BYTES] = ops.comm_elems * np.where(ops.kind == DISPATCH, act_bytes,
+                                                          max(act_bytes, _REDUCE_BYTES))
+    table[..., OP_BARRIER_S] = eff.reduction_latency_s * (ops.kind == REDUCTION)
+    table[..., OP_COUNT] = ops.count
+    table[..., OP_VECTOR] = ops.kind > ATTENTION
+    table[..., OP_SPARSE] = ops.sparse
+    table[..., OP_MOE] = ops.moe
+    table[..., OP_REDUCE_BYTES] = np.where(ops.kind == REDUCTION, ops.reduce_len * act_bytes,
+                                           0.0)
     # Weight products tile over tokens x output columns; attention (flash kernels tile queries
     # of all heads together) and shape-less products are left untiled.
     tiled = (ops.kind == MATMUL) & (ops.n > 0) & (ops.k > 0)
     useful, slices = column_tiles(ops.n / split, ops.k)
-    table[:, OP_N_USEFUL] = np.where(tiled, useful, 0.0)
-    table[:, OP_SLICES] = np.where(tiled, slices, 0.0)
-    table[:, OP_EXPERTS] = 1.0
+    table[..., OP_N_USEFUL] = np.where(tiled, useful, 0.0)
+    table[..., OP_SLICES] = np.where(tiled, slices, 0.0)
     return table
 
 

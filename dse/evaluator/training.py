@@ -98,7 +98,7 @@ from dse.evaluator.roofline import (
     K_SHARES,
     K_TIME,
     N_COST,
-    op_table,
+    op_tables,
     pass_cost,
 )
 from hwspace.tables import SCALE_OUT
@@ -159,7 +159,7 @@ def train_splits(chips_cols: np.ndarray, plan: Plan, sc: Scenario, sys, eff: Eff
     splits, group_start, group, tables = split_table(n_sys, plan, sys.tp, sys.pp,
                                                      max_dp=float(sc.batch), ep_pin=sys.ep)
     act = parse_dtype(sc.activations, "activations").bits / 8.0
-    ops = np.stack([op_table(plan, tp, act, 0.0, eff) for tp, _ in tables])  # ep = 1
+    ops = op_tables(plan, [(tp, 1) for tp, _ in tables], act, 0.0, eff)
     n = chips_cols.shape[1]
     out, strategy = np.empty((N_REC, n)), np.empty((len(STRATEGY), n))
     # Pipelines try the interleave asked for, else each of _INTERLEAVE.
