@@ -82,7 +82,8 @@ def _plan(workload: Any, cfg, sc):
     """The plan of ``sc``; a preset's plans are kept (at most _MAX_PLANS, oldest out)."""
     if not isinstance(workload, str) or workload.endswith((".yaml", ".yml")):
         return load_plan(cfg, sc)
-    key = (workload, sc)
+    # Plans do not depend on the batch (the evaluator scales them): one per batch sweep.
+    key = (workload, dataclasses.replace(sc, batch=None))
     if key not in _PLANS:
         if len(_PLANS) >= _MAX_PLANS:
             del _PLANS[next(iter(_PLANS))]

@@ -2,6 +2,7 @@
 concatenated operators) never changes an answer: scenarios in any order, and arrays a caller
 changes, give what a fresh process gives."""
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -65,3 +66,21 @@ def test_changed_arrays_change_no_later_answer():
     tables = fused.split_table(n_sys, plan, sys_.tp, sys_.pp, ep_pin=sys_.ep)[3]
     fused._op_tables(plan, sc, tables, DEFAULT)[...] = 0.0
     assert _same(predict(chip, workload, **scenario), before)
+
+
+def test_a_plan_does_not_depend_on_the_batch():
+    # api._plan keeps one plan per scenario less its batch: a batch sweep builds it once.
+    from dse.presets import load_plan, load_workload
+    for workload, scenario in (("llama3-8b", dict(phase="generate", prompt_len=512)),
+                               ("mixtral-8x7b", dict(phase="decode", context_len=1024)),
+                               ("llama3-8b", dict(phase="train")),
+                               ("resnet50", dict(phase="infer"))):
+        plans = [_prepare("h100", workload, dict(scenario, batch=b))[1] for b in (1, 64, 512)]
+        assert plans[0] is plans[1] is plans[2]
+        one, many = (load_plan(load_workload(workload),
+                               _prepare("h100", workload, dict(scenario, batch=b))[2])
+                     for b in (1, 64))
+        assert [(p.name, p.repeats) for p in one.passes] == \
+            [(p.name, p.repeats) for p in many.passes]
+        for f in dataclasses.fields(one.ops):
+            np.testing.assert_array_equal(getattr(one.ops, f.name), getattr(many.ops, f.name))
