@@ -16,15 +16,15 @@ __all__ = ["DATAPATH_ENERGY_FACTOR", "CLASS_ENERGY", "flop_pj", "sram_pj_per_byt
 # out that is ~2x the array figure, so every FLOP costs twice the array energy.
 DATAPATH_ENERGY_FACTOR = 2.0
 
-# Energy per FLOP of each class relative to bf16's. 8-bit: 0.7. NVIDIA rates FP8 and INT8 at
-# twice the bf16 rate within the same TDP (0.5 if both peaks fitted it), but the chips reach
-# neither at once: H100 SXM runs large FP8 GEMMs at 952 TFLOP/s median against 731 for bf16
-# under its 700 W (AIConfigurator's measured tables, data/operators/aiconfigurator_gemm.csv,
-# m, n, k >= 2,048), 1.3x not 2x, and A100's INT8 GEMMs (SmoothQuant, 504 of 624) keep the
-# bf16 share of peak inside 400 W; 0.7 fits both, and MLPerf's power-capped cards (H100 PCIe
-# and NVL, A100 PCIe, A10, A30, T4: INT8 BERT 25-55 % over at 0.5) with it. 4-bit: half of
-# 8-bit. The mobile NPU's array-only INT8 (0.17 / 0.47 pJ per MAC, Samsung JSSC 2023) leaves
-# out operand delivery, which does not shrink with the multiplier.
+# Energy per FLOP of each class relative to bf16's: 8-bit 0.7, 4-bit half that. The spec
+# sheets' 2x FP8 and INT8 rates at the same TDP would make it 0.5, but H100 SXM runs large FP8
+# GEMMs at 952 TFLOP/s median against 731 for bf16 under its 700 W, 1.3x not 2x
+# (AIConfigurator's measured tables, data/operators/aiconfigurator_gemm.csv, m, n, k >=
+# 2,048), while A100's INT8 GEMMs (SmoothQuant, 504 of 624) keep bf16's share of peak inside
+# 400 W: 0.7 fits both, and MLPerf's power-capped cards (H100 PCIe and NVL, A100 PCIe, A10,
+# A30, T4), whose INT8 BERT stays 25-55 % over at 0.5. The mobile NPU's array-only INT8 figure
+# (0.17 / 0.47 pJ per MAC, Samsung JSSC 2023) leaves out operand delivery, which does not
+# shrink with the multiplier.
 CLASS_ENERGY = {"bf16": 1.0, "fp8": 0.7, "int8": 0.7, "int4": 0.35, "fp4": 0.35}
 
 
