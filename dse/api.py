@@ -10,7 +10,7 @@ import numpy as np
 
 from dse.evaluator import model
 from dse.evaluator.efficiency import DEFAULT, Efficiency
-from dse.evaluator.engine import EngineConfig
+from dse.evaluator.engine import DEFAULT_ENGINE, EngineConfig
 from dse.presets import load_chip, load_economics, load_engine, load_plan, load_workload
 from dse.settings import SystemConfig, settings, to_system
 from hwspace.config import ChipConfig
@@ -20,13 +20,14 @@ from workloads.scenario import ScenarioConfig, family_of, make_scenario, serve_s
 
 __all__ = ["predict", "explain", "SYSTEM_KEYS"]
 
+_ENGINE = DEFAULT_ENGINE.name  # the engine every call assumes unless told (vLLM)
 SYSTEM_KEYS = tuple(f.name for f in dataclasses.fields(SystemConfig))
 _SCENARIO_KEYS = tuple(f.name for f in dataclasses.fields(ScenarioConfig))
 _INTS = ("max_batch", "batch", "tp", "pp", "dp", "ep", "zero", "interleave",
          "n_requests", "kv_blocks")
 
 
-def _checked(chip: Any, workload: Any, scenario: dict, engine: Any = "vllm"):
+def _checked(chip: Any, workload: Any, scenario: dict, engine: Any = _ENGINE):
     """(chip config, workload config, scenario values, scenario, system config, engine), each
     input checked against its schema once; the engine's caps fill max_num_seqs and
     max_num_batched_tokens where the scenario does not give them."""
@@ -53,7 +54,7 @@ def _system(system: SystemConfig, engine: EngineConfig) -> model.System:
                      seq_overhead_s=engine.seq_overhead_s, overlapped=engine.overlapped)
 
 
-def _prepare(chip: Any, workload: Any, scenario: dict, engine: Any = "vllm"):
+def _prepare(chip: Any, workload: Any, scenario: dict, engine: Any = _ENGINE):
     """(chips, plan, scenario, system), each input checked against its schema once; for
     phase serve the plan of its analytical steady state (workloads.scenario)."""
     cfg_chip, cfg_work, _, sc, system, eng = _checked(chip, workload, scenario, engine)
@@ -62,7 +63,7 @@ def _prepare(chip: Any, workload: Any, scenario: dict, engine: Any = "vllm"):
 
 
 def _serve(chip: Any, workload: Any, scenario: dict, efficiency: Efficiency,
-           engine: Any = "vllm") -> dict:
+           engine: Any = _ENGINE) -> dict:
     """The SLO figures of phase serve (dse.serving.serve) as plain values."""
     from dse.serving import serve  # the scheduler compiles on first use: only when served
 
@@ -119,7 +120,7 @@ def _scalar(key: str, value: float) -> Any:
 
 
 def predict(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
-            economics: Any = "buyer", engine: Any = "vllm", **scenario: Any) -> dict[str, Any]:
+            economics: Any = "buyer", engine: Any = _ENGINE, **scenario: Any) -> dict[str, Any]:
     """Evaluate one chip on one workload scenario.
 
     Args:
@@ -130,8 +131,8 @@ def predict(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
             ``"buyer"`` (price, servers, network, data centre, energy), ``"retail"`` (one
             desktop card), a mapping of hwspace.cost.EconomicsConfig fields, or a YAML path.
         engine: the serving engine (conf/engine): ``"vllm"``, ``"trtllm"``, ``"sglang"``,
-            ``"llamacpp"``, a mapping of dse.evaluator.engine.EngineConfig fields, or a YAML
-            path: its cap on sequences and token budget (max_num_seqs and
+            ``"llamacpp"``, ``"optimum-habana"``, a mapping of dse.evaluator.engine.EngineConfig
+            fields, or a YAML path: its cap on sequences and token budget (max_num_seqs and
             max_num_batched_tokens, where given, win) and its host time per step.
         **scenario: phase, batch (int or "max"), prompt_len, gen_len, context_len, weights,
             activations, kv_cache, sparsity, batching, draft, spec_tokens, acceptance,
@@ -161,7 +162,7 @@ def predict(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
 
 
 def explain(chip: Any, workload: Any, *, efficiency: Efficiency = DEFAULT,
-            economics: Any = "buyer", engine: Any = "vllm",
+            economics: Any = "buyer", engine: Any = _ENGINE,
             **scenario: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``predict`` plus the per-operator table of the chosen split: one row per pass and
     operator with FLOP, bytes, intensity, time (all instances) and bound, per chip. Phase
