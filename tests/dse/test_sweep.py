@@ -83,7 +83,7 @@ def test_demo_grid_sweep_writes_every_row_once_and_agrees_with_predict(tmp_path)
 
 def test_bad_spaces_fail_before_any_ray_work():
     for override, message in [
-        ("space.params.macs.high=10", "space.macs.low = 32768: allowed: <= high (10)"),
+        ("space.params.macs.high=10", "space.macs.low = 8192: allowed: <= high (10)"),
         ("+space.params.warp_drive=3", "unknown parameter 'warp_drive'"),
         ("space.params.memory.type=[hbm3,hbm9]", "space.memory.type: 'hbm9' is not allowed"),
         ("space.params.sram_mb=[]", "space.sram_mb: choices is empty"),
