@@ -104,10 +104,15 @@ def _holds(run: Path, candidate: int) -> bool:
                          [run]).empty
 
 
-def resolve_runs(run: str | None, root: str | Path = OUTPUTS_DIR,
+def resolve_runs(run: str | list[str] | None, root: str | Path = OUTPUTS_DIR,
                  niche: str | None = None) -> list[Path]:
-    """``run``: a run folder, "all", or None for the newest run (of ``niche`` when given).
-    ValueError when there is nothing to read."""
+    """``run``: a run folder, a list of them, "all", or None for the newest run (of
+    ``niche`` when given). ValueError when there is nothing to read."""
+    if isinstance(run, (list, tuple)):
+        if not run:
+            raise ValueError("run=[]: allowed: a run folder, a list of them, a multirun "
+                             "folder, all, or null (the newest)")
+        return [p for one in run for p in resolve_runs(str(one), root)]
     if run in (None, "", "latest"):
         return [newest_run(root, niche)]
     if run == "all":

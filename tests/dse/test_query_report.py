@@ -62,6 +62,20 @@ def test_query_over_all_runs_tells_them_apart(runs, tmp_path):
     assert len(pd.read_csv(out)) == 96 * 3 + 300 * 3
 
 
+def test_query_reads_a_list_of_runs(runs, tmp_path):
+    # run=[a,b] reads both (it raised a TypeError from deep inside pathlib); run=[] is one line.
+    _, sweep, search = runs
+    out = tmp_path / "both.csv"
+    res = _cli("query", "SELECT run, count(*) AS n FROM rows GROUP BY run ORDER BY run",
+               f"run=[{sweep},{search}]", f"out={out}")
+    assert res.returncode == 0, res.stderr
+    frame = pd.read_csv(out)
+    assert dict(zip(frame["run"], frame["n"], strict=True)) == {str(search): 300 * 3,
+                                                                str(sweep): 96 * 3}
+    res = _cli("query", "SELECT 1", "run=[]")
+    assert res.returncode == 2 and res.stderr.startswith("error: run=[]: allowed:")
+
+
 @pytest.mark.parametrize("sql", ["DROP VIEW rows", "COPY rows TO 'stolen.csv'",
                                  "INSERT INTO rows VALUES (1)", "ATTACH 'x.db' AS x",
                                  "SELECT 1; DELETE FROM rows"])
