@@ -26,6 +26,7 @@ DATAPATH_ENERGY_FACTOR = 2.0
 # (0.17 / 0.47 pJ per MAC, Samsung JSSC 2023) leaves out operand delivery, which does not
 # shrink with the multiplier.
 CLASS_ENERGY = {"bf16": 1.0, "fp8": 0.7, "int8": 0.7, "int4": 0.35, "fp4": 0.35}
+_CLASS_ROW = np.array([CLASS_ENERGY[c] for c in COMPUTE_CLASSES])  # in COMPUTE_CLASSES order
 
 
 def flop_pj(node_idx: np.ndarray, bf16_pj: np.ndarray | None = None) -> np.ndarray:
@@ -34,7 +35,7 @@ def flop_pj(node_idx: np.ndarray, bf16_pj: np.ndarray | None = None) -> np.ndarr
     bf16 FLOP (ChipConfig.flop_pj), NaN: the process node's."""
     node = node_column("mac_pj_bf16")[node_idx] / 2.0 * DATAPATH_ENERGY_FACTOR
     bf16 = node if bf16_pj is None else np.where(np.isnan(bf16_pj), node, bf16_pj)
-    return bf16[:, None] * np.array([CLASS_ENERGY[c] for c in COMPUTE_CLASSES])
+    return bf16[:, None] * _CLASS_ROW
 
 
 def sram_pj_per_byte(node_idx: np.ndarray) -> np.ndarray:
